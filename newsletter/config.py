@@ -1,0 +1,211 @@
+"""newsletter.toml: loaded and validated up front, every problem reported as `key: problem`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from newsletter.errors import Problems
+from newsletter.languages import DIGIT_STYLES, LANGUAGES, Language
+from newsletter.tomlfile import line_of_key, read_toml
+
+CONFIG_NAME = "newsletter.toml"
+LAYOUTS = ("bilingual", "per-recipient")
+_ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    path: Path
+    languages: tuple[Language, ...]
+    layout: str
+    base_url: str
+    organisation: dict[str, str]
+    sender: str
+    reply_to: str
+    contact: str
+    preview_to: str
+    list_id: str
+    numbering: dict[str, str]
+    templates: Path
+
+    @property
+    def primary(self) -> Language:
+        return self.languages[0]
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(language.code for language in self.languages)
+
+    def language(self, code: str) -> Language:
+        return LANGUAGES[code]
+
+
+class _Reader:
+    """Pulls typed values out of the parsed TOML, recording a problem per bad key."""
+
+    def __init__(self, data: dict[str, Any], path: Path, problems: Problems):
+        self.data = data
+        self.path = path
+        self.problems = problems
+        self.seen: set[str] = set()
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.add(self.path, f"{key}: {message}", line=line_of_key(self.path, key))
+
+    def get(self, key: str, kind: type, default: Any = ..., kind_name: str | None = None) -> Any:
+        self.seen.add(key)
+        node: Any = self.data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if default is ...:
+                    self.problem(key, "missing")
+                    return None
+                return default
+            node = node[part]
+        if not isinstance(node, kind) or (kind is str and not node.strip()):
+            expected = kind_name or {str: "a non-empty string", list: "a list", dict: "a table"}.get(kind, kind.__name__)
+            self.problem(key, f"expected {expected}, got {node!r}")
+            return None
+        return node
+
+    def address(self, key: str, default: Any = ...) -> str | None:
+        value = self.get(key, str, default)
+        if value is None or value is default:
+            return value
+        if any(ch in value for ch in "\r\n"):
+            self.problem(key, f"line breaks are not allowed in an address: {value!r}")
+            return None
+        _, addr = parseaddr(value)
+        if not _ADDRESS.match(addr or ""):
+            self.problem(key, f"not an email address: {value!r}")
+            return None
+        return value
+
+    def unknown_keys(self, allowed: dict[str, Any]) -> None:
+        def walk(node: dict[str, Any], schema: dict[str, Any], prefix: str) -> None:
+            for key, value in node.items():
+                name = f"{prefix}{key}"
+                if key not in schema:
+                    self.problem(name, "unknown key")
+                elif isinstance(schema[key], dict) and isinstance(value, dict):
+                    walk(value, schema[key], f"{name}.")
+
+        walk(self.data, allowed, "")
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest newsletter.toml in `start` or one of its parents."""
+    start = start.resolve()
+    for folder in [start, *start.parents]:
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path, problems: Problems | None = None) -> Config:
+    """Read and validate newsletter.toml; raises BadInput listing every problem."""
+    own = problems is None
+    problems = problems if problems is not None else Problems(path.resolve().parent)
+    data = read_toml(path, problems)
+    if data is None:
+        problems.raise_if_any()
+    config = _validate(data, path.resolve(), problems)
+    if own:
+        problems.raise_if_any()
+    return config
+
+
+def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | None:
+    root = path.parent
+    r = _Reader(data, path, problems)
+    per_language = {code: str for code in LANGUAGES}
+    r.unknown_keys(
+        {
+            "languages": 1, "layout": 1, "base_url": 1, "templates": 1, "list_id": 1,
+            "organisation": per_language,
+            "email": {"from": 1, "reply_to": 1, "contact": 1, "preview_to": 1},
+            "numbering": per_language,
+        }
+    )
+
+    languages: list[Language] = []
+    codes = r.get("languages", list) or []
+    if isinstance(codes, list) and not codes and "languages" in data:
+        r.problem("languages", "list at least one language")
+    for code in codes:
+        if code not in LANGUAGES:
+            r.problem("languages", f"unknown language {code!r}; known: {', '.join(LANGUAGES)}")
+        elif any(language.code == code for language in languages):
+            r.problem("languages", f"{code!r} is listed twice")
+        else:
+            languages.append(LANGUAGES[code])
+
+    layout = r.get("layout", str, "bilingual")
+    if layout is not None and layout not in LAYOUTS:
+        r.problem("layout", f"expected one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if layout == "bilingual" and len(languages) == 1:
+        pass  # a one-language list simply gets its one language
+
+    base_url = r.get("base_url", str)
+    if base_url is not None:
+        parts = urlsplit(base_url)
+        if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+            r.problem("base_url", f"expected an https URL without query, got {base_url!r}")
+        base_url = base_url.rstrip("/")
+
+    organisation: dict[str, str] = {}
+    numbering: dict[str, str] = {}
+    for language in languages:
+        name = r.get(f"organisation.{language.code}", str)
+        if name is not None:
+            organisation[language.code] = name.strip()
+        digits = r.get(f"numbering.{language.code}", str, "western")
+        if digits is not None and digits not in DIGIT_STYLES:
+            r.problem(f"numbering.{language.code}", f"expected one of {', '.join(DIGIT_STYLES)}, got {digits!r}")
+        numbering[language.code] = digits or "western"
+    for table in ("organisation", "numbering"):
+        for code in (data.get(table) or {}) if isinstance(data.get(table), dict) else {}:
+            if code in LANGUAGES and code not in [language.code for language in languages]:
+                r.problem(f"{table}.{code}", f"language {code!r} is not in languages")
+
+    sender = r.address("email.from")
+    reply_to = r.address("email.reply_to", sender)
+    contact = r.address("email.contact", reply_to)
+    preview_to = r.address("email.preview_to", "preview@example.org")
+
+    list_id = r.get("list_id", str, None)
+    if list_id is None and base_url and sender:
+        host = urlsplit(base_url).hostname or "localhost"
+        list_id = f"newsletter.{host}"
+    if list_id is not None and not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", list_id):
+        r.problem("list_id", f"expected a dotted label such as updates.example.org, got {list_id!r}")
+
+    templates = r.get("templates", str, "templates")
+    templates_dir = (root / templates) if templates else root / "templates"
+    if templates and not templates_dir.is_dir():
+        r.problem("templates", f"folder not found: {templates!r}")
+
+    if problems:
+        return None
+    return Config(
+        root=root,
+        path=path,
+        languages=tuple(languages),
+        layout=layout,
+        base_url=base_url,
+        organisation=organisation,
+        sender=sender,
+        reply_to=reply_to,
+        contact=contact,
+        preview_to=preview_to,
+        list_id=list_id,
+        numbering=numbering,
+        templates=templates_dir,
+    )

@@ -1,0 +1,75 @@
+"""Languages the templates know: direction, alignment and the few words the layout needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ARABIC_INDIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+DIGIT_STYLES = ("western", "arabic-indic")
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    name: str  # in the language itself
+    dir: str
+    font_stack: str
+    words: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rtl(self) -> bool:
+        return self.dir == "rtl"
+
+    @property
+    def align(self) -> str:
+        # Physical values only: Outlook, Yahoo and the Gmail apps ignore start/end.
+        return "right" if self.rtl else "left"
+
+    def word(self, key: str, **values: str) -> str:
+        return self.words[key].format(**values)
+
+
+# Font stacks are unquoted on purpose: mj-font and several clients drop escaped quotes.
+LANGUAGES: dict[str, Language] = {
+    "ar": Language(
+        code="ar",
+        name="العربية",
+        dir="rtl",
+        font_stack="Noto Naskh Arabic, Tahoma, Segoe UI, Arial, sans-serif",
+        words={
+            "read_in": "اقرأ بالعربية",
+            "contact": "للتواصل معنا:",
+            "unsubscribe": "إلغاء الاشتراك",
+            "unsubscribe_text": "لإلغاء الاشتراك في هذه الرسائل:",
+            "why": "تصلك هذه الرسالة لاشتراكك في رسائل {organisation}.",
+            "months": "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر",
+        },
+    ),
+    "en": Language(
+        code="en",
+        name="English",
+        dir="ltr",
+        font_stack="Helvetica, Arial, sans-serif",
+        words={
+            "read_in": "Read in English",
+            "contact": "Contact us:",
+            "unsubscribe": "Unsubscribe",
+            "unsubscribe_text": "To stop receiving these letters:",
+            "why": "You receive this letter because you subscribed to updates from {organisation}.",
+            "months": "January February March April May June July August September October November December",
+        },
+    ),
+}
+
+
+def format_number(n: int, digits: str) -> str:
+    text = str(n)
+    if digits == "arabic-indic":
+        text = text.translate(ARABIC_INDIC_DIGITS)
+    return text
+
+
+def format_month(language: Language, year: int, month: int, digits: str) -> str:
+    name = language.word("months").split()[month - 1]
+    return f"{name} {format_number(year, digits)}"
