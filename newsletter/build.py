@@ -51,7 +51,7 @@ def locate_config(issue_dir: Path, config_path: Path | None = None) -> Path:
 def build_issue(issue_dir: Path, config_path: Path | None = None) -> Build:
     """Everything the issue renders to, in memory. Raises BadInput with every problem found."""
     config = load_config(locate_config(issue_dir, config_path))
-    problems = Problems(config.root)
+    problems = Problems()
     issue = load_issue(issue_dir, config, problems)
     if issue is None:
         problems.raise_if_any()

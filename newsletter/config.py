@@ -112,7 +112,7 @@ def find_config(start: Path) -> Path | None:
 def load_config(path: Path, problems: Problems | None = None) -> Config:
     """Read and validate newsletter.toml; raises BadInput listing every problem."""
     own = problems is None
-    problems = problems if problems is not None else Problems(path.resolve().parent)
+    problems = problems if problems is not None else Problems()
     data = read_toml(path, problems)
     if data is None:
         problems.raise_if_any()

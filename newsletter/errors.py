@@ -19,9 +19,14 @@ class Problem:
     where: str
     line: int | None
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
-        place = self.where if self.line is None else f"{self.where}:{self.line}"
+        place = self.where
+        if self.line is not None:
+            place += f":{self.line}"
+            if self.column is not None:
+                place += f":{self.column}"
         return f"{place}: {self.message}"
 
 
@@ -31,7 +36,8 @@ class BadInput(NewsletterError):
     exit_code = 2
 
     def __init__(self, problems: list[Problem]):
-        self.problems = sorted(problems, key=lambda p: (p.where, p.line or 0))
+        # The same template fault shows up once per variant: report it once.
+        self.problems = sorted(set(problems), key=lambda p: (p.where, p.line or 0, p.column or 0, p.message))
         super().__init__("\n".join(str(p) for p in self.problems))
 
     @classmethod
@@ -42,21 +48,20 @@ class BadInput(NewsletterError):
 class Problems:
     """Collects problems while a loader keeps going, so one run reports them all."""
 
-    def __init__(self, root: Path | None = None):
-        self.root = root
+    def __init__(self) -> None:
         self.items: list[Problem] = []
 
-    def where(self, path: Path | str) -> str:
+    @staticmethod
+    def where(path: Path | str) -> str:
+        """The path as the user would type it: relative to the current folder when inside it."""
         path = Path(path)
-        if self.root is not None:
-            try:
-                return str(path.relative_to(self.root))
-            except ValueError:
-                pass
-        return str(path)
+        try:
+            return str(path.resolve().relative_to(Path.cwd().resolve()))
+        except (ValueError, OSError):
+            return str(path)
 
-    def add(self, path: Path | str, message: str, line: int | None = None) -> None:
-        self.items.append(Problem(self.where(path), line, message))
+    def add(self, path: Path | str, message: str, line: int | None = None, column: int | None = None) -> None:
+        self.items.append(Problem(self.where(path), line, message, column))
 
     def __bool__(self) -> bool:
         return bool(self.items)

@@ -146,8 +146,8 @@ def _check_languages(folder: Path, key: str, parts: dict[str, Part], config: Con
         return  # opening and closing are optional, as a whole
     for language in config.languages:
         if language.code not in present:
-            others = ", ".join(f"{key}.{code}.md" for code in sorted(present))
-            problems.add(folder / f"{key}.{language.code}.md", f"missing: {others} has no {language.name} ({language.code}) counterpart")
+            others = " and ".join(f"{key}.{code}.md" for code in sorted(present))
+            problems.add(folder / f"{key}.{language.code}.md", f"missing: the {language.english_name} ({language.code}) counterpart of {others}")
 
 
 def _load_part(path: Path, lang: str, problems: Problems, *, title_required: bool) -> Part | None:
@@ -159,15 +159,19 @@ def _load_part(path: Path, lang: str, problems: Problems, *, title_required: boo
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     count = len(problems.items)
     front, body, body_line = _split_front_matter(path, text, problems)
+    if len(problems.items) > count:
+        return None
     title = front.get("title")
+    title_line = _front_matter_line(text, "title")
     tokens = prose.parse(body)
     if title is None:
+        title_line = body_line + (tokens[0].map[0] if tokens and tokens[0].map else 0)
         title, body, body_line, tokens = _take_heading(body, body_line, tokens)
     if title is not None and not title.strip():
-        problems.add(path, "empty title", line=1 if front else body_line)
+        problems.add(path, "empty title", line=title_line)
         title = None
     if title is not None and TYPED_NUMBER.match(title):
-        problems.add(path, f"title {title!r} starts with a number; sections are numbered when the letter is built", line=1 if "title" in front else body_line)
+        problems.add(path, f"title {title!r} starts with a number; sections are numbered when the letter is built", line=title_line)
     if title is None and title_required:
         problems.add(path, "missing title: add front matter 'title: …' or a first line '# …'")
     if not body.strip():
@@ -182,10 +186,12 @@ def _split_front_matter(path: Path, text: str, problems: Problems) -> tuple[dict
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
         return {}, text, 1
+    closing = next((i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---"), None)
+    if closing is None:
+        problems.add(path, "front matter: no closing '---'", line=1)
+        return {}, "", len(lines) + 1
     values: dict[str, str] = {}
-    for number, line in enumerate(lines[1:], start=2):
-        if line.strip() == "---":
-            return values, "\n".join(lines[number:]), number + 1
+    for number, line in enumerate(lines[1:closing], start=2):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key, sep, value = line.partition(":")
@@ -200,8 +206,16 @@ def _split_front_matter(path: Path, text: str, problems: Problems) -> tuple[dict
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         values[key] = value
-    problems.add(path, "front matter: no closing '---'", line=1)
-    return values, "", len(lines) + 1
+    return values, "\n".join(lines[closing + 1 :]), closing + 2
+
+
+def _front_matter_line(text: str, key: str) -> int | None:
+    for number, line in enumerate(text.split("\n")[1:], start=2):
+        if line.strip() == "---":
+            return None
+        if line.partition(":")[0].strip() == key:
+            return number
+    return None
 
 
 def _take_heading(body: str, body_line: int, tokens: list[Token]) -> tuple[str | None, str, int, list[Token]]:

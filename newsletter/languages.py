@@ -13,6 +13,7 @@ DIGIT_STYLES = ("western", "arabic-indic")
 class Language:
     code: str
     name: str  # in the language itself
+    english_name: str
     dir: str
     font_stack: str
     words: dict[str, str] = field(default_factory=dict)
@@ -35,6 +36,7 @@ LANGUAGES: dict[str, Language] = {
     "ar": Language(
         code="ar",
         name="العربية",
+        english_name="Arabic",
         dir="rtl",
         font_stack="Noto Naskh Arabic, Tahoma, Segoe UI, Arial, sans-serif",
         words={
@@ -49,6 +51,7 @@ LANGUAGES: dict[str, Language] = {
     "en": Language(
         code="en",
         name="English",
+        english_name="English",
         dir="ltr",
         font_stack="Helvetica, Arial, sans-serif",
         words={

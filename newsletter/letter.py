@@ -56,7 +56,8 @@ def assemble(issue: Issue, config: Config) -> dict[str, Letter]:
             subject=issue.subject[code],
             preheader=issue.preheader[code],
             date=issue.date,
-            date_label=format_month(language, issue.date.year, issue.date.month, digits),
+            # Dates keep the digits the editors type in the text (the body's years are western).
+            date_label=format_month(language, issue.date.year, issue.date.month, "western"),
             opening=Block("", opening.title, opening) if opening else None,
             sections=sections,
             closing=Block("", closing.title, closing) if closing else None,

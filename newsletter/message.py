@@ -74,7 +74,8 @@ def build_message(envelope: Envelope, text: str, html: str, *, sender_name: str 
         msg["List-Unsubscribe"] = ", ".join(targets)
     if envelope.unsubscribe_url:
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Content-Language"] = _clean("Content-Language", envelope.language)
     msg.set_content(text, subtype="plain", charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
+    # set_content() drops every Content-* header set before it.
+    msg["Content-Language"] = _clean("Content-Language", envelope.language)
     return msg

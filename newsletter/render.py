@@ -255,7 +255,7 @@ def _locate(source: str, start: int, end: int, message: str, config: Config, pro
             for number, line in enumerate(lines, 1):
                 col = line.find(token)
                 if col >= 0 and _tag_boundary(line, col + len(token)):
-                    return Problem(problems.where(template), number, f"column {col + 1}: {message}")
+                    return Problem(problems.where(template), number, message, col + 1)
     return Problem(problems.where(config.templates / HTML_TEMPLATE), None, f"{message} (generated MJML line {generated_line}, column {generated_col}: {snippet!r})")
 
 

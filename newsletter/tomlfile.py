@@ -39,6 +39,7 @@ def line_of_key(path: Path, key: str) -> int | None:
     assignment = re.compile(r"^\s*([A-Za-z0-9_.\"-]+)\s*=")
     header = re.compile(r"^\s*\[+\s*([A-Za-z0-9_.\"-]+)\s*\]+")
     current = ""
+    table_line = None
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
@@ -48,9 +49,11 @@ def line_of_key(path: Path, key: str) -> int | None:
             current = m.group(1).replace('"', "")
             if current == key:
                 return number
+            if current == table:
+                table_line = number
             continue
         if m := assignment.match(line):
             full = ".".join(filter(None, [current, m.group(1).replace('"', "")]))
             if full == key or (not name and full == table):
                 return number
-    return None
+    return table_line

@@ -1,0 +1,165 @@
+"""Render the sample issue and check it in headless Chromium (Debian's /usr/bin/chromium).
+
+Per variant and width: no horizontal scrolling, computed direction and alignment of every
+Arabic and English block, Latin addresses inside Arabic displayed in logical order, nothing
+fetched from the network, and a full-page screenshot in dist/screenshots/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from newsletter.bidi import wrap_html
+from newsletter.build import build_files, build_issue
+
+ROOT = Path(__file__).resolve().parents[1]
+ISSUE = ROOT / "issues" / "2022-12-year-end"
+SCREENSHOTS = ROOT / "dist" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+CONTACT = "contact@cssrweb.org"
+
+pytestmark = pytest.mark.browser
+
+# The language of an element is that of its nearest [lang] ancestor: <html lang="ar"> wraps
+# the English block of the bilingual variant, so a plain `[lang=ar] p` selector would match it.
+BLOCKS_JS = """() => [...document.body.querySelectorAll('p, h1, h2, h3, h4, li')]
+  .filter(e => e.getClientRects().length && e.textContent.trim())
+  .map(e => { const s = getComputedStyle(e);
+    return {lang: e.closest('[lang]')?.getAttribute('lang'), tag: e.tagName, direction: s.direction,
+            align: s.textAlign, text: e.textContent.trim().slice(0, 40)}; })"""
+
+# x of each character of every occurrence of `needle` in the visible text, per occurrence.
+# Text nodes are concatenated in document order so an occurrence may span several nodes.
+POSITIONS_JS = """([needle, lang]) => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const nodes = []; let text = '';
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) { nodes.push([n, text.length]); text += n.data; }
+  const locate = i => { let k = nodes.length - 1; while (nodes[k][1] > i) k--; return [nodes[k][0], i - nodes[k][1]]; };
+  const found = [];
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
+    const [first] = locate(at);
+    if (first.parentElement.closest('[lang]')?.getAttribute('lang') !== lang) continue;
+    found.push([...needle].map((ch, i) => {
+      const [node, offset] = locate(at + i);
+      const range = document.createRange(); range.setStart(node, offset); range.setEnd(node, offset + 1);
+      const r = range.getBoundingClientRect();
+      return {ch, x: r.left, width: r.width};
+    }));
+  }
+  return found;
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)", pytrace=False)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def files() -> dict[str, bytes]:
+    return build_files(build_issue(ISSUE))
+
+
+@pytest.fixture
+def open_html(browser, tmp_path):
+    """open_html(html, width) → page; every request other than file: or data: is aborted and recorded."""
+    attempted: list[str] = []
+    contexts = []
+
+    def block(route):
+        url = route.request.url
+        if url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            attempted.append(url)
+            route.abort()
+
+    def open_(html: str, width: int, name: str = "page"):
+        path = tmp_path / f"{name}.html"
+        path.write_text(html, encoding="utf-8")
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        contexts.append(context)
+        context.route("**/*", block)
+        page = context.new_page()
+        page.goto(path.as_uri(), wait_until="load")
+        return page
+
+    open_.attempted = attempted
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def out_of_order(chars: list[dict]) -> list[str]:
+    """Adjacent characters whose x does not increase, e.g. ["'+' at 310.0 then '9' at 280.0"]."""
+    return [f"{a['ch']!r} at {a['x']:.1f} then {b['ch']!r} at {b['x']:.1f}"
+            for a, b in zip(chars, chars[1:]) if not b["x"] > a["x"]]
+
+
+@pytest.mark.parametrize("width", [375, 600])
+@pytest.mark.parametrize("variant", ["ar", "en", "bilingual"])
+def test_variant_in_chromium(open_html, files, variant, width):
+    page = open_html(files[f"{variant}.html"].decode("utf-8"), width, variant)
+
+    sizes = page.evaluate("""() => ({inner: window.innerWidth, html: document.documentElement.scrollWidth,
+                                     body: document.body.scrollWidth})""")
+    assert sizes["html"] <= sizes["inner"] and sizes["body"] <= sizes["inner"], f"horizontal scrolling: {sizes}"
+
+    blocks = page.evaluate(BLOCKS_JS)
+    expected = {"ar": {"ar"}, "en": {"en"}, "bilingual": {"ar", "en"}}[variant]
+    assert {b["lang"] for b in blocks} == expected, f"languages found: {sorted({str(b['lang']) for b in blocks})}"
+    want = {"ar": ("rtl", "right"), "en": ("ltr", "left")}
+    wrong = [b for b in blocks if (b["direction"], b["align"]) != want[b["lang"]]]
+    assert not wrong, f"blocks with the wrong direction or alignment: {wrong}"
+
+    if "ar" in expected:
+        occurrences = page.evaluate(POSITIONS_JS, [CONTACT, "ar"])
+        assert len(occurrences) >= 2, f"{CONTACT} expected in the Arabic closing and footer, found {len(occurrences)}"
+        for chars in occurrences:
+            assert all(c["width"] > 0 for c in chars), f"{CONTACT} not displayed: {chars}"
+            assert not out_of_order(chars), f"{CONTACT} displayed out of order: {out_of_order(chars)}"
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{variant}-{width}.png"), full_page=True)
+    assert open_html.attempted == [], f"network requests attempted: {open_html.attempted}"
+
+
+PHONE = "+966 11 234 5678"
+URL = "https://example.org/path/"
+SENTENCE = f"اتصلوا بنا على {PHONE} أو زوروا {URL} اليوم"
+
+
+def sample_page(body: str) -> str:
+    return (f'<!doctype html><html><head><meta charset="utf-8"></head>'
+            f'<body style="font-family:sans-serif;font-size:16px"><p dir="rtl" lang="ar">{body}</p></body></html>')
+
+
+def test_order_check_fails_without_wrapping(open_html):
+    raw = open_html(sample_page(SENTENCE), 600, "raw")
+    wrapped = open_html(sample_page(wrap_html(SENTENCE, "rtl")), 600, "wrapped")
+
+    def chars(page, needle):
+        found = page.evaluate(POSITIONS_JS, [needle, "ar"])
+        assert len(found) == 1, f"{needle!r} found {len(found)} times"
+        return {c["ch"] + str(i): c["x"] for i, c in enumerate(found[0])}, found[0]
+
+    for needle in (PHONE, URL):
+        _, ordered = chars(wrapped, needle)
+        assert not out_of_order(ordered), f"wrapped {needle!r} out of order: {out_of_order(ordered)}"
+
+    phone, _ = chars(raw, PHONE)
+    url, _ = chars(raw, URL)
+    plus_left_of_nine = phone["+0"] < phone["91"]
+    slash_right_of_h = url[f"/{len(URL) - 1}"] > url["h0"]
+    assert not (plus_left_of_nine and slash_right_of_h), "raw text displayed in order: the check cannot fail"
+    assert open_html.attempted == []
