@@ -52,12 +52,16 @@ def variant_names(config: Config) -> list[str]:
     return names
 
 
-def render_variants(letters: dict[str, Letter], config: Config, problems: Problems) -> dict[str, Variant]:
-    """Every variant; on failure the problems are recorded and the result is incomplete."""
+def render_variants(
+    letters: dict[str, Letter], config: Config, problems: Problems, only: list[str] | None = None
+) -> dict[str, Variant]:
+    """Every variant (or those in `only`); on failure the problems are recorded."""
     env = _environment(config.templates)
-    views = {code: _block_view(letter) for code, letter in letters.items()}
+    names = [n for n in variant_names(config) if only is None or n in only]
+    needed = {c for n in names for c in (config.codes if n == BILINGUAL else [n])}
+    views = {code: _block_view(letters[code]) for code in config.codes if code in needed}
     variants: dict[str, Variant] = {}
-    for name in variant_names(config):
+    for name in names:
         codes = list(config.codes) if name == BILINGUAL else [name]
         variant = _render_one(name, [letters[c] for c in codes], [views[c] for c in codes], env, config, problems)
         if variant is not None:
