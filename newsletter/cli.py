@@ -65,6 +65,178 @@ def build(issue_dir: Path, out_dir: Path | None, config_path: Path | None) -> No
     click.echo(f"Wrote {len(files)} files to {shown}/")
 
 
+def _config(config_path: Path | None, start: Path | None = None):
+    from newsletter.build import locate_config
+    from newsletter.config import load_config
+
+    return load_config(locate_config(start or Path.cwd(), config_path))
+
+
+def _store(config):
+    from newsletter.store import Store
+
+    return Store.open(config.store_url)
+
+
+@cli.group()
+def subscribers() -> None:
+    """Import, list, export and erase subscribers."""
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--list", "list_name", default="main", show_default=True, help="List to put them on.")
+@config_option
+def subscribers_import(csv_file: Path, list_name: str, config_path: Path | None) -> None:
+    """Import CSV_FILE (columns email, name, language) in one transaction.
+
+    Bad rows are reported with their line; every good row is imported. Nobody who
+    unsubscribed, bounced, complained or was forgotten is subscribed again.
+    """
+    from newsletter.secrets import secret_key
+    from newsletter.subscribers import read_csv
+
+    config = _config(config_path)
+    secret = secret_key()
+    good, bad = read_csv(csv_file, config.codes)
+    store = _store(config)
+    result = store.import_subscribers(good, list_name, secret)
+    for problem in bad:
+        click.echo(f"{csv_file}:{problem.line}: {problem.message}", err=True)
+    click.echo(
+        f"{list_name}: {result.added} added, {result.updated} updated, "
+        f"{result.kept_status} kept as they were (unsubscribed, bounced or complained), "
+        f"{result.suppressed} not added back (suppressed), {len(bad)} bad row{'s' if len(bad) != 1 else ''}"
+    )
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default="")
+@click.option("--language", default=None, help="Default: the primary language.")
+@click.option("--list", "list_name", default="main", show_default=True)
+@config_option
+def subscribers_add(email: str, name: str, language: str | None, list_name: str, config_path: Path | None) -> None:
+    """Add one subscriber (never resubscribes anyone who left)."""
+    from newsletter.errors import BadInput, Problem
+    from newsletter.secrets import secret_key
+    from newsletter.store import NewSubscriber
+    from newsletter.subscribers import normalise_email
+
+    config = _config(config_path)
+    language = (language or config.codes[0]).lower()
+    problems = []
+    try:
+        address = normalise_email(email)
+    except ValueError as exc:
+        problems.append(Problem("EMAIL", None, f"{email!r}: {exc}"))
+    if language not in config.codes:
+        problems.append(Problem("--language", None, f"{language!r} is not one of {', '.join(config.codes)}"))
+    if problems:
+        raise BadInput(problems)
+    result = _store(config).import_subscribers([NewSubscriber(address, " ".join(name.split()), language)], list_name, secret_key())
+    if result.added:
+        click.echo(f"added {address} to {list_name}")
+    elif result.suppressed:
+        click.echo(f"{address} is suppressed (forgotten or suppressed before): not added", err=True)
+    elif result.kept_status:
+        click.echo(f"{address} is known and not active: kept as it is, put on {list_name}")
+    else:
+        click.echo(f"{address} was already subscribed: updated, put on {list_name}")
+
+
+@subscribers.command("list")
+@click.option("--list", "list_name", default=None, help="Only this list.")
+@click.option("--status", type=click.Choice(["active", "unsubscribed", "bounced", "complained"]), default=None)
+@config_option
+def subscribers_list(list_name: str | None, status: str | None, config_path: Path | None) -> None:
+    """Show subscribers, one a line: email, language, status, name."""
+    store = _store(_config(config_path))
+    count = 0
+    for sub in store.subscribers(list_name, status):
+        click.echo(f"{sub.email}\t{sub.language}\t{sub.status}\t{sub.name}")
+        count += 1
+    click.echo(f"{count} subscriber{'s' if count != 1 else ''}", err=True)
+
+
+@subscribers.command("export")
+@click.option("--list", "list_name", default=None)
+@click.option("--status", type=click.Choice(["active", "unsubscribed", "bounced", "complained"]), default=None)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: standard output.")
+@config_option
+def subscribers_export(list_name: str | None, status: str | None, out_file: Path | None, config_path: Path | None) -> None:
+    """Write subscribers as CSV (email, name, language, status)."""
+    import csv
+    import io
+
+    store = _store(_config(config_path))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["email", "name", "language", "status"])
+    for sub in store.subscribers(list_name, status):
+        writer.writerow([sub.email, sub.name, sub.language, sub.status])
+    if out_file:
+        out_file.write_text(buffer.getvalue(), encoding="utf-8")
+    else:
+        click.echo(buffer.getvalue(), nl=False)
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option("--list", "list_name", default=None, help="Only from this list (default: every list).")
+@config_option
+def subscribers_remove(email: str, list_name: str | None, config_path: Path | None) -> None:
+    """Take EMAIL off a list; the person stays known. Use `forget` to erase them."""
+    removed = _store(_config(config_path)).remove_from_lists(email, list_name)
+    if not removed:
+        raise NotFound(f"{email!r}: not on {'list ' + repr(list_name) if list_name else 'any list'}")
+    click.echo(f"removed {email} from {removed} list{'s' if removed != 1 else ''}")
+
+
+@subscribers.command("forget")
+@click.argument("email")
+@config_option
+def subscribers_forget(email: str, config_path: Path | None) -> None:
+    """Erase everything about EMAIL; keep only a keyed hash so no import adds it back."""
+    from newsletter.secrets import secret_key
+
+    known = _store(_config(config_path)).forget(email, secret_key())
+    if known:
+        click.echo(f"forgot {email}: their data is erased and the address is suppressed")
+    else:
+        click.echo(f"{email} was not known; the address is suppressed all the same")
+
+
+class NotFound(NewsletterError):
+    exit_code = 1
+
+
+@cli.command()
+@click.argument("issue_dir", type=click.Path(path_type=Path))
+@click.option("--list", "list_name", default="main", show_default=True, help="Subscriber list to send to.")
+@click.option("--provider", type=click.Choice(["outbox", "smtp", "ses"]), default=None, help="Default: send.provider in newsletter.toml (outbox).")
+@click.option("--dry-run", is_flag=True, help="Render and count; send nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask before sending to more than 10 people.")
+@click.option("--resend-uncertain", is_flag=True, help="Send again the deliveries left uncertain by a crash.")
+@click.option("--test", "test_address", default=None, metavar="ADDRESS", help="Send one copy of each variant to ADDRESS, outside the ledger.")
+@click.option("--rate", type=float, default=None, help="Messages per second (default: send.rate).")
+@click.option("--workers", type=int, default=None, help="Sending threads (default: send.workers).")
+@config_option
+def send(issue_dir: Path, list_name: str, provider: str | None, dry_run: bool, yes: bool, resend_uncertain: bool,
+         test_address: str | None, rate: float | None, workers: int | None, config_path: Path | None) -> None:
+    """Send ISSUE_DIR to every active subscriber of a list, one message each.
+
+    Running it again on a campaign that stopped resumes it: nothing sent is sent again.
+    """
+    from newsletter import sendcmd
+
+    sendcmd.run(
+        issue_dir=issue_dir, list_name=list_name, provider=provider, dry_run=dry_run, yes=yes,
+        resend_uncertain=resend_uncertain, test_address=test_address, rate=rate, workers=workers,
+        config_path=config_path,
+    )
+
+
 def _shown(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))

@@ -18,6 +18,35 @@ LAYOUTS = ("bilingual", "per-recipient")
 _ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
 
+PROVIDERS = ("outbox", "smtp", "ses")
+SMTP_SECURITY = ("starttls", "tls", "none")
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    provider: str = "outbox"
+    rate: float = 14.0  # messages per second; SES's default sandbox-lifted rate
+    workers: int = 4
+    max_attempts: int = 6
+    outbox: str = "outbox"
+
+
+@dataclass(frozen=True)
+class SMTPSettings:
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SESSettings:
+    region: str | None = None
+    configuration_set: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    endpoint_url: str | None = None
+
+
 @dataclass(frozen=True)
 class Config:
     root: Path
@@ -33,6 +62,11 @@ class Config:
     list_id: str
     numbering: dict[str, str]
     templates: Path
+    store_url: str = "sqlite:///newsletter.sqlite3"
+    unsubscribe_mailto: str | None = None
+    send: SendSettings = SendSettings()
+    smtp: SMTPSettings = SMTPSettings()
+    ses: SESSettings = SESSettings()
 
     @property
     def primary(self) -> Language:
@@ -130,8 +164,12 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
         {
             "languages": 1, "layout": 1, "base_url": 1, "templates": 1, "list_id": 1,
             "organisation": per_language,
-            "email": {"from": 1, "reply_to": 1, "contact": 1, "preview_to": 1},
+            "email": {"from": 1, "reply_to": 1, "contact": 1, "preview_to": 1, "unsubscribe": 1},
             "numbering": per_language,
+            "store": {"url": 1},
+            "send": {"provider": 1, "rate": 1, "workers": 1, "max_attempts": 1, "outbox": 1},
+            "smtp": {"host": 1, "port": 1, "security": 1, "timeout": 1},
+            "ses": {"region": 1, "configuration_set": 1, "tags": 1, "endpoint_url": 1},
         }
     )
 
@@ -192,6 +230,17 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
     if templates and not templates_dir.is_dir():
         r.problem("templates", f"folder not found: {templates!r}")
 
+    unsubscribe_mailto = r.address("email.unsubscribe", None)
+    store_url = r.get("store.url", str, "newsletter.sqlite3")
+    if store_url is not None and "://" not in store_url:
+        store_url = f"sqlite:///{(root / store_url).resolve()}"
+    elif store_url is not None and not store_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        r.problem("store.url", f"expected a file name, sqlite:///PATH or postgresql://…, got {store_url!r}")
+
+    send = _send_settings(r)
+    smtp = _smtp_settings(r)
+    ses = _ses_settings(r)
+
     if problems:
         return None
     return Config(
@@ -208,4 +257,66 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
         list_id=list_id,
         numbering=numbering,
         templates=templates_dir,
+        store_url=store_url,
+        unsubscribe_mailto=unsubscribe_mailto,
+        send=send,
+        smtp=smtp,
+        ses=ses,
+    )
+
+
+def _number(r: _Reader, key: str, default, *, minimum: float, integer: bool = False):
+    value = r.get(key, (int, float) if not integer else int, default, kind_name="a whole number" if integer else "a number")
+    if value is None:
+        return default
+    if isinstance(value, bool) or value < minimum:
+        r.problem(key, f"expected {'a whole number' if integer else 'a number'} of at least {minimum}, got {value!r}")
+        return default
+    return value
+
+
+def _choice(r: _Reader, key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = r.get(key, str, default)
+    if value is not None and value not in choices:
+        r.problem(key, f"expected one of {', '.join(choices)}, got {value!r}")
+        return default
+    return value or default
+
+
+def _send_settings(r: _Reader) -> SendSettings:
+    d = SendSettings()
+    return SendSettings(
+        provider=_choice(r, "send.provider", d.provider, PROVIDERS),
+        rate=float(_number(r, "send.rate", d.rate, minimum=0.01)),
+        workers=int(_number(r, "send.workers", d.workers, minimum=1, integer=True)),
+        max_attempts=int(_number(r, "send.max_attempts", d.max_attempts, minimum=1, integer=True)),
+        outbox=r.get("send.outbox", str, d.outbox) or d.outbox,
+    )
+
+
+def _smtp_settings(r: _Reader) -> SMTPSettings:
+    d = SMTPSettings()
+    security = _choice(r, "smtp.security", d.security, SMTP_SECURITY)
+    default_port = 465 if security == "tls" else 587 if security == "starttls" else 25
+    return SMTPSettings(
+        host=r.get("smtp.host", str, d.host) or d.host,
+        port=int(_number(r, "smtp.port", default_port, minimum=1, integer=True)),
+        security=security,
+        timeout=float(_number(r, "smtp.timeout", d.timeout, minimum=0.1)),
+    )
+
+
+_TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def _ses_settings(r: _Reader) -> SESSettings:
+    tags = r.get("ses.tags", dict, {}) or {}
+    for name, value in tags.items():
+        if not _TAG.match(str(name)) or not isinstance(value, str) or not _TAG.match(value):
+            r.problem(f"ses.tags.{name}", f"SES tag names and values allow only A-Z, a-z, 0-9, _ and -; got {name!r} = {value!r}")
+    return SESSettings(
+        region=r.get("ses.region", str, None),
+        configuration_set=r.get("ses.configuration_set", str, None),
+        tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
+        endpoint_url=r.get("ses.endpoint_url", str, None),
     )

@@ -1,0 +1,122 @@
+"""The database tables (SQLAlchemy Core). Changes go through a new Alembic migration."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Subscriber status values.
+ACTIVE = "active"
+UNSUBSCRIBED = "unsubscribed"
+BOUNCED = "bounced"
+COMPLAINED = "complained"
+STATUSES = (ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False),
+    # lower-cased address: the uniqueness key (addresses compare case-insensitively)
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("language", String(8), nullable=False),
+    Column("status", String(16), nullable=False, default=ACTIVE),
+    # random, public: what an unsubscribe token names instead of the address
+    Column("token_key", String(32), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+lists = Table(
+    "lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+list_members = Table(
+    "list_members",
+    metadata,
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+# Campaign states.
+CAMPAIGN_SENDING = "sending"
+CAMPAIGN_STOPPED = "stopped"
+CAMPAIGN_DONE = "done"
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(200), nullable=False),
+    Column("list_id", Integer, ForeignKey("lists.id"), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("layout", String(20), nullable=False),
+    Column("provider", String(20), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("stop_reason", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("slug", "list_id", name="uq_campaign_slug_list"),
+)
+
+# Delivery states. `sending` is written before the provider is called and `sent` only after
+# it returned a message id, so a delivery left `sending` by a dead process may or may not
+# have gone out: on resume it becomes `uncertain`, resent only when asked.
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+UNCERTAIN = "uncertain"
+SKIPPED = "skipped"  # the person unsubscribed, bounced or was forgotten after the freeze
+DELIVERY_STATES = (PENDING, SENDING, SENT, FAILED, UNCERTAIN, SKIPPED)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    # NULL once the person was forgotten: the delivery still counts, the person is gone
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="SET NULL"), nullable=True),
+    Column("variant", String(16), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("provider_message_id", String(300), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("claimed_by", String(100), nullable=True),
+    Column("claimed_at", DateTime(timezone=True), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("campaign_id", "subscriber_id", name="uq_delivery_campaign_subscriber"),
+    Index("ix_deliveries_campaign_state", "campaign_id", "state", "id"),
+    Index("ix_deliveries_provider_message_id", "provider_message_id"),
+)
+
+# Suppression reasons.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # keyed hash (HMAC-SHA256) of the lower-cased address: no address is kept here
+    Column("email_hash", String(64), nullable=False, unique=True),
+    Column("reason", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

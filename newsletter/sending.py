@@ -1,0 +1,309 @@
+"""The campaign loop: freeze recipients into the ledger, then send one message each.
+
+The coordinator (the calling thread) is the only one that writes to the ledger; worker
+threads only compose and call the provider. A delivery is claimed (`sending`) before its
+message is handed to a worker and marked `sent` only after the provider returned its
+message id, so a process killed at any moment leaves each delivery either pending (never
+handed over), sent, or `sending` — which the next run reports as uncertain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from newsletter import schema as s
+from newsletter.build import Build
+from newsletter.compose import ComposeError, Composer, Recipient
+from newsletter.config import Config
+from newsletter.errors import BadInput, NewsletterError, Problem
+from newsletter.pacing import Backoff, TokenBucket
+from newsletter.providers import ProviderFactory, SendError
+from newsletter.render import BILINGUAL
+from newsletter.store import Campaign, Claimed, Store, utcnow
+from newsletter.tokens import TokenSigner
+
+
+class CampaignStopped(NewsletterError):
+    """Sending stopped before the end; the campaign can be resumed."""
+
+    exit_code = 1
+
+
+@dataclass
+class SendOptions:
+    list_name: str
+    provider: str
+    rate: float
+    workers: int
+    max_attempts: int
+    resend_uncertain: bool = False
+    worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{threading.get_ident()}")
+
+
+@dataclass
+class Summary:
+    campaign: Campaign
+    created: bool
+    counts: dict[str, int]
+    sent_now: int = 0
+    skipped_at_freeze: dict[str, int] = field(default_factory=dict)
+    recovered_uncertain: int = 0
+    requeued_uncertain: int = 0
+    failed: list[tuple[int, str | None, str | None]] = field(default_factory=list)
+    uncertain: list[tuple[int, str | None, str | None]] = field(default_factory=list)
+    stopped: str | None = None
+    rate: float = 0.0
+    elapsed: float = 0.0
+
+
+class Progress:
+    """Hooks for a progress display; the default shows nothing."""
+
+    def start(self, total: int, done: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+def content_hash(build: Build) -> str:
+    digest = hashlib.sha256()
+    for name, variant in sorted(build.variants.items()):
+        for part in (name, variant.subject, variant.text, variant.html):
+            digest.update(part.encode("utf-8"))
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def variant_chooser(config: Config) -> Callable[[str], str]:
+    codes = config.codes
+    if config.layout == "bilingual" and len(codes) > 1:
+        return lambda language: BILINGUAL
+    return lambda language: language if language in codes else codes[0]
+
+
+def prepare_campaign(store: Store, build: Build, options: SendOptions, secret: bytes) -> tuple[Campaign, bool, dict[str, int]]:
+    """The campaign for this issue and list: found (to resume) or created with its recipients frozen."""
+    list_id = store.list_id(options.list_name)
+    if list_id is None:
+        known = ", ".join(name for name, _ in store.list_names()) or "none yet"
+        raise BadInput([Problem("--list", None, f"no list named {options.list_name!r} (lists: {known})")])
+    digest = content_hash(build)
+    campaign = store.find_campaign(build.issue.slug, list_id)
+    if campaign is not None:
+        if campaign.content_hash != digest:
+            raise BadInput(
+                [
+                    Problem(
+                        str(build.issue.path.name), None,
+                        f"the issue changed since campaign {campaign.id} started sending it to {options.list_name!r}; "
+                        "the rest of the list would get a different letter. Undo the change to resume.",
+                    )
+                ]
+            )
+        return campaign, False, {}
+    campaign, skipped = store.create_campaign(
+        slug=build.issue.slug, list_id=list_id, content_hash=digest, layout=build.config.layout,
+        provider=options.provider, variant_for=variant_chooser(build.config), secret=secret,
+    )
+    return campaign, True, skipped
+
+
+def send_campaign(
+    store: Store,
+    build: Build,
+    options: SendOptions,
+    factory: ProviderFactory,
+    secret: bytes,
+    *,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    backoff: Backoff | None = None,
+    campaign: Campaign | None = None,
+) -> Summary:
+    progress = progress or Progress()
+    stop = stop or threading.Event()
+    started = clock()
+    created = False
+    skipped: dict[str, int] = {}
+    if campaign is None:
+        campaign, created, skipped = prepare_campaign(store, build, options, secret)
+    summary = Summary(campaign=campaign, created=created, counts={}, skipped_at_freeze=skipped)
+    summary.recovered_uncertain = store.recover_in_flight(campaign.id)
+    if options.resend_uncertain:
+        summary.requeued_uncertain = store.requeue(campaign.id, (s.UNCERTAIN,))
+    store.set_campaign_state(campaign.id, s.CAMPAIGN_SENDING)
+
+    rate = options.rate
+    provider_rate = factory.max_rate()
+    if provider_rate:
+        rate = min(rate, provider_rate)
+    summary.rate = rate
+    bucket = TokenBucket(rate, clock=clock, sleep=sleep)
+    composer = Composer(build.variants, build.config, signer=TokenSigner(secret), campaign_id=campaign.id)
+    loop = _Loop(store, campaign, composer, factory, options, bucket, backoff or Backoff(), stop, sleep, progress)
+
+    counts = store.delivery_counts(campaign.id)
+    progress.start(total=sum(counts.values()) - counts[s.SKIPPED], done=counts[s.SENT] + counts[s.FAILED] + counts[s.UNCERTAIN])
+    try:
+        summary.sent_now = loop.run()
+    finally:
+        progress.finish()
+    summary.counts = store.delivery_counts(campaign.id)
+    summary.failed = store.deliveries_in(campaign.id, s.FAILED)
+    summary.uncertain = store.deliveries_in(campaign.id, s.UNCERTAIN)
+    summary.elapsed = clock() - started
+    if loop.stopped_by:
+        summary.stopped = loop.stopped_by
+        store.set_campaign_state(campaign.id, s.CAMPAIGN_STOPPED, loop.stopped_by)
+    elif summary.counts[s.PENDING] == 0 and summary.counts[s.SENDING] == 0:
+        store.set_campaign_state(campaign.id, s.CAMPAIGN_DONE)
+    summary.campaign = store.campaign(campaign.id) or campaign
+    return summary
+
+
+@dataclass
+class _Result:
+    delivery_id: int
+    outcome: str  # "sent", "failed", "uncertain", "released", "fatal"
+    detail: str
+
+
+class _Loop:
+    def __init__(self, store, campaign, composer, factory, options, bucket, backoff, stop, sleep, progress):
+        self.store: Store = store
+        self.campaign: Campaign = campaign
+        self.composer: Composer = composer
+        self.factory: ProviderFactory = factory
+        self.options: SendOptions = options
+        self.bucket: TokenBucket = bucket
+        self.backoff: Backoff = backoff
+        self.stop: threading.Event = stop
+        self.sleep = sleep
+        self.progress: Progress = progress
+        self.jobs: queue.Queue[Claimed | None] = queue.Queue()
+        self.results: queue.Queue[_Result] = queue.Queue()
+        self.stopped_by: str | None = None
+        self._fatal_lock = threading.Lock()
+
+    def run(self) -> int:
+        workers = [threading.Thread(target=self._worker, name=f"send-{n}", daemon=True) for n in range(self.options.workers)]
+        for worker in workers:
+            worker.start()
+        in_flight = 0
+        sent_total = 0
+        # Few claimed at a time: a claimed delivery turns uncertain if the process is killed.
+        window = self.options.workers * 2
+        exhausted = False
+        try:
+            while True:
+                if not self.stop.is_set() and not exhausted and in_flight < window:
+                    claimed = self.store.claim(self.campaign.id, window - in_flight, self.options.worker_name)
+                    if not claimed:
+                        exhausted = True
+                    for item in claimed:
+                        self.jobs.put(item)
+                    in_flight += len(claimed)
+                if in_flight == 0 and (exhausted or self.stop.is_set()):
+                    break
+                batch = self._drain(timeout=0.05)
+                in_flight -= len(batch)
+                sent_total += self._record(batch)
+        except KeyboardInterrupt:
+            self._halt("interrupted (Ctrl-C)")
+            while in_flight > 0:
+                batch = self._drain(timeout=0.5)
+                in_flight -= len(batch)
+                sent_total += self._record(batch)
+        finally:
+            for _ in workers:
+                self.jobs.put(None)
+            for worker in workers:
+                worker.join(timeout=60)
+        return sent_total
+
+    def _halt(self, reason: str) -> None:
+        with self._fatal_lock:
+            if self.stopped_by is None:
+                self.stopped_by = reason
+        self.stop.set()
+
+    def _drain(self, timeout: float) -> list[_Result]:
+        batch: list[_Result] = []
+        try:
+            batch.append(self.results.get(timeout=timeout))
+            while True:
+                batch.append(self.results.get_nowait())
+        except queue.Empty:
+            pass
+        return batch
+
+    def _record(self, batch: list[_Result]) -> int:
+        if not batch:
+            return 0
+        sent = [(r.delivery_id, r.detail) for r in batch if r.outcome == "sent"]
+        failed = [(r.delivery_id, r.detail) for r in batch if r.outcome == "failed"]
+        uncertain = [(r.delivery_id, r.detail) for r in batch if r.outcome == "uncertain"]
+        released = [r.delivery_id for r in batch if r.outcome in ("released", "fatal")]
+        self.store.record_results(sent, failed=failed, uncertain=uncertain, released=released)
+        for r in batch:
+            if r.outcome == "fatal":
+                self._halt(r.detail)
+        self.progress.advance(len(sent) + len(failed) + len(uncertain))
+        return len(sent)
+
+    def _worker(self) -> None:
+        provider = None
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is None:
+                    return
+                if self.stop.is_set():
+                    self.results.put(_Result(job.id, "released", "stopped before sending"))
+                    continue
+                if provider is None:
+                    try:
+                        provider = self.factory.open()
+                    except SendError as exc:
+                        self.results.put(_Result(job.id, "fatal" if exc.fatal else "released", str(exc)))
+                        if not exc.fatal:
+                            self._halt(f"cannot open the provider: {exc}")
+                        continue
+                self.results.put(self._send(provider, job))
+        finally:
+            if provider is not None:
+                provider.close()
+
+    def _send(self, provider, job: Claimed) -> _Result:
+        try:
+            message = self.composer.compose(job.variant, Recipient(job.email, job.name, job.token_key, job.id), utcnow())
+        except ComposeError as exc:
+            return _Result(job.id, "failed", f"cannot compose: {exc}")
+        attempt = 0
+        while True:
+            attempt += 1
+            if not self.bucket.acquire(self.stop):
+                return _Result(job.id, "released", "stopped before sending")
+            try:
+                return _Result(job.id, "sent", provider.send(message))
+            except SendError as exc:
+                if exc.fatal:
+                    return _Result(job.id, "fatal", str(exc))
+                if exc.uncertain:
+                    return _Result(job.id, "uncertain", str(exc))
+                if not exc.retryable:
+                    return _Result(job.id, "failed", str(exc))
+                if attempt >= self.options.max_attempts:
+                    return _Result(job.id, "failed", f"gave up after {attempt} attempts: {exc}")
+                if self.stop.wait(self.backoff.delay(attempt, exc.retry_after)):
+                    return _Result(job.id, "released", "stopped before sending")

@@ -1,0 +1,499 @@
+"""The only module that touches the database: subscribers, lists, campaigns, the ledger.
+
+SQLite by default (a file beside newsletter.toml), PostgreSQL by URL. The schema is kept
+current with Alembic on open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import and_, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from newsletter import schema as s
+from newsletter.errors import NewsletterError
+from newsletter.secrets import email_hash
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class StoreError(NewsletterError):
+    """The database could not do what was asked."""
+
+
+@dataclass(frozen=True)
+class NewSubscriber:
+    email: str  # normalised
+    name: str
+    language: str
+    line: int | None = None
+
+
+@dataclass
+class ImportResult:
+    added: int = 0
+    updated: int = 0
+    kept_status: int = 0  # known, not active: stays as it is
+    suppressed: int = 0  # forgotten or suppressed before: not added back
+
+    def total(self) -> int:
+        return self.added + self.updated + self.kept_status + self.suppressed
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str
+    language: str
+    status: str
+    token_key: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    slug: str
+    list_id: int
+    content_hash: str
+    layout: str
+    provider: str
+    state: str
+    stop_reason: str | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery claimed for sending, with what the message needs of the person."""
+
+    id: int
+    variant: str
+    language: str
+    email: str
+    name: str
+    token_key: str
+
+
+def email_key(address: str) -> str:
+    return address.strip().lower()
+
+
+class Store:
+    def __init__(self, engine: Engine, *, now: Clock = utcnow):
+        self.engine = engine
+        self.now = now
+
+    @classmethod
+    def open(cls, url: str, *, now: Clock = utcnow, migrate: bool = True) -> "Store":
+        engine = make_engine(url)
+        store = cls(engine, now=now)
+        if migrate:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def migrate(self) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    # --- lists and subscribers ----------------------------------------------------------------
+
+    def _list_id(self, conn: Connection, name: str, create: bool) -> int | None:
+        found = conn.execute(select(s.lists.c.id).where(s.lists.c.name == name)).scalar()
+        if found is None and create:
+            found = conn.execute(insert(s.lists).values(name=name, created_at=self.now()).returning(s.lists.c.id)).scalar_one()
+        return found
+
+    def list_id(self, name: str) -> int | None:
+        with self.engine.connect() as conn:
+            return self._list_id(conn, name, create=False)
+
+    def list_names(self) -> list[tuple[str, int]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(s.lists.c.name, func.count(s.list_members.c.subscriber_id))
+                .select_from(s.lists.outerjoin(s.list_members))
+                .group_by(s.lists.c.name)
+                .order_by(s.lists.c.name)
+            )
+            return [(name, count) for name, count in rows]
+
+    def import_subscribers(self, rows: Iterable[NewSubscriber], list_name: str, secret: bytes) -> ImportResult:
+        """Add or update every row and put it on the list, all in one transaction.
+
+        Never resubscribes: a known address keeps its status (unsubscribed, bounced,
+        complained), and an address among the suppressions is not added back at all.
+        """
+        result = ImportResult()
+        now = self.now()
+        with self.engine.begin() as conn:
+            list_id = self._list_id(conn, list_name, create=True)
+            suppressed = {h for (h,) in conn.execute(select(s.suppressions.c.email_hash))}
+            for row in rows:
+                key = email_key(row.email)
+                if email_hash(secret, key) in suppressed:
+                    result.suppressed += 1
+                    continue
+                existing = conn.execute(
+                    select(s.subscribers.c.id, s.subscribers.c.status).where(s.subscribers.c.email_key == key)
+                ).first()
+                if existing is None:
+                    subscriber_id = conn.execute(
+                        insert(s.subscribers)
+                        .values(
+                            email=row.email, email_key=key, name=row.name, language=row.language,
+                            status=s.ACTIVE, token_key=secrets.token_hex(16), created_at=now, updated_at=now,
+                        )
+                        .returning(s.subscribers.c.id)
+                    ).scalar_one()
+                    result.added += 1
+                else:
+                    subscriber_id, status = existing
+                    conn.execute(
+                        update(s.subscribers)
+                        .where(s.subscribers.c.id == subscriber_id)
+                        .values(name=row.name or s.subscribers.c.name, language=row.language, updated_at=now)
+                    )
+                    if status == s.ACTIVE:
+                        result.updated += 1
+                    else:
+                        result.kept_status += 1
+                member = conn.execute(
+                    select(s.list_members.c.list_id).where(
+                        and_(s.list_members.c.list_id == list_id, s.list_members.c.subscriber_id == subscriber_id)
+                    )
+                ).first()
+                if member is None:
+                    conn.execute(insert(s.list_members).values(list_id=list_id, subscriber_id=subscriber_id, added_at=now))
+        return result
+
+    def subscribers(self, list_name: str | None = None, status: str | None = None) -> Iterator[Subscriber]:
+        query = select(
+            s.subscribers.c.id, s.subscribers.c.email, s.subscribers.c.name, s.subscribers.c.language,
+            s.subscribers.c.status, s.subscribers.c.token_key, s.subscribers.c.created_at,
+        ).order_by(s.subscribers.c.id)
+        if list_name is not None:
+            query = query.select_from(
+                s.subscribers.join(s.list_members, s.list_members.c.subscriber_id == s.subscribers.c.id).join(s.lists)
+            ).where(s.lists.c.name == list_name)
+        if status is not None:
+            query = query.where(s.subscribers.c.status == status)
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=1000).execute(query):
+                yield Subscriber(*row)
+
+    def subscriber_by_email(self, address: str) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    s.subscribers.c.id, s.subscribers.c.email, s.subscribers.c.name, s.subscribers.c.language,
+                    s.subscribers.c.status, s.subscribers.c.token_key, s.subscribers.c.created_at,
+                ).where(s.subscribers.c.email_key == email_key(address))
+            ).first()
+            return Subscriber(*row) if row else None
+
+    def subscriber_by_token_key(self, token_key: str) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    s.subscribers.c.id, s.subscribers.c.email, s.subscribers.c.name, s.subscribers.c.language,
+                    s.subscribers.c.status, s.subscribers.c.token_key, s.subscribers.c.created_at,
+                ).where(s.subscribers.c.token_key == token_key)
+            ).first()
+            return Subscriber(*row) if row else None
+
+    def set_status(self, subscriber_id: int, status: str, *, only_if: tuple[str, ...] | None = None) -> bool:
+        with self.engine.begin() as conn:
+            query = update(s.subscribers).where(s.subscribers.c.id == subscriber_id)
+            if only_if is not None:
+                query = query.where(s.subscribers.c.status.in_(only_if))
+            return conn.execute(query.values(status=status, updated_at=self.now())).rowcount > 0
+
+    def remove_from_lists(self, address: str, list_name: str | None = None) -> int:
+        """Take the person off one list (or all); they stay known, with their status."""
+        with self.engine.begin() as conn:
+            subscriber_id = conn.execute(
+                select(s.subscribers.c.id).where(s.subscribers.c.email_key == email_key(address))
+            ).scalar()
+            if subscriber_id is None:
+                return 0
+            query = delete(s.list_members).where(s.list_members.c.subscriber_id == subscriber_id)
+            if list_name is not None:
+                list_id = self._list_id(conn, list_name, create=False)
+                query = query.where(s.list_members.c.list_id == list_id)
+            return conn.execute(query).rowcount
+
+    def forget(self, address: str, secret: bytes) -> bool:
+        """Erase the person: their row, list memberships and the link from past deliveries.
+
+        Only a keyed hash of the address stays, among the suppressions, so that no later
+        import can add them back. Returns False when the address was not known (the hash is
+        recorded all the same).
+        """
+        key = email_key(address)
+        with self.engine.begin() as conn:
+            subscriber_id = conn.execute(select(s.subscribers.c.id).where(s.subscribers.c.email_key == key)).scalar()
+            if subscriber_id is not None:
+                conn.execute(update(s.deliveries).where(s.deliveries.c.subscriber_id == subscriber_id).values(subscriber_id=None))
+                conn.execute(delete(s.list_members).where(s.list_members.c.subscriber_id == subscriber_id))
+                conn.execute(delete(s.subscribers).where(s.subscribers.c.id == subscriber_id))
+            self._suppress(conn, key, "forgotten", secret)
+        return subscriber_id is not None
+
+    def _suppress(self, conn: Connection, key: str, reason: str, secret: bytes) -> None:
+        digest = email_hash(secret, key)
+        exists = conn.execute(select(s.suppressions.c.id).where(s.suppressions.c.email_hash == digest)).first()
+        if exists is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(s.suppressions).values(email_hash=digest, reason=reason, created_at=self.now()))
+            except IntegrityError:
+                pass  # recorded meanwhile by another process
+
+    def suppress(self, address: str, reason: str, secret: bytes) -> None:
+        with self.engine.begin() as conn:
+            self._suppress(conn, email_key(address), reason, secret)
+
+    def is_suppressed(self, address: str, secret: bytes) -> bool:
+        digest = email_hash(secret, email_key(address))
+        with self.engine.connect() as conn:
+            return conn.execute(select(s.suppressions.c.id).where(s.suppressions.c.email_hash == digest)).first() is not None
+
+    # --- campaigns and the ledger -------------------------------------------------------------
+
+    def find_campaign(self, slug: str, list_id: int) -> Campaign | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(*_campaign_columns()).where(and_(s.campaigns.c.slug == slug, s.campaigns.c.list_id == list_id))
+            ).first()
+            return Campaign(*row) if row else None
+
+    def campaign(self, campaign_id: int) -> Campaign | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_campaign_columns()).where(s.campaigns.c.id == campaign_id)).first()
+            return Campaign(*row) if row else None
+
+    def campaigns(self) -> list[Campaign]:
+        with self.engine.connect() as conn:
+            return [Campaign(*row) for row in conn.execute(select(*_campaign_columns()).order_by(s.campaigns.c.id))]
+
+    def create_campaign(
+        self, *, slug: str, list_id: int, content_hash: str, layout: str, provider: str,
+        variant_for: Callable[[str], str], secret: bytes,
+    ) -> tuple[Campaign, dict[str, int]]:
+        """Create the campaign and freeze its recipients into the ledger, in one transaction.
+
+        Returns the campaign and the members left out, by reason.
+        """
+        now = self.now()
+        skipped: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            campaign_id = conn.execute(
+                insert(s.campaigns)
+                .values(
+                    slug=slug, list_id=list_id, content_hash=content_hash, layout=layout, provider=provider,
+                    state=s.CAMPAIGN_SENDING, created_at=now,
+                )
+                .returning(s.campaigns.c.id)
+            ).scalar_one()
+            suppressed = {h for (h,) in conn.execute(select(s.suppressions.c.email_hash))}
+            members = conn.execute(
+                select(s.subscribers.c.id, s.subscribers.c.email_key, s.subscribers.c.language, s.subscribers.c.status)
+                .select_from(s.subscribers.join(s.list_members, s.list_members.c.subscriber_id == s.subscribers.c.id))
+                .where(s.list_members.c.list_id == list_id)
+                .order_by(s.subscribers.c.id)
+            ).all()
+            batch: list[dict] = []
+            for subscriber_id, key, language, status in members:
+                if status != s.ACTIVE:
+                    skipped[status] = skipped.get(status, 0) + 1
+                    continue
+                if suppressed and email_hash(secret, key) in suppressed:
+                    skipped["suppressed"] = skipped.get("suppressed", 0) + 1
+                    continue
+                variant = variant_for(language)
+                batch.append(
+                    dict(
+                        campaign_id=campaign_id, subscriber_id=subscriber_id, variant=variant, language=language,
+                        state=s.PENDING, attempts=0, updated_at=now,
+                    )
+                )
+                if len(batch) >= 5000:
+                    conn.execute(insert(s.deliveries), batch)
+                    batch = []
+            if batch:
+                conn.execute(insert(s.deliveries), batch)
+        campaign = self.campaign(campaign_id)
+        assert campaign is not None
+        return campaign, skipped
+
+    def set_campaign_state(self, campaign_id: int, state: str, reason: str | None = None) -> None:
+        values: dict = {"state": state, "stop_reason": reason}
+        if state == s.CAMPAIGN_DONE:
+            values["finished_at"] = self.now()
+        with self.engine.begin() as conn:
+            conn.execute(update(s.campaigns).where(s.campaigns.c.id == campaign_id).values(**values))
+
+    def recover_in_flight(self, campaign_id: int, *, claimed_before: dt.datetime | None = None) -> int:
+        """Deliveries left `sending` by a process that died: they may or may not have gone out."""
+        with self.engine.begin() as conn:
+            query = update(s.deliveries).where(
+                and_(s.deliveries.c.campaign_id == campaign_id, s.deliveries.c.state == s.SENDING)
+            )
+            if claimed_before is not None:
+                query = query.where(s.deliveries.c.claimed_at < claimed_before)
+            return conn.execute(
+                query.values(state=s.UNCERTAIN, last_error="in flight when the sending process stopped", updated_at=self.now())
+            ).rowcount
+
+    def requeue(self, campaign_id: int, states: tuple[str, ...]) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(s.deliveries)
+                .where(and_(s.deliveries.c.campaign_id == campaign_id, s.deliveries.c.state.in_(states)))
+                .values(state=s.PENDING, updated_at=self.now())
+            ).rowcount
+
+    def claim(self, campaign_id: int, limit: int, worker: str) -> list[Claimed]:
+        """Mark up to `limit` pending deliveries `sending` and return them, in one transaction.
+
+        Deliveries whose person is gone or no longer active are marked skipped instead.
+        """
+        now = self.now()
+        with self.engine.begin() as conn:
+            pending = select(s.deliveries.c.id).where(
+                and_(s.deliveries.c.campaign_id == campaign_id, s.deliveries.c.state == s.PENDING)
+            ).order_by(s.deliveries.c.id).limit(limit)
+            if conn.dialect.name == "postgresql":
+                pending = pending.with_for_update(skip_locked=True)
+            ids = [row[0] for row in conn.execute(pending)]
+            if not ids:
+                return []
+            rows = conn.execute(
+                select(
+                    s.deliveries.c.id, s.deliveries.c.variant, s.deliveries.c.language,
+                    s.subscribers.c.email, s.subscribers.c.name, s.subscribers.c.token_key, s.subscribers.c.status,
+                )
+                .select_from(s.deliveries.outerjoin(s.subscribers, s.deliveries.c.subscriber_id == s.subscribers.c.id))
+                .where(s.deliveries.c.id.in_(ids))
+                .order_by(s.deliveries.c.id)
+            ).all()
+            claimed: list[Claimed] = []
+            gone: list[tuple[int, str]] = []
+            for delivery_id, variant, language, address, name, token_key, status in rows:
+                if address is None:
+                    gone.append((delivery_id, "the person was forgotten"))
+                elif status != s.ACTIVE:
+                    gone.append((delivery_id, f"the person is {status}"))
+                else:
+                    claimed.append(Claimed(delivery_id, variant, language, address, name or "", token_key))
+            if claimed:
+                conn.execute(
+                    update(s.deliveries)
+                    .where(s.deliveries.c.id.in_([c.id for c in claimed]))
+                    .values(state=s.SENDING, claimed_by=worker, claimed_at=now, attempts=s.deliveries.c.attempts + 1, updated_at=now)
+                )
+            for delivery_id, reason in gone:
+                conn.execute(
+                    update(s.deliveries).where(s.deliveries.c.id == delivery_id).values(state=s.SKIPPED, last_error=reason, updated_at=now)
+                )
+            return claimed
+
+    def record_results(
+        self,
+        sent: list[tuple[int, str]],
+        *,
+        failed: list[tuple[int, str]] = (),
+        uncertain: list[tuple[int, str]] = (),
+        released: list[int] = (),
+    ) -> None:
+        """Write what the provider said, in one transaction.
+
+        `sent`: (delivery id, provider message id); `failed`/`uncertain`: (id, error);
+        `released`: claimed but never handed to the provider, back to pending.
+        """
+        now = self.now()
+        with self.engine.begin() as conn:
+            if sent:
+                conn.execute(
+                    update(s.deliveries)
+                    .where(s.deliveries.c.id == bindparam("delivery_id"))
+                    .values(state=s.SENT, provider_message_id=bindparam("message_id"), sent_at=now, updated_at=now, last_error=None),
+                    [{"delivery_id": d, "message_id": m} for d, m in sent],
+                )
+            for state, items in ((s.FAILED, failed), (s.UNCERTAIN, uncertain)):
+                for delivery_id, error in items:
+                    conn.execute(
+                        update(s.deliveries).where(s.deliveries.c.id == delivery_id).values(state=state, last_error=error[:2000], updated_at=now)
+                    )
+            if released:
+                conn.execute(
+                    update(s.deliveries)
+                    .where(and_(s.deliveries.c.id.in_(list(released)), s.deliveries.c.state == s.SENDING))
+                    .values(state=s.PENDING, attempts=s.deliveries.c.attempts - 1, updated_at=now)
+                )
+
+    def delivery_counts(self, campaign_id: int) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(s.deliveries.c.state, func.count()).where(s.deliveries.c.campaign_id == campaign_id).group_by(s.deliveries.c.state)
+            )
+            counts = {state: 0 for state in s.DELIVERY_STATES}
+            counts.update({state: n for state, n in rows})
+            return counts
+
+    def deliveries_in(self, campaign_id: int, state: str) -> list[tuple[int, str | None, str | None]]:
+        """(delivery id, address or None when forgotten, last error) for one state."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(s.deliveries.c.id, s.subscribers.c.email, s.deliveries.c.last_error)
+                .select_from(s.deliveries.outerjoin(s.subscribers, s.deliveries.c.subscriber_id == s.subscribers.c.id))
+                .where(and_(s.deliveries.c.campaign_id == campaign_id, s.deliveries.c.state == state))
+                .order_by(s.deliveries.c.id)
+            )
+            return [tuple(row) for row in rows]
+
+
+def _campaign_columns():
+    c = s.campaigns.c
+    return (c.id, c.slug, c.list_id, c.content_hash, c.layout, c.provider, c.state, c.stop_reason, c.created_at)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed `sent` survives power loss, not only a killed process
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return create_engine(url, pool_pre_ping=True)
