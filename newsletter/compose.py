@@ -75,9 +75,13 @@ class BodyEncoder:
         split = Personaliser(text.replace("\r\n", "\n"), html=html)
         self.html = html
         self.names = split.names
-        literals = [lit.encode("utf-8") for lit in split.literals]
-        whole = b"".join(literals)
-        self.cte = b"quoted-printable" if whole.isascii() else b"base64"
+        whole = "".join(split.literals).encode("utf-8")
+        # Quoted-printable triples each non-ASCII byte: right for English, wasteful for Arabic.
+        non_ascii = sum(1 for byte in whole if byte > 127)
+        self.cte = b"quoted-printable" if non_ascii <= len(whole) // 20 else b"base64"
+        # Text travels with CRLF line breaks (its canonical form); quoted-printable adds them itself.
+        newline = "\r\n" if self.cte == b"base64" else "\n"
+        literals = [lit.replace("\n", newline).encode("utf-8") for lit in split.literals]
         head = literals[0]
         cut = len(head) // 57 * 57 if self.cte == b"base64" else head.rfind(b"\n") + 1
         self.head_encoded = self._encode(head[:cut])

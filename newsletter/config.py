@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -135,7 +136,7 @@ class _Reader:
 
 def find_config(start: Path) -> Path | None:
     """The nearest newsletter.toml in `start` or one of its parents."""
-    start = start.resolve()
+    start = Path(os.path.abspath(start))  # not resolve(): a symlinked issue belongs where it is linked
     for folder in [start, *start.parents]:
         candidate = folder / CONFIG_NAME
         if candidate.is_file():

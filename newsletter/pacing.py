@@ -42,10 +42,10 @@ class TokenBucket:
         while True:
             with self.lock:
                 self._refill()
-                if self.tokens >= 1:
+                if self.tokens >= 1 - 1e-9:  # tolerance: float refills can stop a hair short of 1
                     self.tokens -= 1
                     return True
-                wait = (1 - self.tokens) / self.rate
+                wait = max((1 - self.tokens) / self.rate, 0.0005)
             if stop is not None and stop.is_set():
                 return False
             self.sleep(min(wait, 0.25))

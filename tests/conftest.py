@@ -21,3 +21,61 @@ def year_end_build():
     from newsletter.build import build_issue
 
     return build_issue(YEAR_END)
+
+
+SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+class Project:
+    """A throwaway project: newsletter.toml, the year-end issue, its own database and outbox."""
+
+    def __init__(self, root: Path, extra_config: str = ""):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        base = (ROOT / "newsletter.toml").read_text(encoding="utf-8")
+        base = base.replace('layout = "bilingual"', f'layout = "bilingual"\ntemplates = "{ROOT / "templates"}"', 1)
+        self.config_path = root / "newsletter.toml"
+        self.config_path.write_text(base + "\n" + extra_config, encoding="utf-8")
+        (root / "issues").mkdir(exist_ok=True)
+        self.issue = root / "issues" / "2022-12-year-end"
+        if not self.issue.exists():
+            self.issue.symlink_to(YEAR_END, target_is_directory=True)
+
+    @property
+    def env(self) -> dict[str, str]:
+        import os
+
+        return {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+
+    def config(self):
+        from newsletter.config import load_config
+
+        return load_config(self.config_path)
+
+    def store(self):
+        from newsletter.store import Store
+
+        return Store.open(self.config().store_url)
+
+    def write_subscribers(self, count: int, *, name: str = "subscribers.csv", arabic_every: int = 2) -> Path:
+        """`count` fictional people at example.org / example.net, every other one Arabic."""
+        lines = ["email,name,language"]
+        for n in range(count):
+            language = "ar" if n % arabic_every == 0 else "en"
+            domain = "example.org" if n % 3 else "example.net"
+            person = f"مشارك {n}" if language == "ar" else f"Participant {n}"
+            lines.append(f"person{n:06d}@{domain},{person},{language}")
+        path = self.root / name
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    return SECRET
+
+
+@pytest.fixture
+def project(tmp_path: Path, secret_env) -> Project:
+    return Project(tmp_path / "project")

@@ -23,10 +23,12 @@ from newsletter.compose import Outgoing
 from newsletter.config import SESSettings
 from newsletter.providers import SendError
 
-RETRYABLE = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException", "ServiceUnavailable", "InternalFailure"}
+# InternalFailure is not here: the call may have sent the message before failing, and a
+# retry could send it twice. It counts as uncertain, like any other 5xx.
+RETRYABLE = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException", "ServiceUnavailable"}
 FATAL = {
     "SendingPausedException", "AccountSuspendedException", "MessageRejected", "MailFromDomainNotVerifiedException",
-    "NotFoundException", "AccessDeniedException", "UnrecognizedClientException", "InvalidClientTokenId",
+    "NotFoundException", "BadRequestException", "AccessDeniedException", "UnrecognizedClientException", "InvalidClientTokenId",
     "SignatureDoesNotMatch", "ExpiredTokenException", "AccessDenied",
 }
 
@@ -81,7 +83,8 @@ def convert(exc: ClientError) -> SendError:
     if code in FATAL:
         return SendError(text, fatal=True)
     if code in RETRYABLE or status == 429:
-        if code == "ThrottlingException" and "daily" in text.lower():
+        # a daily quota comes back as Throttling (v1), ThrottlingException or 429 alike
+        if "daily" in error.get("Message", "").lower():
             return SendError(text + " (daily quota: the campaign stops and can be resumed later)", fatal=True)
         return SendError(text, retryable=True)
     if status >= 500:

@@ -32,6 +32,9 @@ class SMTPProvider:
                 conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
                 if s.security == "starttls":
                     conn.starttls(context=ssl.create_default_context())
+            # mail() does not greet by itself (only sendmail() and login() do), and smtplib
+            # forgets the greeting after STARTTLS: without this, MAIL FROM comes before EHLO.
+            conn.ehlo_or_helo_if_needed()
             if self.username:
                 conn.login(self.username, self.password or "")
             return conn

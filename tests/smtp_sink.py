@@ -1,0 +1,162 @@
+"""A real SMTP server on loopback (aiosmtpd) that records what it receives, for tests.
+
+`SinkHandler` keeps every accepted message (envelope sender, envelope recipients, raw
+bytes) behind a lock, because the server runs in its own thread while the test reads.
+It can refuse a seeded-random fraction of messages with a 4xx at the end of DATA (the
+"throttled, try again" every bulk sender meets), refuse the sender at MAIL FROM, and
+refuse logins; each can be changed while the server runs ("the operator fixed it").
+
+Use the `smtp_sink` fixture: `sink = smtp_sink(refuse_fraction=0.3, seed=1)` starts a
+server and returns its handler, which knows its `port`; every server started through
+the fixture is stopped at the end of the test.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import random
+import socket
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+THROTTLED = "451 4.7.0 Throttling failure: try again later"
+SENDER_REFUSED = "550 5.7.1 Sender address rejected: not allowed to send"
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    raw: bytes
+
+    def parse(self) -> EmailMessage:
+        return email.message_from_bytes(self.raw, policy=email.policy.default)
+
+
+class SinkHandler:
+    def __init__(self, *, refuse_fraction: float = 0.0, seed: int = 0, refuse_reply: str = THROTTLED,
+                 mail_from_reply: str | None = None, credentials: tuple[str, str] | None = None,
+                 keep_raw: bool = True):
+        self.lock = threading.Lock()
+        self.refuse_fraction = refuse_fraction
+        self.refuse_reply = refuse_reply
+        self.rng = random.Random(seed)
+        self.mail_from_reply = mail_from_reply  # e.g. SENDER_REFUSED; None accepts the sender
+        self.credentials = credentials  # the one login accepted when the server requires auth
+        self.keep_raw = keep_raw  # False: record envelopes only (big runs)
+        self.messages: list[Received] = []
+        self.refused = 0  # messages refused at the end of DATA
+        self.refused_senders = 0
+        self.refused_logins = 0
+        self.port = 0
+
+    # --- aiosmtpd hooks (run in the server's thread) ----------------------------------------
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            reply = self.mail_from_reply
+            if reply:
+                self.refused_senders += 1
+                return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        with self.lock:
+            if self.refuse_fraction and self.rng.random() < self.refuse_fraction:
+                self.refused += 1
+                return self.refuse_reply
+            self.messages.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(raw) if self.keep_raw else b""))
+        return "250 OK: queued"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        with self.lock:
+            good = self.credentials
+            ok = good is not None and (auth_data.login, auth_data.password) == (good[0].encode(), good[1].encode())
+            if not ok:
+                self.refused_logins += 1
+        return AuthResult(success=ok, handled=False)
+
+    # --- for the test (any thread) ----------------------------------------------------------
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.messages)
+
+    def received(self) -> list[Received]:
+        with self.lock:
+            return list(self.messages)
+
+    def per_recipient(self) -> Counter[str]:
+        """How many messages each envelope recipient got (addresses lower-cased)."""
+        counts: Counter[str] = Counter()
+        for message in self.received():
+            for rcpt in message.rcpt_tos:
+                counts[rcpt.lower()] += 1
+        return counts
+
+    def configure(self, **changes) -> None:
+        with self.lock:
+            for name, value in changes.items():
+                if not hasattr(self, name):
+                    raise AttributeError(name)
+                setattr(self, name, value)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_sink(*, require_auth: bool = False, **options) -> tuple[SinkHandler, Controller]:
+    handler = SinkHandler(**options)
+    last_error: Exception | None = None
+    for _ in range(5):  # the free port can be taken between the check and the bind
+        port = free_port()
+        kwargs = dict(hostname="127.0.0.1", port=port, ready_timeout=10)
+        if require_auth:
+            kwargs.update(authenticator=handler.authenticate, auth_required=True, auth_require_tls=False)
+        controller = Controller(handler, **kwargs)
+        try:
+            controller.start()
+        except Exception as exc:  # noqa: BLE001 - retried on another port
+            last_error = exc
+            continue
+        handler.port = port
+        return handler, controller
+    raise RuntimeError(f"cannot start the SMTP sink: {last_error}")
+
+
+@pytest.fixture
+def smtp_sink():
+    """A factory: `smtp_sink(**options)` starts a sink on loopback and returns its handler."""
+    controllers: list[Controller] = []
+
+    def start(**options) -> SinkHandler:
+        handler, controller = start_sink(**options)
+        controllers.append(controller)
+        return handler
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+def smtp_config(port: int, *, rate: float = 2000, workers: int = 4, max_attempts: int = 8) -> str:
+    """TOML to append to a test project's newsletter.toml to send to a sink."""
+    return (
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 10\n\n'
+        f"[send]\nrate = {rate}\nworkers = {workers}\nmax_attempts = {max_attempts}\n"
+    )

@@ -1,0 +1,92 @@
+"""Per-recipient messages: placeholders, escaping, headers, tokens, and the MIME they make."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+
+import pytest
+
+from newsletter.compose import ComposeError, Composer, Recipient
+from newsletter.personalise import Personaliser
+from newsletter.tokens import TokenSigner
+
+NOW = dt.datetime(2022, 12, 20, 9, 0, tzinfo=dt.timezone.utc)
+KEY = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def composer(year_end_build):
+    return Composer(year_end_build.variants, year_end_build.config, signer=TokenSigner(b"k" * 32), campaign_id=3)
+
+
+def parse(data: bytes):
+    return email.message_from_bytes(data, policy=email.policy.default)
+
+
+@pytest.mark.parametrize("variant", ["ar", "en", "bilingual"])
+def test_message_is_the_rendered_variant_with_values_filled_in(composer, year_end_build, variant):
+    out = composer.compose(variant, Recipient("Nour@example.org", "نور", KEY, 42), NOW)
+    msg = parse(out.data)
+    assert not msg.defects and all(not p.defects for p in msg.iter_parts())
+    url = msg["List-Unsubscribe"].strip("<>")
+    values = {"unsubscribe_url": url, "name": "نور", "email": "Nour@example.org"}
+    v = year_end_build.variants[variant]
+    def same(part: str, text: str, html: bool) -> None:
+        got = msg.get_body((part,)).get_content().replace("\r\n", "\n")
+        assert got == Personaliser(text, html=html).fill(values).replace("\r\n", "\n")
+
+    same("html", v.html, True)
+    same("plain", v.text, False)
+    assert f'href="{url}"' in msg.get_body(("html",)).get_content()
+    assert msg["Subject"] == v.subject
+    assert msg["To"] == "Nour@example.org"
+    assert msg["Content-Language"] == ",".join(v.languages)
+    assert msg["Message-ID"].startswith("<3.42.") and msg["Message-ID"].endswith("@news.example.org>")
+    assert out.data.isascii()
+    assert max(len(line) for line in out.data.split(b"\r\n")) <= 998
+
+
+def test_unsubscribe_header_holds_an_opaque_token_and_no_address(composer):
+    out = composer.compose("en", Recipient("someone@example.org", "", KEY, 1), NOW)
+    msg = parse(out.data)
+    header = msg["List-Unsubscribe"]
+    assert header.startswith("<https://news.example.org/u/") and "=?" not in header
+    assert "someone" not in header and "@" not in header
+    token = header.strip("<>").rsplit("/", 1)[1]
+    assert TokenSigner(b"k" * 32).read(token) == (KEY, 3)
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    raw_header = out.data.split(b"\r\n\r\n")[0]
+    assert b"List-Unsubscribe: <https://" in raw_header  # not folded into encoded words
+
+
+def test_values_are_escaped_in_html_and_cannot_inject_headers(year_end_build):
+    v = year_end_build.variants["en"]
+    filled = Personaliser('<a href="__NL_UNSUBSCRIBE_URL__">x</a> __NL_NAME__', html=True).fill(
+        {"unsubscribe_url": 'https://x/"><script>', "name": "<b>Eve</b>"}
+    )
+    assert filled == '<a href="https://x/&quot;&gt;&lt;script&gt;">x</a> &lt;b&gt;Eve&lt;/b&gt;'
+    composer = Composer({"en": v}, year_end_build.config, signer=None, campaign_id=0)
+    for bad in ("a@example.org\r\nBcc: victim@example.org", "a@example.org, b@example.org", "نور@example.org"):
+        with pytest.raises(ComposeError):
+            composer.compose("en", Recipient(bad, "", KEY, 1), NOW)
+
+
+def test_tokens_reject_tampering_and_other_keys():
+    signer = TokenSigner(b"s" * 32)
+    token = signer.make(KEY, 7)
+    assert signer.read(token) == (KEY, 7)
+    assert TokenSigner(b"t" * 32).read(token) is None
+    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    assert signer.read(flipped) is None
+    for junk in ("", "x", "!" * 20, token + "AA", "preview"):
+        assert signer.read(junk) is None
+    assert "@" not in token and len(token) < 60
+
+
+def test_ascii_parts_use_quoted_printable_and_arabic_base64(composer):
+    msg = parse(composer.compose("en", Recipient("a@example.org", "", KEY, 1), NOW).data)
+    assert [p["Content-Transfer-Encoding"] for p in msg.iter_parts()] == ["quoted-printable", "quoted-printable"]
+    msg = parse(composer.compose("ar", Recipient("a@example.org", "", KEY, 1), NOW).data)
+    assert [p["Content-Transfer-Encoding"] for p in msg.iter_parts()] == ["base64", "base64"]
