@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -13,7 +12,7 @@ import click
 from newsletter import schema as s
 from newsletter.build import Build, build_issue
 from newsletter.compose import Composer, Recipient
-from newsletter.errors import BadInput, Problem
+from newsletter.errors import BadInput, NewsletterError, Problem
 from newsletter.progress import TerminalProgress
 from newsletter.providers import SendError, provider_factory
 from newsletter.secrets import secret_key
@@ -23,6 +22,10 @@ from newsletter.subscribers import normalise_email
 from newsletter.tokens import TokenSigner
 
 CONFIRM_ABOVE = 10
+
+
+class NotConfirmed(NewsletterError):
+    exit_code = 1
 
 
 def run(*, issue_dir: Path, list_name: str, provider: str | None, dry_run: bool, yes: bool, resend_uncertain: bool,
@@ -57,9 +60,13 @@ def run(*, issue_dir: Path, list_name: str, provider: str | None, dry_run: bool,
     if campaign is None and list_id is not None:
         recipients = sum(1 for _ in store.subscribers(list_name, s.ACTIVE))
         if recipients > CONFIRM_ABOVE and not yes:
-            if not sys.stdin.isatty():
-                raise BadInput([Problem("--yes", None, f"sending to {recipients} people needs --yes when not run from a terminal")])
-            click.confirm(f"Send {build.issue.slug!r} to {recipients} people on {list_name!r} through {provider}?", abort=True)
+            question = f"Send {build.issue.slug!r} to {recipients} people on {list_name!r} through {provider}?"
+            try:
+                confirmed = click.confirm(question)
+            except click.Abort:  # no answer (end of input)
+                confirmed = False
+            if not confirmed:
+                raise NotConfirmed(f"nothing sent: answer yes, or pass --yes to send to more than {CONFIRM_ABOVE} people")
 
     factory = provider_factory(provider, config, campaign_label=f"{build.issue.slug}-{list_name}")
     stop = threading.Event()
@@ -127,6 +134,8 @@ def _print_summary(summary: Summary, provider: str, config, build: Build, list_n
     c = summary.counts
     campaign = summary.campaign
     verb = "started" if summary.created else "resumed"
+    if not summary.created and summary.sent_now == 0 and c[s.PENDING] == 0 and not summary.stopped:
+        verb = "was already finished; nothing left to send"
     click.echo(
         f"campaign {campaign.id} ({build.issue.slug} to list {list_name!r} through {provider}) {verb}: "
         f"{summary.sent_now} sent in this run, at most {summary.rate:g}/s, in {summary.elapsed:.1f} s"
