@@ -237,6 +237,98 @@ def send(issue_dir: Path, list_name: str, provider: str | None, dry_run: bool, y
     )
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (behind the HTTPS proxy).")
+@click.option("--port", default=8000, show_default=True, type=int)
+@config_option
+def serve(host: str, port: int, config_path: Path | None) -> None:
+    """Serve the unsubscribe pages and the SNS endpoint for SES feedback."""
+    import uvicorn
+
+    from newsletter.secrets import secret_key
+    from newsletter.web import create_app
+
+    config = _config(config_path)
+    app = create_app(config, _store(config), secret_key())
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, server_header=False, log_level="info")
+
+
+@cli.group()
+def feedback() -> None:
+    """SES bounces and complaints from an SQS queue."""
+
+
+@feedback.command("poll")
+@click.option("--queue", "queue_url", required=True, help="URL of the SQS queue subscribed to the SNS topic.")
+@click.option("--once", is_flag=True, help="One round of receiving, then stop.")
+@click.option("--wait", "wait_seconds", default=20, show_default=True, type=click.IntRange(0, 20), help="Long-poll seconds.")
+@config_option
+def feedback_poll(queue_url: str, once: bool, wait_seconds: int, config_path: Path | None) -> None:
+    """Long-poll the queue and act on each message; Ctrl-C stops between messages."""
+    import signal
+    import threading
+
+    from newsletter.poller import poll
+    from newsletter.secrets import secret_key
+
+    config = _config(config_path)
+    store = _store(config)
+    secret = secret_key()
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        click.echo("stopping after the current message (Ctrl-C again to stop now)", err=True)
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stats = poll(queue_url, store, config, secret, stop=stop, once=once, wait_seconds=wait_seconds,
+                     report=lambda line: click.echo(line, err=True))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    click.echo(
+        f"{stats.received} received, {stats.processed} processed ({stats.events} events, {stats.duplicates} duplicates), "
+        f"{stats.malformed} malformed, {stats.failed} not stored"
+    )
+
+
+@cli.command()
+@click.argument("campaign", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@config_option
+def report(campaign: str | None, fmt: str, config_path: Path | None) -> None:
+    """Per campaign and language: recipients, sent, failed, uncertain, bounces, complaints, unsubscribes.
+
+    CAMPAIGN is a campaign number or an issue slug (default: every campaign).
+    """
+    import json
+
+    store = _store(_config(config_path))
+    ids = None
+    if campaign is not None:
+        matches = [c.id for c in store.campaigns() if str(c.id) == campaign or c.slug == campaign]
+        if not matches:
+            raise NotFound(f"no campaign {campaign!r}")
+        ids = matches
+    rows = [row for cid in (ids or [None]) for row in store.report(cid)]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    columns = [("campaign_id", "#"), ("campaign", "issue"), ("language", "lang"), ("recipients", "recipients"),
+               ("sent", "sent"), ("failed", "failed"), ("uncertain", "uncertain"), ("hard_bounces", "hard"),
+               ("soft_bounces", "soft"), ("complaints", "complaints"), ("unsubscribes", "unsubscribed")]
+    table = [[str(row.get(key, "")) for key, _ in columns] for row in rows]
+    widths = [max(len(title), *(len(r[i]) for r in table)) if table else len(title) for i, (_, title) in enumerate(columns)]
+    click.echo("  ".join(title.ljust(w) for (_, title), w in zip(columns, widths)))
+    for r in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
+    if not table:
+        click.echo("no campaigns yet")
+
+
 def _shown(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))

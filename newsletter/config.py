@@ -49,6 +49,16 @@ class SESSettings:
 
 
 @dataclass(frozen=True)
+class FeedbackSettings:
+    topic_arns: tuple[str, ...] = ()  # SNS topics allowed to post to /sns and to the queue
+    sns_path: str = "/sns"
+    soft_bounce_limit: int = 3
+    soft_bounce_days: int = 90
+    region: str | None = None  # for the SQS poller; default: [ses] region or the environment
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     path: Path
@@ -68,6 +78,7 @@ class Config:
     send: SendSettings = SendSettings()
     smtp: SMTPSettings = SMTPSettings()
     ses: SESSettings = SESSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
     @property
     def primary(self) -> Language:
@@ -171,6 +182,7 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
             "send": {"provider": 1, "rate": 1, "workers": 1, "max_attempts": 1, "outbox": 1},
             "smtp": {"host": 1, "port": 1, "security": 1, "timeout": 1},
             "ses": {"region": 1, "configuration_set": 1, "tags": 1, "endpoint_url": 1},
+            "feedback": {"topic_arns": 1, "sns_path": 1, "soft_bounce_limit": 1, "soft_bounce_days": 1, "region": 1, "endpoint_url": 1},
         }
     )
 
@@ -241,6 +253,7 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
     send = _send_settings(r)
     smtp = _smtp_settings(r)
     ses = _ses_settings(r)
+    feedback = _feedback_settings(r)
 
     if problems:
         return None
@@ -263,6 +276,29 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
         send=send,
         smtp=smtp,
         ses=ses,
+        feedback=feedback,
+    )
+
+
+_TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+
+
+def _feedback_settings(r: _Reader) -> FeedbackSettings:
+    d = FeedbackSettings()
+    arns = r.get("feedback.topic_arns", list, []) or []
+    for arn in arns:
+        if not isinstance(arn, str) or not _TOPIC_ARN.match(arn):
+            r.problem("feedback.topic_arns", f"not an SNS topic ARN: {arn!r}")
+    path = r.get("feedback.sns_path", str, d.sns_path) or d.sns_path
+    if not re.fullmatch(r"/[A-Za-z0-9/_-]*", path) or path.startswith("/u/"):
+        r.problem("feedback.sns_path", f"expected a path such as /sns, got {path!r}")
+    return FeedbackSettings(
+        topic_arns=tuple(a for a in arns if isinstance(a, str)),
+        sns_path=path,
+        soft_bounce_limit=int(_number(r, "feedback.soft_bounce_limit", d.soft_bounce_limit, minimum=1, integer=True)),
+        soft_bounce_days=int(_number(r, "feedback.soft_bounce_days", d.soft_bounce_days, minimum=1, integer=True)),
+        region=r.get("feedback.region", str, None),
+        endpoint_url=r.get("feedback.endpoint_url", str, None),
     )
 
 

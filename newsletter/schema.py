@@ -120,3 +120,37 @@ suppressions = Table(
     Column("reason", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# What SES, SNS and the unsubscribe page told us. Kinds: the SES event kinds from
+# newsletter.feedback ("bounce", "complaint", "delivery", …) plus "unsubscribe" and
+# "resubscribe" from the web pages. No address is stored: a person is linked by id, and an
+# unknown recipient only by the keyed hash of the address.
+feedback_events = Table(
+    "feedback_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_key", String(64), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("source", String(16), nullable=False),  # "sns", "sqs", "web"
+    Column("ses_message_id", String(300), nullable=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="SET NULL"), nullable=True),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id", ondelete="SET NULL"), nullable=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="SET NULL"), nullable=True),
+    Column("recipient_hash", String(64), nullable=True),
+    Column("bounce_type", String(20), nullable=True),
+    Column("complaint_type", String(40), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_feedback_subscriber_kind", "subscriber_id", "kind", "occurred_at"),
+    Index("ix_feedback_campaign_kind", "campaign_id", "kind"),
+)
+
+# SNS/SQS messages already acted on, by SNS MessageId: a redelivery changes nothing.
+processed_messages = Table(
+    "processed_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_key", String(300), nullable=False, unique=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)

@@ -7,6 +7,7 @@ current with Alembic on open.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -255,6 +256,9 @@ class Store:
             subscriber_id = conn.execute(select(s.subscribers.c.id).where(s.subscribers.c.email_key == key)).scalar()
             if subscriber_id is not None:
                 conn.execute(update(s.deliveries).where(s.deliveries.c.subscriber_id == subscriber_id).values(subscriber_id=None))
+                conn.execute(
+                    update(s.feedback_events).where(s.feedback_events.c.subscriber_id == subscriber_id).values(subscriber_id=None)
+                )
                 conn.execute(delete(s.list_members).where(s.list_members.c.subscriber_id == subscriber_id))
                 conn.execute(delete(s.subscribers).where(s.subscribers.c.id == subscriber_id))
             self._suppress(conn, key, "forgotten", secret)
@@ -462,6 +466,156 @@ class Store:
             counts.update({state: n for state, n in rows})
             return counts
 
+    # --- feedback ---------------------------------------------------------------------------
+
+    def apply_feedback(self, events, *, message_key: str | None, source: str, policy: FeedbackPolicy, secret: bytes) -> FeedbackOutcome:
+        """Record SES feedback events and act on them, all in one transaction.
+
+        Idempotent: a message seen before (by SNS MessageId) or an event seen before (by its
+        key) changes nothing. Events are matched to a delivery by the SES message id stored at
+        send time, and to the person only when the recipient is that delivery's address
+        (compared case-insensitively); anything else is recorded as unknown and ignored.
+        """
+        outcome = FeedbackOutcome()
+        now = self.now()
+        with self.engine.begin() as conn:
+            if message_key is not None:
+                seen = conn.execute(select(s.processed_messages.c.id).where(s.processed_messages.c.message_key == message_key)).first()
+                if seen is not None:
+                    outcome.repeated_message = True
+                    outcome.duplicates = len(events)
+                    return outcome
+                conn.execute(insert(s.processed_messages).values(message_key=message_key, received_at=now))
+            for event in events:
+                if conn.execute(select(s.feedback_events.c.id).where(s.feedback_events.c.event_key == event.key)).first():
+                    outcome.duplicates += 1
+                    continue
+                delivery = None
+                if event.ses_message_id:
+                    delivery = conn.execute(
+                        select(s.deliveries.c.id, s.deliveries.c.campaign_id, s.subscribers.c.id, s.subscribers.c.email_key)
+                        .select_from(s.deliveries.outerjoin(s.subscribers, s.deliveries.c.subscriber_id == s.subscribers.c.id))
+                        .where(s.deliveries.c.provider_message_id == event.ses_message_id)
+                    ).first()
+                subscriber_id = None
+                if delivery is not None and event.recipient and delivery[3] == email_key(event.recipient):
+                    subscriber_id = delivery[2]
+                if event.recipient and subscriber_id is None:
+                    outcome.unknown += 1
+                conn.execute(
+                    insert(s.feedback_events).values(
+                        event_key=event.key, kind=event.kind, source=source, ses_message_id=event.ses_message_id,
+                        campaign_id=delivery[1] if delivery else None, delivery_id=delivery[0] if delivery else None,
+                        subscriber_id=subscriber_id,
+                        recipient_hash=email_hash(secret, email_key(event.recipient)) if event.recipient else None,
+                        bounce_type=event.bounce_type, complaint_type=event.complaint_type, detail=_redact(event.detail),
+                        occurred_at=_utc(event.occurred_at), received_at=now,
+                    )
+                )
+                outcome.recorded += 1
+                if subscriber_id is None:
+                    continue
+                if event.hard_bounce or (event.soft_bounce and self._soft_bounce_campaigns(conn, subscriber_id, policy) >= policy.soft_bounce_limit):
+                    self._set_status(conn, subscriber_id, s.BOUNCED, from_states=(s.ACTIVE,))
+                    self._suppress(conn, delivery[3], "bounced", secret)
+                    outcome.bounced += 1
+                elif event.is_complaint:
+                    self._set_status(conn, subscriber_id, s.COMPLAINED, from_states=(s.ACTIVE, s.UNSUBSCRIBED))
+                    self._suppress(conn, delivery[3], "complained", secret)
+                    outcome.complained += 1
+        return outcome
+
+    def _soft_bounce_campaigns(self, conn: Connection, subscriber_id: int, policy: FeedbackPolicy) -> int:
+        cutoff = _utc(self.now()) - dt.timedelta(days=policy.soft_bounce_days)
+        return conn.execute(
+            select(func.count(func.distinct(s.feedback_events.c.campaign_id))).where(
+                and_(
+                    s.feedback_events.c.subscriber_id == subscriber_id,
+                    s.feedback_events.c.kind == "bounce",
+                    s.feedback_events.c.bounce_type.in_(("Transient", "Undetermined")),
+                    s.feedback_events.c.occurred_at >= cutoff,
+                    s.feedback_events.c.campaign_id.is_not(None),
+                )
+            )
+        ).scalar_one()
+
+    def _set_status(self, conn: Connection, subscriber_id: int, status: str, *, from_states: tuple[str, ...]) -> bool:
+        return conn.execute(
+            update(s.subscribers)
+            .where(and_(s.subscribers.c.id == subscriber_id, s.subscribers.c.status.in_(from_states)))
+            .values(status=status, updated_at=self.now())
+        ).rowcount > 0
+
+    def unsubscribe(self, token_key: str, campaign_id: int | None) -> tuple[Subscriber | None, bool]:
+        """One-click unsubscribe: idempotent; returns the person and whether anything changed."""
+        return self._web_change(token_key, campaign_id, s.UNSUBSCRIBED, (s.ACTIVE,), "unsubscribe")
+
+    def resubscribe(self, token_key: str, campaign_id: int | None) -> tuple[Subscriber | None, bool]:
+        """Undo an unsubscribe made by mistake; a bounce or complaint is not undone here."""
+        return self._web_change(token_key, campaign_id, s.ACTIVE, (s.UNSUBSCRIBED,), "resubscribe")
+
+    def _web_change(self, token_key, campaign_id, status, from_states, kind):
+        now = self.now()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(s.subscribers.c.id).where(s.subscribers.c.token_key == token_key)
+            ).first()
+            if row is None:
+                return None, False
+            subscriber_id = row[0]
+            changed = self._set_status(conn, subscriber_id, status, from_states=from_states)
+            if changed:
+                # linked to the delivery of the campaign whose link was used, so the report
+                # still counts it after the person is forgotten
+                delivery_id = conn.execute(
+                    select(s.deliveries.c.id).where(
+                        and_(s.deliveries.c.campaign_id == campaign_id, s.deliveries.c.subscriber_id == subscriber_id)
+                    )
+                ).scalar() if campaign_id else None
+                conn.execute(
+                    insert(s.feedback_events).values(
+                        event_key=secrets.token_hex(16), kind=kind, source="web",
+                        campaign_id=campaign_id if delivery_id else None, delivery_id=delivery_id,
+                        subscriber_id=subscriber_id, occurred_at=now, received_at=now,
+                    )
+                )
+        return self.subscriber_by_token_key(token_key), changed
+
+    def report(self, campaign_id: int | None = None) -> list[dict]:
+        """Per campaign and language: recipients, delivery states, bounces, complaints, unsubscribes."""
+        d, f = s.deliveries.c, s.feedback_events.c
+        with self.engine.connect() as conn:
+            query = select(d.campaign_id, d.language, d.state, func.count()).group_by(d.campaign_id, d.language, d.state)
+            if campaign_id is not None:
+                query = query.where(d.campaign_id == campaign_id)
+            rows: dict[tuple[int, str], dict] = {}
+            for cid, language, state, count in conn.execute(query):
+                row = rows.setdefault((cid, language), _empty_report(cid, language))
+                row["recipients"] += count
+                if state in row:
+                    row[state] += count
+            events = (
+                select(f.campaign_id, d.language, f.kind, f.bounce_type, f.complaint_type, func.count(func.distinct(f.delivery_id)))
+                .select_from(s.feedback_events.join(s.deliveries, s.deliveries.c.id == f.delivery_id))
+                .group_by(f.campaign_id, d.language, f.kind, f.bounce_type, f.complaint_type)
+            )
+            if campaign_id is not None:
+                events = events.where(f.campaign_id == campaign_id)
+            for cid, language, kind, bounce_type, complaint_type, count in conn.execute(events):
+                row = rows.setdefault((cid, language), _empty_report(cid, language))
+                if kind == "bounce":
+                    row["hard_bounces" if bounce_type == "Permanent" else "soft_bounces"] += count
+                elif kind == "complaint" and complaint_type != "not-spam":
+                    row["complaints"] += count
+                elif kind == "unsubscribe":
+                    row["unsubscribes"] += count
+            campaigns = {c.id: c for c in self.campaigns()}
+            out = []
+            for (cid, language), row in sorted(rows.items()):
+                row["campaign"] = campaigns[cid].slug if cid in campaigns else None
+                out.append(row)
+            return out
+
     def deliveries_in(self, campaign_id: int, state: str) -> list[tuple[int, str | None, str | None]]:
         """(delivery id, address or None when forgotten, last error) for one state."""
         with self.engine.connect() as conn:
@@ -472,6 +626,43 @@ class Store:
                 .order_by(s.deliveries.c.id)
             )
             return [tuple(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class FeedbackPolicy:
+    soft_bounce_limit: int = 3  # soft bounces in this many different campaigns…
+    soft_bounce_days: int = 90  # …within this many days suppress the address
+
+
+@dataclass
+class FeedbackOutcome:
+    recorded: int = 0
+    duplicates: int = 0
+    unknown: int = 0
+    bounced: int = 0
+    complained: int = 0
+    repeated_message: bool = False
+
+
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
+
+
+def _redact(text: str | None) -> str | None:
+    """Diagnostic codes quote the address (`550 5.1.1 <jane@example.com>`): keep the code only."""
+    if text is None:
+        return None
+    return _ADDRESS_IN_TEXT.sub("<address>", text)[:500]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.timezone.utc) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _empty_report(campaign_id: int, language: str) -> dict:
+    return {
+        "campaign_id": campaign_id, "language": language, "recipients": 0, s.SENT: 0, s.FAILED: 0, s.UNCERTAIN: 0,
+        s.PENDING: 0, s.SENDING: 0, s.SKIPPED: 0, "hard_bounces": 0, "soft_bounces": 0, "complaints": 0, "unsubscribes": 0,
+    }
 
 
 def _campaign_columns():

@@ -1,0 +1,64 @@
+"""Benchmark: per-recipient personalisation + MIME building, in process, on one core.
+
+The year-end issue is built once; then `Composer.compose` runs for `messages` recipients per
+run, per variant, as the send loop calls it (a fresh `utcnow()` per message, a signed
+unsubscribe token, the placeholders filled and both parts encoded).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import secrets
+import statistics
+import time
+from pathlib import Path
+
+from newsletter.build import build_issue
+from newsletter.compose import Composer, Recipient
+from newsletter.store import utcnow
+from newsletter.tokens import TokenSigner
+
+SECRET = b"bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+TARGET = 20_000  # messages per second
+
+
+def recipients(count: int, language: str) -> list[Recipient]:
+    out = []
+    for n in range(count):
+        arabic = language == "ar" or (language == "bilingual" and n % 2 == 0)
+        name = f"مشارك {n}" if arabic else f"Participant {n}"
+        domain = "example.org" if n % 3 else "example.net"
+        out.append(Recipient(f"person{n:06d}@{domain}", name, secrets.token_hex(16), n + 1))
+    return out
+
+
+def bench_compose(issue: Path, messages: int, runs: int) -> dict:
+    build = build_issue(issue)
+    composer = Composer(build.variants, build.config, signer=TokenSigner(SECRET), campaign_id=1)
+    results: dict[str, dict] = {}
+    for variant in build.variants:
+        people = recipients(messages, variant)
+        sample = composer.compose(variant, people[0], utcnow())
+        parsed = email.message_from_bytes(sample.data, policy=email.policy.default)
+        assert parsed.get_content_type() == "multipart/alternative", parsed.get_content_type()
+        ctes = [part["Content-Transfer-Encoding"] for part in parsed.iter_parts()]
+        compose = composer.compose
+        for person in people[: min(1000, messages)]:  # warm-up
+            compose(variant, person, utcnow())
+        rates = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            for person in people:
+                compose(variant, person, utcnow())
+            rates.append(messages / (time.perf_counter() - start))
+        median = statistics.median(rates)
+        results[variant] = {
+            "messages_per_s": median,
+            "samples": [round(r) for r in rates],
+            "us_per_message": 1e6 / median,
+            "message_kb": len(sample.data) / 1024,
+            "transfer_encodings": ctes,
+            "ratio_to_target": median / TARGET,
+        }
+    return {"messages_per_run": messages, "runs": runs, "target_per_s": TARGET, "variants": results}
