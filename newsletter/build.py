@@ -13,7 +13,7 @@ from newsletter.config import Config, find_config, load_config
 from newsletter.errors import BadInput, Problems
 from newsletter.issue import Issue, load_issue
 from newsletter.letter import Letter, assemble
-from newsletter.message import Envelope, build_message
+from newsletter.compose import Recipient, VariantComposer
 from newsletter.personalise import Personaliser
 from newsletter.render import Variant, render_variants
 
@@ -66,25 +66,10 @@ def preview_values(config: Config) -> dict[str, str]:
 
 
 def sample_message(build: Build, variant: Variant, *, date: dt.datetime | None = None) -> bytes:
-    """The variant as one .eml addressed to the preview recipient."""
-    config = build.config
-    values = preview_values(config)
-    envelope = Envelope(
-        sender=config.sender,
-        to=config.preview_to,
-        subject=variant.subject,
-        reply_to=config.reply_to,
-        language=",".join(variant.languages),
-        list_id=config.list_id,
-        list_name=config.organisation.get("en") or next(iter(config.organisation.values())),
-        unsubscribe_url=values["unsubscribe_url"],
-        unsubscribe_mailto=None,
-        date=date,
-    )
-    text = Personaliser(variant.text, html=False).fill(values)
-    html = Personaliser(variant.html, html=True).fill(values)
-    sender_name = config.organisation[variant.lang]
-    return build_message(envelope, text, html, sender_name=sender_name).as_bytes()
+    """The variant as one .eml addressed to the preview recipient, made exactly as a send makes it."""
+    composer = VariantComposer(variant, build.config)
+    recipient = Recipient(build.config.preview_to, "", "00" * 16)
+    return composer.compose(recipient, signer=None, campaign_id=0, now=date or dt.datetime.now(dt.timezone.utc)).data
 
 
 def build_files(build: Build) -> dict[str, bytes]:

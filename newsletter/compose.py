@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import email.policy
 import secrets
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -19,10 +20,18 @@ from email.utils import format_datetime, parseaddr
 from html import escape
 
 from newsletter.config import Config
-from newsletter.message import POLICY, domain_of
 from newsletter.personalise import Personaliser
 from newsletter.render import Variant
 from newsletter.tokens import TokenSigner
+
+
+# Python's default SMTP policy folds a long List-Unsubscribe into RFC 2047 encoded words,
+# which breaks it; 998 is RFC 5322's hard limit. Used here only to encode single headers.
+POLICY = email.policy.SMTP.clone(max_line_length=998, cte_type="7bit")
+
+
+def domain_of(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2]
 
 
 class ComposeError(ValueError):
