@@ -65,6 +65,33 @@ def build(issue_dir: Path, out_dir: Path | None, config_path: Path | None) -> No
     click.echo(f"Wrote {len(files)} files to {shown}/")
 
 
+@cli.command()
+@click.argument("issue_dir", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--max-spam-score", type=float, default=5.0, show_default=True, help="SpamAssassin score above which the check fails.")
+@click.option("--no-spamassassin", is_flag=True, help="Skip the SpamAssassin score.")
+@config_option
+def check(issue_dir: Path, fmt: str, max_spam_score: float, no_spamassassin: bool, config_path: Path | None) -> None:
+    """Check ISSUE_DIR before sending: exit 0 when clean, 1 when a check failed, 2 on bad input."""
+    import json
+
+    from newsletter.build import build_issue
+    from newsletter.checks import ERROR, OK, failed, run_checks
+
+    result = build_issue(issue_dir, config_path)
+    results = run_checks(result, spamassassin=not no_spamassassin, max_spam_score=max_spam_score)
+    if fmt == "json":
+        click.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+    else:
+        for r in results:
+            click.echo(str(r))
+        errors = sum(1 for r in results if r.level == ERROR)
+        warnings = sum(1 for r in results if r.level not in (OK, ERROR))
+        click.echo(f"{errors} failed, {warnings} warnings, {len(results) - errors - warnings} ok")
+    if failed(results):
+        raise click.exceptions.Exit(1)
+
+
 def _config(config_path: Path | None, start: Path | None = None):
     from newsletter.build import locate_config
     from newsletter.config import load_config
