@@ -110,10 +110,18 @@ def _parts(build: Build):
                 yield part
 
 
+_DROPPED_LINK = re.compile(r"\]\(\s*<?\s*(javascript|vbscript|data|file):", re.I)
+
+
 def check_links_and_images(build: Build) -> list[CheckResult]:
     out = []
     links = images = 0
     for part in _parts(build):
+        # Markdown refuses these URLs and shows the link as plain text: tell the editor.
+        for number, text in enumerate(part.body.split("\n")):
+            for match in _DROPPED_LINK.finditer(text):
+                where = f"{Problems.where(part.path)}:{part.body_line + number}"
+                out.append(CheckResult("links", ERROR, f"{match.group(1).lower()}: links are not allowed (shown as plain text)", part.language, where))
         for kind, url, line in prose.links(part.tokens):
             where = f"{Problems.where(part.path)}:{part.body_line + (line or 0)}"
             if kind == "link":
@@ -187,7 +195,7 @@ def spamassassin_score(message: bytes, timeout: float = 60) -> tuple[float, list
     match = _SCORE.search(report)
     if match is None:
         raise CheckUnavailable(f"spamassassin: no score in its output: {proc.stderr.decode('utf-8', 'replace')[:300]}")
-    details = report[match.end():]
+    details = report[match.end():].split("\n\n", 1)[0]  # the table only, not the report's repeats
     rules = [(float(points), name) for points, name in _RULE.findall(details)]
     return float(match.group(1)), rules
 

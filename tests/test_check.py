@@ -1,0 +1,92 @@
+"""`newsletter check`: clean on the year-end letter, each check failing on a purpose-built issue."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+
+ISSUES = "tests/fixtures/project/issues"
+
+
+def check(*args: str):
+    return CliRunner().invoke(cli, ["check", *args])
+
+
+def lines(result, level: str) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith(level)]
+
+
+def test_spamassassin_is_installed():
+    assert shutil.which("spamassassin"), "spamassassin missing: scripts/setup installs the Debian package"
+
+
+def test_year_end_letter_is_clean_with_a_low_spam_score(in_root):
+    result = check("issues/2022-12-year-end", "--format", "json")
+    assert result.exit_code == 0, result.output
+    results = json.loads(result.output)
+    assert not [r for r in results if r["level"] != "ok"], results
+    spam = {r["variant"]: r["score"] for r in results if r["check"] == "spamassassin"}
+    assert set(spam) == {"ar", "en", "bilingual"}
+    assert all(score <= 1.0 for score in spam.values()), spam
+
+
+def test_links_and_images(in_root):
+    result = check(f"{ISSUES}/check-links", "--no-spamassassin")
+    assert result.exit_code == 1
+    assert lines(result, "ERROR") == [
+        f"ERROR   links [ar]: {ISSUES}/check-links/01-links.ar.md:5: javascript: links are not allowed (shown as plain text)",
+        f"ERROR   links [ar]: {ISSUES}/check-links/01-links.ar.md:5: relative link (the email has no page to be relative to): '/about'",
+        f"ERROR   images [ar]: {ISSUES}/check-links/01-links.ar.md:7: image without alt text: 'https://example.org/a.png'",
+        f"ERROR   images [en]: {ISSUES}/check-links/01-links.en.md:7: image URL must be absolute https: 'http://example.org/chart.png'",
+    ]
+
+
+def test_subject_and_preheader_lengths_warn_but_do_not_fail(in_root):
+    result = check(f"{ISSUES}/check-subject", "--no-spamassassin")
+    assert result.exit_code == 0
+    assert lines(result, "WARNING") == [
+        f"WARNING preheader [ar]: {ISSUES}/check-subject/issue.toml: preheader.ar is 4 characters; aim for 40 to 110",
+        f"WARNING subject [en]: {ISSUES}/check-subject/issue.toml: subject.en is 75 characters; inboxes show about 70",
+        f"WARNING preheader [en]: {ISSUES}/check-subject/issue.toml: preheader.en repeats the subject; it is wasted space in the inbox",
+    ]
+
+
+def test_html_over_gmail_clipping_fails(in_root):
+    result = check(f"{ISSUES}/check-size", "--no-spamassassin")
+    assert result.exit_code == 1
+    errors = lines(result, "ERROR")
+    assert len(errors) == 1 and errors[0].startswith("ERROR   size [bilingual]: ")
+    assert errors[0].endswith("KB of HTML: Gmail clips messages over about 102 KB")
+
+
+def test_unsupported_html_and_css_fail(in_root):
+    result = check(f"{ISSUES}/gaps", "--config", "tests/fixtures/templates-unsupported/newsletter.toml", "--no-spamassassin")
+    assert result.exit_code == 1
+    errors = [line for line in lines(result, "ERROR") if "[ar]" in line]
+    assert errors == [
+        "ERROR   support [ar]: <bdi>: Gmail, every Outlook and Yahoo drop it; use <span dir>",
+        "ERROR   support [ar]: text-align:start/end: Outlook for Windows, Yahoo and the Gmail apps ignore it; use left/right",
+        "ERROR   support [ar]: display:flex/grid: Outlook for Windows and several webmails ignore it",
+        "ERROR   support [ar]: external stylesheet: Gmail drops <link> stylesheets, and loading one is a third-party request",
+    ]
+
+
+def test_spam_score_over_the_limit_fails_and_names_the_rules(in_root):
+    result = check(f"{ISSUES}/check-spam", "--max-spam-score", "2", "--format", "json")
+    assert result.exit_code == 1
+    spam = {r["variant"]: r for r in json.loads(result.output) if r["check"] == "spamassassin"}
+    assert spam["ar"]["level"] == "ok"
+    assert spam["en"]["level"] == "error" and spam["en"]["score"] > 2
+    assert any(rule.startswith("DEAR_FRIEND") for rule in spam["en"]["rules"])
+
+
+@pytest.mark.parametrize("name", ["missing-language", "bad-issue-toml"])
+def test_bad_input_exits_2(name, in_root):
+    result = check(f"{ISSUES}/{name}", "--no-spamassassin")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: ")
