@@ -92,6 +92,22 @@ def check(issue_dir: Path, fmt: str, max_spam_score: float, no_spamassassin: boo
         raise click.exceptions.Exit(1)
 
 
+@cli.command()
+@click.argument("issue_dir", type=click.Path(path_type=Path))
+@click.option("--port", default=8008, show_default=True, type=click.IntRange(0, 65535), help="Port on 127.0.0.1; 0 picks a free one.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the preview in the web browser.")
+@config_option
+def preview(issue_dir: Path, port: int, open_browser: bool, config_path: Path | None) -> None:
+    """Serve a live preview of ISSUE_DIR on 127.0.0.1, rebuilt whenever a file changes.
+
+    Every variant at desktop and phone width, the plain text, the inbox lines, sizes and
+    checks; a failing build shows its problems until they are fixed. Ctrl-C stops.
+    """
+    from newsletter.preview import serve
+
+    serve(issue_dir, config_path=config_path, port=port, open_browser=open_browser)
+
+
 def _config(config_path: Path | None, start: Path | None = None):
     from newsletter.build import locate_config
     from newsletter.config import load_config

@@ -163,7 +163,8 @@ def _environment(folder: Path) -> jinja2.Environment:
         if env is None:
             env = jinja2.Environment(
                 loader=jinja2.FileSystemLoader(str(folder)),
-                autoescape=True,
+                # HTML and MJML are escaped; the plain-text part must not be (no &#39; in text)
+                autoescape=jinja2.select_autoescape(enabled_extensions=("mjml.j2", "html.j2"), default=False),
                 undefined=jinja2.StrictUndefined,
                 auto_reload=True,
                 keep_trailing_newline=True,

@@ -502,6 +502,10 @@ class Store:
                     subscriber_id = delivery[2]
                 if event.recipient and subscriber_id is None:
                     outcome.unknown += 1
+                    if delivery is not None and delivery[3] is not None:
+                        # an address this message was not sent to: not this delivery's feedback, so
+                        # not counted against its campaign (a forgotten person's stays, anonymous)
+                        delivery = None
                 conn.execute(
                     insert(s.feedback_events).values(
                         event_key=event.key, kind=event.kind, source=source, ses_message_id=event.ses_message_id,

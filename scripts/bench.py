@@ -87,6 +87,14 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
+def load() -> float:
+    """The 1-minute load average: other work on this shared machine moves the figures."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return -1.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmarks; writes dist/bench.json and docs/benchmarks.md.")
     parser.add_argument("--repeat", type=int, default=None, help="build runs per variant (default 50, --quick 10)")
@@ -99,15 +107,17 @@ def main() -> None:
     def log(text: str) -> None:
         print(text, flush=True)
 
-    report: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "quick": args.quick}
+    report: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "quick": args.quick, "load_average": {"start": load()}}
     log(f"building the year-end letter ({repeat} runs per variant) …")
     report["build_ms"] = bench_build(repeat)
     log(f"composing {sizes['compose_messages']} messages × {sizes['compose_runs']} runs per variant …")
     report["compose"] = bench_compose(ISSUE, sizes["compose_messages"], sizes["compose_runs"])
     log(f"dry run of {sizes['dry_run_recipients']} recipients …")
     report["dry_run"] = bench_dry_run(sizes["dry_run_recipients"], sizes["dry_run_runs"], log=log)
+    report["load_average"]["before_smtp"] = load()
     log(f"sending {sizes['smtp_messages']} messages to an SMTP sink at 500/s …")
     report["smtp"] = bench_smtp(sizes["smtp_messages"], sizes["smtp_runs"], rate=500, workers=4, log=log)
+    report["load_average"]["end"] = load()
     report["total_s"] = time.perf_counter() - started
 
     out = ROOT / "dist" / "bench.json"
@@ -132,6 +142,9 @@ def markdown(report: dict) -> list[str]:
         f"Made by `scripts/bench{' --quick' if report['quick'] else ''}` on {report['date']}: {report['machine']}.",
         "Medians of repeated runs; these machines are shared, so compare ratios rather than",
         "absolute figures." + (" Quick run: sizes are smaller than the targets assume." if report["quick"] else ""),
+        f"1-minute load average at the start {report['load_average']['start']:g}, before the SMTP run "
+        f"{report['load_average']['before_smtp']:g},",
+        f"at the end {report['load_average']['end']:g} ({os.cpu_count()} cores); the SMTP figure needs about one and a half free cores.",
         "",
         "## Building the year-end letter",
         "",
@@ -208,7 +221,9 @@ def markdown(report: dict) -> list[str]:
         f"| at the sink, first to last message | {m['sink_rate']:.0f}/s ({m['sink_fraction_of_rate']:.1%}) |",
         f"| summary's \"in X s\" | {m['elapsed_s']:.1f} s |",
         f"| whole command (interpreter, build, freeze, send) | {m['wall_s']:.1f} s |",
-        f"| sender CPU (user + sys) | {m['cpu_s']:.1f} s ({m['cpu_ms_per_message']:.2f} ms/message) |",
+        f"| sender CPU (user + sys) | {m['cpu_s']:.1f} s ({m['cpu_ms_per_message']:.2f} ms/message; "
+        f"user {m['user_s']:.1f} s, sys {m['sys_s']:.1f} s) |",
+        f"| sink CPU (its own process) | {m['sink_cpu_s']:.1f} s ({m['sink_cpu_ms_per_message']:.2f} ms/message) |",
         "",
         f"Target: at least 90 % of the configured rate: {_meets(m['fraction_of_rate'] >= 0.9)}.",
         "",

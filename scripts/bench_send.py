@@ -185,6 +185,7 @@ def bench_smtp(count: int, runs: int, rate: float = 500, workers: int = 4, log=p
                 root = Path(tmp) / f"smtp{n}"
                 info = make_project(root, count, env, smtp_toml(sink.port, rate, workers))
                 sink.reset()
+                sink_cpu = sink.stats()["cpu_s"]
                 usage = measure(newsletter("send", ISSUE, "--list", LIST, "--provider", "smtp", "--yes", config=root / "newsletter.toml"),
                                 cwd=root, env=env)
                 stats = sink.stats()
@@ -206,6 +207,7 @@ def bench_smtp(count: int, runs: int, rate: float = 500, workers: int = 4, log=p
                     "cpu_s": usage["utime_s"] + usage["stime_s"],
                     "user_s": usage["utime_s"],
                     "sys_s": usage["stime_s"],
+                    "sink_cpu_s": stats["cpu_s"] - sink_cpu,
                     "import_s": info["import_s"],
                 }
                 samples.append(sample)
@@ -224,6 +226,7 @@ def bench_smtp(count: int, runs: int, rate: float = 500, workers: int = 4, log=p
         "fraction_of_rate": median["rate"] / rate,
         "sink_fraction_of_rate": median["sink_rate"] / rate,
         "cpu_ms_per_message": median["cpu_s"] * 1000 / count,
+        "sink_cpu_ms_per_message": median["sink_cpu_s"] * 1000 / count,
         "target_fraction": 0.9,
         "ratio_to_target": median["rate"] / rate / 0.9,
     }

@@ -79,3 +79,25 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def project(tmp_path: Path, secret_env) -> Project:
     return Project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL 15 for the whole run (never skipped: a missing server fails)."""
+    from postgres import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+_databases = iter(range(1, 10_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:
+    """Each store test runs against both SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    server = request.getfixturevalue("postgres")
+    return server.create_database(f"test_{next(_databases)}")

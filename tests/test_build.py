@@ -169,3 +169,10 @@ def test_cli_warns_when_html_is_over_90_kb(tmp_path: Path, in_root):
     assert result.exit_code == 0, result.output
     assert "Warning: bilingual.html:" in result.output and "Gmail clips" in result.output
     assert "Warning: ar.html" not in result.output  # 79 KB: under the threshold
+
+
+def test_plain_text_is_not_html_escaped(year_end_build):
+    text = year_end_build.variants["en"].text
+    assert "'s " in text
+    for entity in ("&#39;", "&amp;", "&quot;", "&lt;"):
+        assert entity not in text
