@@ -72,6 +72,24 @@ def _qp(data: bytes) -> bytes:
     return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 
+def _qp_open_end(data: bytes) -> bytes:
+    """Quoted-printable for a prefix whose text goes on: ends with a soft line break
+    (`=`), every line 76 characters at most, escapes never split."""
+    encoded = _qp(data)
+    if not data or data.endswith(b"\n"):
+        return encoded
+    head, newline, last = encoded.rpartition(b"\r\n")
+    lines = []
+    while len(last) > 75:
+        cut = 75
+        if b"=" in last[cut - 2 : cut]:  # do not split "=XX"
+            cut = last.rindex(b"=", cut - 2, cut)
+        lines.append(last[:cut] + b"=")
+        last = last[cut:]
+    lines.append(last + b"=")
+    return head + newline + b"\r\n".join(lines) + b"\r\n"
+
+
 class BodyEncoder:
     """Encodes a personalised part, reusing the encoding of its unchanging beginning.
 
@@ -92,8 +110,14 @@ class BodyEncoder:
         newline = "\r\n" if self.cte == b"base64" else "\n"
         literals = [lit.replace("\n", newline).encode("utf-8") for lit in split.literals]
         head = literals[0]
-        cut = len(head) // 57 * 57 if self.cte == b"base64" else head.rfind(b"\n") + 1
-        self.head_encoded = self._encode(head[:cut])
+        if self.cte == b"base64":
+            cut = len(head) // 57 * 57
+            self.head_encoded = _base64(head[:cut])
+        else:
+            # premailer writes the body as one long line: cut anywhere, ending the shared part
+            # with a soft line break so that the rest starts a fresh encoded line
+            cut = len(head)
+            self.head_encoded = _qp_open_end(head)
         self.head_rest = head[cut:]
         self.literals = literals[1:]
 

@@ -90,3 +90,20 @@ def test_ascii_parts_use_quoted_printable_and_arabic_base64(composer):
     assert [p["Content-Transfer-Encoding"] for p in msg.iter_parts()] == ["quoted-printable", "quoted-printable"]
     msg = parse(composer.compose("ar", Recipient("a@example.org", "", KEY, 1), NOW).data)
     assert [p["Content-Transfer-Encoding"] for p in msg.iter_parts()] == ["base64", "base64"]
+
+
+def test_quoted_printable_split_encoding_decodes_to_the_same_bytes():
+    """The shared beginning is encoded once with a soft line break, the rest per message."""
+    import binascii
+    import random
+
+    from newsletter.compose import _qp, _qp_open_end
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        head = bytes(rng.choice(b"ab =\t\n\xc3\xa9<>") for _ in range(rng.randint(0, 300)))
+        tail = bytes(rng.choice(b"cd =\n\xd8\xa7") for _ in range(rng.randint(0, 100))) + b">"
+        encoded = _qp_open_end(head) + _qp(tail)
+        assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")) == head + tail
+        # 78: binascii's own limit for lines ending in an escaped space
+        assert max(len(line) for line in encoded.split(b"\r\n")) <= 78
