@@ -325,13 +325,13 @@ def feedback_poll(queue_url: str, once: bool, wait_seconds: int, config_path: Pa
         click.echo("stopping after the current message (Ctrl-C again to stop now)", err=True)
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stats = poll(queue_url, store, config, secret, stop=stop, once=once, wait_seconds=wait_seconds,
                      report=lambda line: click.echo(line, err=True))
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     click.echo(
         f"{stats.received} received, {stats.processed} processed ({stats.events} events, {stats.duplicates} duplicates), "
         f"{stats.malformed} malformed, {stats.failed} not stored"
