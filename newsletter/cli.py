@@ -263,10 +263,11 @@ class NotFound(NewsletterError):
 @click.option("--resend-uncertain", is_flag=True, help="Send again the deliveries left uncertain by a crash.")
 @click.option("--test", "test_address", default=None, metavar="ADDRESS", help="Send one copy of each variant to ADDRESS, outside the ledger.")
 @click.option("--rate", type=float, default=None, help="Messages per second (default: send.rate).")
-@click.option("--workers", type=int, default=None, help="Sending threads (default: send.workers).")
+@click.option("--threads", type=int, default=None, help="Sending threads per process (default: send.threads).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Sending processes sharing the campaign (PostgreSQL only).")
 @config_option
 def send(issue_dir: Path, list_name: str, provider: str | None, dry_run: bool, yes: bool, resend_uncertain: bool,
-         test_address: str | None, rate: float | None, workers: int | None, config_path: Path | None) -> None:
+         test_address: str | None, rate: float | None, threads: int | None, workers: int, config_path: Path | None) -> None:
     """Send ISSUE_DIR to every active subscriber of a list, one message each.
 
     Running it again on a campaign that stopped resumes it: nothing sent is sent again.
@@ -275,7 +276,7 @@ def send(issue_dir: Path, list_name: str, provider: str | None, dry_run: bool, y
 
     sendcmd.run(
         issue_dir=issue_dir, list_name=list_name, provider=provider, dry_run=dry_run, yes=yes,
-        resend_uncertain=resend_uncertain, test_address=test_address, rate=rate, workers=workers,
+        resend_uncertain=resend_uncertain, test_address=test_address, rate=rate, threads=threads, workers=workers,
         config_path=config_path,
     )
 
@@ -370,6 +371,20 @@ def report(campaign: str | None, fmt: str, config_path: Path | None) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
     if not table:
         click.echo("no campaigns yet")
+
+
+@cli.command()
+@click.argument("campaign")
+@click.option("--issue", "issue_dir", type=click.Path(path_type=Path), default=None, help="The issue folder (default: issues/<slug> beside newsletter.toml).")
+@click.option("--provider", type=click.Choice(["outbox", "smtp", "ses"]), default=None)
+@click.option("--rate", type=float, default=None, help="Messages per second for the whole campaign, shared by its live workers.")
+@click.option("--threads", type=int, default=None)
+@config_option
+def worker(campaign: str, issue_dir: Path | None, provider: str | None, rate: float | None, threads: int | None, config_path: Path | None) -> None:
+    """Help send CAMPAIGN (its number or issue slug) from this machine; needs PostgreSQL."""
+    from newsletter import sendcmd
+
+    sendcmd.run_worker(campaign=campaign, issue_dir=issue_dir, provider=provider, rate=rate, threads=threads, config_path=config_path)
 
 
 def _shown(path: Path) -> str:

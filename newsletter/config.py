@@ -27,7 +27,7 @@ SMTP_SECURITY = ("starttls", "tls", "none")
 class SendSettings:
     provider: str = "outbox"
     rate: float = 14.0  # messages per second; SES's default sandbox-lifted rate
-    workers: int = 4
+    threads: int = 4  # sending threads in each process
     max_attempts: int = 6
     outbox: str = "outbox"
 
@@ -179,7 +179,7 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
             "email": {"from": 1, "reply_to": 1, "contact": 1, "preview_to": 1, "unsubscribe": 1},
             "numbering": per_language,
             "store": {"url": 1},
-            "send": {"provider": 1, "rate": 1, "workers": 1, "max_attempts": 1, "outbox": 1},
+            "send": {"provider": 1, "rate": 1, "threads": 1, "max_attempts": 1, "outbox": 1},
             "smtp": {"host": 1, "port": 1, "security": 1, "timeout": 1},
             "ses": {"region": 1, "configuration_set": 1, "tags": 1, "endpoint_url": 1},
             "feedback": {"topic_arns": 1, "sns_path": 1, "soft_bounce_limit": 1, "soft_bounce_days": 1, "region": 1, "endpoint_url": 1},
@@ -325,7 +325,7 @@ def _send_settings(r: _Reader) -> SendSettings:
     return SendSettings(
         provider=_choice(r, "send.provider", d.provider, PROVIDERS),
         rate=float(_number(r, "send.rate", d.rate, minimum=0.01)),
-        workers=int(_number(r, "send.workers", d.workers, minimum=1, integer=True)),
+        threads=int(_number(r, "send.threads", d.threads, minimum=1, integer=True)),
         max_attempts=int(_number(r, "send.max_attempts", d.max_attempts, minimum=1, integer=True)),
         outbox=r.get("send.outbox", str, d.outbox) or d.outbox,
     )

@@ -154,3 +154,17 @@ processed_messages = Table(
     Column("message_key", String(300), nullable=False, unique=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
+
+# Sending processes at work on a campaign, possibly on several machines. A sender that has
+# not renewed its heartbeat within the lease is dead: its in-flight deliveries turn
+# uncertain, and the live ones share the provider's rate among themselves.
+senders = Table(
+    "senders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True), nullable=True),
+)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
+import time
 import threading
 from collections import Counter
 from pathlib import Path
@@ -16,7 +19,16 @@ from newsletter.errors import BadInput, NewsletterError, Problem
 from newsletter.progress import TerminalProgress
 from newsletter.providers import SendError, provider_factory
 from newsletter.secrets import secret_key
-from newsletter.sending import CampaignStopped, SendOptions, Summary, send_campaign, variant_chooser
+from newsletter.sending import (
+    LEASE,
+    CampaignStopped,
+    SendOptions,
+    Summary,
+    content_hash,
+    prepare_campaign,
+    send_campaign,
+    variant_chooser,
+)
 from newsletter.store import Store, utcnow
 from newsletter.subscribers import normalise_email
 from newsletter.tokens import TokenSigner
@@ -29,17 +41,14 @@ class NotConfirmed(NewsletterError):
 
 
 def run(*, issue_dir: Path, list_name: str, provider: str | None, dry_run: bool, yes: bool, resend_uncertain: bool,
-        test_address: str | None, rate: float | None, workers: int | None, config_path: Path | None) -> None:
+        test_address: str | None, rate: float | None, threads: int | None, workers: int = 1,
+        config_path: Path | None) -> None:
     build = build_issue(issue_dir, config_path)  # a bad issue fails here, before anything is sent
     config = build.config
     provider = provider or config.send.provider
-    problems = []
-    if rate is not None and rate <= 0:
-        problems.append(Problem("--rate", None, f"must be positive, got {rate}"))
-    if workers is not None and workers < 1:
-        problems.append(Problem("--workers", None, f"must be at least 1, got {workers}"))
-    if problems:
-        raise BadInput(problems)
+    _check_numbers(rate=rate, threads=threads, workers=workers)
+    if workers > 1 and not config.store_url.startswith("postgresql"):
+        raise BadInput([Problem("--workers", None, "several workers need PostgreSQL (store.url = \"postgresql://…\"); SQLite allows one")])
     secret = secret_key()
 
     if test_address:
@@ -52,7 +61,7 @@ def run(*, issue_dir: Path, list_name: str, provider: str | None, dry_run: bool,
         return
 
     options = SendOptions(
-        list_name=list_name, provider=provider, rate=rate or config.send.rate, workers=workers or config.send.workers,
+        list_name=list_name, provider=provider, rate=rate or config.send.rate, threads=threads or config.send.threads,
         max_attempts=config.send.max_attempts, resend_uncertain=resend_uncertain,
     )
     list_id = store.list_id(list_name)
@@ -68,6 +77,10 @@ def run(*, issue_dir: Path, list_name: str, provider: str | None, dry_run: bool,
             if not confirmed:
                 raise NotConfirmed(f"nothing sent: answer yes, or pass --yes to send to more than {CONFIRM_ABOVE} people")
 
+    if workers > 1:
+        _send_with_workers(store, build, options, secret, workers, config_path)
+        return
+
     factory = provider_factory(provider, config, campaign_label=f"{build.issue.slug}-{list_name}")
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -78,6 +91,95 @@ def run(*, issue_dir: Path, list_name: str, provider: str | None, dry_run: bool,
     _print_summary(summary, provider, config, build, list_name)
     if summary.stopped:
         raise CampaignStopped(f"campaign {summary.campaign.id} stopped: {summary.stopped}\nFix the cause, then run the same command again to resume.")
+
+
+def _check_numbers(*, rate: float | None, threads: int | None, workers: int = 1) -> None:
+    problems = []
+    if rate is not None and rate <= 0:
+        problems.append(Problem("--rate", None, f"must be positive, got {rate}"))
+    if threads is not None and threads < 1:
+        problems.append(Problem("--threads", None, f"must be at least 1, got {threads}"))
+    if workers < 1:
+        problems.append(Problem("--workers", None, f"must be at least 1, got {workers}"))
+    if problems:
+        raise BadInput(problems)
+
+
+def _send_with_workers(store: Store, build: Build, options: SendOptions, secret: bytes, workers: int, config_path: Path | None) -> None:
+    """Freeze the campaign here, then run `newsletter worker` processes on it and wait."""
+    campaign, created, skipped = prepare_campaign(store, build, options, secret)
+    if options.resend_uncertain:
+        store.recover_in_flight(campaign.id, lease=LEASE)
+        store.requeue(campaign.id, (s.UNCERTAIN,))
+    command = [sys.executable, "-m", "newsletter", "worker", str(campaign.id), "--issue", str(build.issue.path),
+               "--provider", options.provider, "--rate", repr(options.rate), "--threads", str(options.threads)]
+    if config_path is not None:
+        command += ["--config", str(config_path)]
+    children = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(workers)]
+    click.echo(f"campaign {campaign.id}: {workers} workers started (pids {', '.join(str(c.pid) for c in children)})", err=True)
+    progress = TerminalProgress()
+    counts = store.delivery_counts(campaign.id)
+    progress.start(total=sum(counts.values()) - counts[s.SKIPPED], done=counts[s.SENT] + counts[s.FAILED] + counts[s.UNCERTAIN])
+    done_before = progress.done
+    try:
+        while any(child.poll() is None for child in children):
+            time.sleep(0.5)
+            counts = store.delivery_counts(campaign.id)
+            done = counts[s.SENT] + counts[s.FAILED] + counts[s.UNCERTAIN]
+            progress.advance(done - done_before)
+            done_before = done
+    except KeyboardInterrupt:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait()
+    progress.finish()
+    counts = store.delivery_counts(campaign.id)
+    failed_children = [child.returncode for child in children if child.returncode != 0]
+    if not failed_children and counts[s.PENDING] == 0 and counts[s.SENDING] == 0:
+        store.set_campaign_state(campaign.id, s.CAMPAIGN_DONE)
+    click.echo(
+        f"campaign {campaign.id} ({build.issue.slug} to list {options.list_name!r} through {options.provider}) "
+        f"with {workers} workers: sent {counts[s.SENT]}, failed {counts[s.FAILED]}, uncertain {counts[s.UNCERTAIN]}, "
+        f"pending {counts[s.PENDING]}, skipped {counts[s.SKIPPED]}"
+    )
+    for reason, count in sorted(skipped.items()):
+        click.echo(f"  not on the ledger: {count} {reason}")
+    if failed_children:
+        raise CampaignStopped(f"campaign {campaign.id}: {len(failed_children)} worker(s) stopped early; run the same command again to resume")
+
+
+def run_worker(*, campaign: str, issue_dir: Path | None, provider: str | None, rate: float | None, threads: int | None,
+               config_path: Path | None) -> None:
+    from newsletter.build import locate_config
+    from newsletter.config import load_config
+
+    _check_numbers(rate=rate, threads=threads)
+    config = load_config(locate_config(issue_dir or Path.cwd(), config_path))
+    if not config.store_url.startswith("postgresql"):
+        raise BadInput([Problem("store.url", None, "several workers need PostgreSQL; with SQLite use newsletter send")])
+    store = Store.open(config.store_url)
+    found = [c for c in store.campaigns() if str(c.id) == campaign or c.slug == campaign]
+    if len(found) != 1:
+        raise BadInput([Problem("CAMPAIGN", None, f"{campaign!r}: {'no such campaign' if not found else 'several campaigns; give its number'}")])
+    target = found[0]
+    build = build_issue(issue_dir or config.root / "issues" / target.slug, config_path or config.path)
+    list_name = next((name for name, _ in store.list_names() if store.list_id(name) == target.list_id), "?")
+    options = SendOptions(
+        list_name=list_name, provider=provider or target.provider, rate=rate or config.send.rate,
+        threads=threads or config.send.threads, max_attempts=config.send.max_attempts, shared=True,
+    )
+    if content_hash(build) != target.content_hash:
+        raise BadInput([Problem(str(build.issue.path), None, f"this issue is not the one campaign {target.id} sends (its content differs)")])
+    factory = provider_factory(options.provider, config, campaign_label=f"{target.slug}-{list_name}")
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        summary = send_campaign(store, build, options, factory, secret_key(), campaign=target)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    click.echo(f"worker {options.worker_name}: {summary.sent_now} sent")
+    if summary.stopped:
+        raise CampaignStopped(f"campaign {target.id} stopped: {summary.stopped}")
 
 
 def _raise_interrupt(signum, frame):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import secrets
 import queue
 import socket
 import threading
@@ -36,15 +38,24 @@ class CampaignStopped(NewsletterError):
     exit_code = 1
 
 
+HEARTBEAT = 1.0  # seconds between a sender's heartbeats (and rate-share updates)
+LEASE = 10.0  # a sender silent this long is dead: its in-flight deliveries turn uncertain
+
+
+def sender_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 @dataclass
 class SendOptions:
     list_name: str
     provider: str
-    rate: float
-    workers: int
+    rate: float  # for the whole campaign, shared among live senders
+    threads: int
     max_attempts: int
     resend_uncertain: bool = False
-    worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{threading.get_ident()}")
+    worker_name: str = field(default_factory=sender_name)
+    shared: bool = False  # other processes may be sending the same campaign
 
 
 @dataclass
@@ -138,7 +149,10 @@ def send_campaign(
     if campaign is None:
         campaign, created, skipped = prepare_campaign(store, build, options, secret)
     summary = Summary(campaign=campaign, created=created, counts={}, skipped_at_freeze=skipped)
-    summary.recovered_uncertain = store.recover_in_flight(campaign.id)
+    store.register_sender(campaign.id, options.worker_name)
+    # Alone, every `sending` delivery belongs to a dead run; shared, only those of senders
+    # whose lease ran out.
+    summary.recovered_uncertain = store.recover_in_flight(campaign.id, lease=LEASE if options.shared else None)
     if options.resend_uncertain:
         summary.requeued_uncertain = store.requeue(campaign.id, (s.UNCERTAIN,))
     store.set_campaign_state(campaign.id, s.CAMPAIGN_SENDING)
@@ -148,9 +162,15 @@ def send_campaign(
     if provider_rate:
         rate = min(rate, provider_rate)
     summary.rate = rate
-    bucket = TokenBucket(rate, clock=clock, sleep=sleep)
+    live = store.heartbeat(options.worker_name, campaign.id, LEASE)
+    if options.shared:
+        # Let the senders already at work see this one and lower their share first, so
+        # that the sum of the shares never exceeds the rate.
+        sleep(HEARTBEAT * 1.5)
+        live = store.heartbeat(options.worker_name, campaign.id, LEASE)
+    bucket = TokenBucket(rate / max(live, 1), burst=1.0, clock=clock, sleep=sleep)
     composer = Composer(build.variants, build.config, signer=TokenSigner(secret), campaign_id=campaign.id)
-    loop = _Loop(store, campaign, composer, factory, options, bucket, backoff or Backoff(), stop, sleep, progress)
+    loop = _Loop(store, campaign, composer, factory, options, bucket, backoff or Backoff(), stop, sleep, progress, rate, clock)
 
     counts = store.delivery_counts(campaign.id)
     progress.start(total=sum(counts.values()) - counts[s.SKIPPED], done=counts[s.SENT] + counts[s.FAILED] + counts[s.UNCERTAIN])
@@ -158,6 +178,7 @@ def send_campaign(
         summary.sent_now = loop.run()
     finally:
         progress.finish()
+    store.stop_sender(options.worker_name)
     summary.counts = store.delivery_counts(campaign.id)
     summary.failed = store.deliveries_in(campaign.id, s.FAILED)
     summary.uncertain = store.deliveries_in(campaign.id, s.UNCERTAIN)
@@ -165,7 +186,7 @@ def send_campaign(
     if loop.stopped_by:
         summary.stopped = loop.stopped_by
         store.set_campaign_state(campaign.id, s.CAMPAIGN_STOPPED, loop.stopped_by)
-    elif summary.counts[s.PENDING] == 0 and summary.counts[s.SENDING] == 0:
+    elif summary.counts[s.PENDING] == 0 and summary.counts[s.SENDING] == 0 and not loop.others_in_flight:
         store.set_campaign_state(campaign.id, s.CAMPAIGN_DONE)
     summary.campaign = store.campaign(campaign.id) or campaign
     return summary
@@ -179,7 +200,7 @@ class _Result:
 
 
 class _Loop:
-    def __init__(self, store, campaign, composer, factory, options, bucket, backoff, stop, sleep, progress):
+    def __init__(self, store, campaign, composer, factory, options, bucket, backoff, stop, sleep, progress, rate, clock):
         self.store: Store = store
         self.campaign: Campaign = campaign
         self.composer: Composer = composer
@@ -194,42 +215,60 @@ class _Loop:
         self.results: queue.Queue[_Result] = queue.Queue()
         self.stopped_by: str | None = None
         self._fatal_lock = threading.Lock()
+        self.total_rate = rate
+        self.clock = clock
+        self.others_in_flight = False
 
     def run(self) -> int:
-        workers = [threading.Thread(target=self._worker, name=f"send-{n}", daemon=True) for n in range(self.options.workers)]
-        for worker in workers:
-            worker.start()
+        threads = [threading.Thread(target=self._worker, name=f"send-{n}", daemon=True) for n in range(self.options.threads)]
+        for thread in threads:
+            thread.start()
         in_flight = 0
         sent_total = 0
         # Few claimed at a time: a claimed delivery turns uncertain if the process is killed.
-        window = self.options.workers * 2
+        window = self.options.threads * 2
         exhausted = False
+        next_beat = self.clock() + HEARTBEAT
         try:
             while True:
-                if not self.stop.is_set() and not exhausted and in_flight < window:
-                    claimed = self.store.claim(self.campaign.id, window - in_flight, self.options.worker_name)
-                    if not claimed:
+                batch = self._drain(timeout=0.0 if in_flight < window and not exhausted else 0.05)
+                in_flight -= len(batch)
+                want = 0 if (self.stop.is_set() or exhausted) else window - in_flight
+                if batch or want > 0:
+                    claimed = self._record(batch, claim=want)
+                    sent_total += sum(1 for r in batch if r.outcome == "sent")
+                    if want > 0 and not claimed:
                         exhausted = True
                     for item in claimed:
                         self.jobs.put(item)
                     in_flight += len(claimed)
                 if in_flight == 0 and (exhausted or self.stop.is_set()):
                     break
-                batch = self._drain(timeout=0.05)
-                in_flight -= len(batch)
-                sent_total += self._record(batch)
+                if self.clock() >= next_beat:
+                    next_beat = self.clock() + HEARTBEAT
+                    self._beat()
         except KeyboardInterrupt:
             self._halt("interrupted (Ctrl-C)")
             while in_flight > 0:
                 batch = self._drain(timeout=0.5)
                 in_flight -= len(batch)
-                sent_total += self._record(batch)
+                self._record(batch, claim=0)
+                sent_total += sum(1 for r in batch if r.outcome == "sent")
         finally:
-            for _ in workers:
+            for _ in threads:
                 self.jobs.put(None)
-            for worker in workers:
-                worker.join(timeout=60)
+            for thread in threads:
+                thread.join(timeout=60)
+        if self.options.shared and not self.stopped_by:
+            # others may still hold deliveries: the campaign is done when the last one finishes
+            self.others_in_flight = self.store.delivery_counts(self.campaign.id)[s.SENDING] > 0
         return sent_total
+
+    def _beat(self) -> None:
+        live = self.store.heartbeat(self.options.worker_name, self.campaign.id, LEASE)
+        self.bucket.set_rate(self.total_rate / max(live, 1))
+        if self.options.shared:
+            self.store.recover_in_flight(self.campaign.id, lease=LEASE)
 
     def _halt(self, reason: str) -> None:
         with self._fatal_lock:
@@ -247,19 +286,23 @@ class _Loop:
             pass
         return batch
 
-    def _record(self, batch: list[_Result]) -> int:
-        if not batch:
-            return 0
+    def _record(self, batch: list[_Result], *, claim: int) -> list[Claimed]:
+        for r in batch:
+            if r.outcome == "fatal":
+                self._halt(r.detail)
+        if self.stop.is_set():
+            claim = 0
         sent = [(r.delivery_id, r.detail) for r in batch if r.outcome == "sent"]
         failed = [(r.delivery_id, r.detail) for r in batch if r.outcome == "failed"]
         uncertain = [(r.delivery_id, r.detail) for r in batch if r.outcome == "uncertain"]
         released = [r.delivery_id for r in batch if r.outcome in ("released", "fatal")]
-        self.store.record_results(sent, failed=failed, uncertain=uncertain, released=released)
-        for r in batch:
-            if r.outcome == "fatal":
-                self._halt(r.detail)
-        self.progress.advance(len(sent) + len(failed) + len(uncertain))
-        return len(sent)
+        claimed = self.store.record_and_claim(
+            self.campaign.id, self.options.worker_name, claim,
+            sent=sent, failed=failed, uncertain=uncertain, released=released,
+        )
+        if batch:
+            self.progress.advance(len(sent) + len(failed) + len(uncertain))
+        return claimed
 
     def _worker(self) -> None:
         provider = None

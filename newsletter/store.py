@@ -358,16 +358,52 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(s.campaigns).where(s.campaigns.c.id == campaign_id).values(**values))
 
-    def recover_in_flight(self, campaign_id: int, *, claimed_before: dt.datetime | None = None) -> int:
-        """Deliveries left `sending` by a process that died: they may or may not have gone out."""
+    # --- senders: the processes at work on a campaign -----------------------------------------
+
+    def register_sender(self, campaign_id: int, name: str) -> None:
+        now = self.now()
+        with self.engine.begin() as conn:
+            conn.execute(insert(s.senders).values(campaign_id=campaign_id, name=name, started_at=now, heartbeat_at=now))
+
+    def heartbeat(self, name: str, campaign_id: int, lease: float) -> int:
+        """Renew this sender's lease; returns how many senders are alive on the campaign."""
+        now = self.now()
+        with self.engine.begin() as conn:
+            conn.execute(update(s.senders).where(s.senders.c.name == name).values(heartbeat_at=now))
+            return conn.execute(
+                select(func.count()).where(
+                    and_(
+                        s.senders.c.campaign_id == campaign_id,
+                        s.senders.c.stopped_at.is_(None),
+                        s.senders.c.heartbeat_at >= now - dt.timedelta(seconds=lease),
+                    )
+                )
+            ).scalar_one()
+
+    def stop_sender(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(s.senders).where(s.senders.c.name == name).values(stopped_at=self.now()))
+
+    def recover_in_flight(self, campaign_id: int, *, lease: float | None = None) -> int:
+        """Deliveries left `sending` by a sender that is gone: they may or may not have gone
+        out, so they become uncertain. With `lease`, senders whose heartbeat is fresher are
+        alive and their deliveries are left alone; without it, every sender is taken as gone."""
+        now = self.now()
         with self.engine.begin() as conn:
             query = update(s.deliveries).where(
                 and_(s.deliveries.c.campaign_id == campaign_id, s.deliveries.c.state == s.SENDING)
             )
-            if claimed_before is not None:
-                query = query.where(s.deliveries.c.claimed_at < claimed_before)
+            if lease is not None:
+                alive = select(s.senders.c.name).where(
+                    and_(
+                        s.senders.c.campaign_id == campaign_id,
+                        s.senders.c.stopped_at.is_(None),
+                        s.senders.c.heartbeat_at >= now - dt.timedelta(seconds=lease),
+                    )
+                )
+                query = query.where(s.deliveries.c.claimed_by.not_in(alive))
             return conn.execute(
-                query.values(state=s.UNCERTAIN, last_error="in flight when the sending process stopped", updated_at=self.now())
+                query.values(state=s.UNCERTAIN, last_error="in flight when its sending process stopped", updated_at=now)
             ).rowcount
 
     def requeue(self, campaign_id: int, states: tuple[str, ...]) -> int:
@@ -379,83 +415,106 @@ class Store:
             ).rowcount
 
     def claim(self, campaign_id: int, limit: int, worker: str) -> list[Claimed]:
-        """Mark up to `limit` pending deliveries `sending` and return them, in one transaction.
+        """Mark up to `limit` pending deliveries `sending` and return them, in one transaction."""
+        return self.record_and_claim(campaign_id, worker, limit, sent=[])
 
-        Deliveries whose person is gone or no longer active are marked skipped instead.
-        """
-        now = self.now()
-        with self.engine.begin() as conn:
-            pending = select(s.deliveries.c.id).where(
-                and_(s.deliveries.c.campaign_id == campaign_id, s.deliveries.c.state == s.PENDING)
-            ).order_by(s.deliveries.c.id).limit(limit)
-            if conn.dialect.name == "postgresql":
-                pending = pending.with_for_update(skip_locked=True)
-            ids = [row[0] for row in conn.execute(pending)]
-            if not ids:
-                return []
-            rows = conn.execute(
-                select(
-                    s.deliveries.c.id, s.deliveries.c.variant, s.deliveries.c.language,
-                    s.subscribers.c.email, s.subscribers.c.name, s.subscribers.c.token_key, s.subscribers.c.status,
-                )
-                .select_from(s.deliveries.outerjoin(s.subscribers, s.deliveries.c.subscriber_id == s.subscribers.c.id))
-                .where(s.deliveries.c.id.in_(ids))
-                .order_by(s.deliveries.c.id)
-            ).all()
-            claimed: list[Claimed] = []
-            gone: list[tuple[int, str]] = []
-            for delivery_id, variant, language, address, name, token_key, status in rows:
-                if address is None:
-                    gone.append((delivery_id, "the person was forgotten"))
-                elif status != s.ACTIVE:
-                    gone.append((delivery_id, f"the person is {status}"))
-                else:
-                    claimed.append(Claimed(delivery_id, variant, language, address, name or "", token_key))
-            if claimed:
-                conn.execute(
-                    update(s.deliveries)
-                    .where(s.deliveries.c.id.in_([c.id for c in claimed]))
-                    .values(state=s.SENDING, claimed_by=worker, claimed_at=now, attempts=s.deliveries.c.attempts + 1, updated_at=now)
-                )
-            for delivery_id, reason in gone:
-                conn.execute(
-                    update(s.deliveries).where(s.deliveries.c.id == delivery_id).values(state=s.SKIPPED, last_error=reason, updated_at=now)
-                )
-            return claimed
+    def record_results(self, sent, *, failed=(), uncertain=(), released=()) -> None:
+        """Write what the provider said (see record_and_claim), claiming nothing."""
+        self.record_and_claim(None, "", 0, sent=sent, failed=failed, uncertain=uncertain, released=released)
 
-    def record_results(
+    def record_and_claim(
         self,
-        sent: list[tuple[int, str]],
+        campaign_id: int | None,
+        worker: str,
+        limit: int,
         *,
+        sent: list[tuple[int, str]],
         failed: list[tuple[int, str]] = (),
         uncertain: list[tuple[int, str]] = (),
         released: list[int] = (),
-    ) -> None:
-        """Write what the provider said, in one transaction.
+    ) -> list[Claimed]:
+        """Record results and claim the next deliveries, in one transaction (one commit).
 
         `sent`: (delivery id, provider message id); `failed`/`uncertain`: (id, error);
-        `released`: claimed but never handed to the provider, back to pending.
+        `released`: claimed but never handed to the provider, back to pending. Then up to
+        `limit` pending deliveries become `sending`, claimed by `worker`. On PostgreSQL the
+        claim skips rows other senders hold (FOR UPDATE SKIP LOCKED). Deliveries whose person
+        is gone or no longer active are marked skipped instead of claimed.
         """
         now = self.now()
         with self.engine.begin() as conn:
-            if sent:
+            self._record(conn, now, sent, failed, uncertain, released)
+            if campaign_id is None or limit <= 0:
+                return []
+            return self._claim(conn, now, campaign_id, limit, worker)
+
+    def _record(self, conn: Connection, now, sent, failed, uncertain, released) -> None:
+        if sent:
+            conn.execute(
+                update(s.deliveries)
+                .where(s.deliveries.c.id == bindparam("delivery_id"))
+                .values(state=s.SENT, provider_message_id=bindparam("message_id"), sent_at=now, updated_at=now, last_error=None),
+                [{"delivery_id": d, "message_id": m} for d, m in sent],
+            )
+        for state, items in ((s.FAILED, failed), (s.UNCERTAIN, uncertain)):
+            if items:
                 conn.execute(
                     update(s.deliveries)
                     .where(s.deliveries.c.id == bindparam("delivery_id"))
-                    .values(state=s.SENT, provider_message_id=bindparam("message_id"), sent_at=now, updated_at=now, last_error=None),
-                    [{"delivery_id": d, "message_id": m} for d, m in sent],
+                    .values(state=state, last_error=bindparam("error"), updated_at=now),
+                    [{"delivery_id": d, "error": e[:2000]} for d, e in items],
                 )
-            for state, items in ((s.FAILED, failed), (s.UNCERTAIN, uncertain)):
-                for delivery_id, error in items:
-                    conn.execute(
-                        update(s.deliveries).where(s.deliveries.c.id == delivery_id).values(state=state, last_error=error[:2000], updated_at=now)
-                    )
-            if released:
-                conn.execute(
-                    update(s.deliveries)
-                    .where(and_(s.deliveries.c.id.in_(list(released)), s.deliveries.c.state == s.SENDING))
-                    .values(state=s.PENDING, attempts=s.deliveries.c.attempts - 1, updated_at=now)
-                )
+        if released:
+            conn.execute(
+                update(s.deliveries)
+                .where(and_(s.deliveries.c.id.in_(list(released)), s.deliveries.c.state == s.SENDING))
+                .values(state=s.PENDING, attempts=s.deliveries.c.attempts - 1, updated_at=now)
+            )
+
+    def _claim(self, conn: Connection, now, campaign_id: int, limit: int, worker: str) -> list[Claimed]:
+        pending = (
+            select(s.deliveries.c.id)
+            .where(and_(s.deliveries.c.campaign_id == campaign_id, s.deliveries.c.state == s.PENDING))
+            .order_by(s.deliveries.c.id)
+            .limit(limit)
+        )
+        if conn.dialect.name == "postgresql":
+            pending = pending.with_for_update(skip_locked=True)
+        ids = [row[0] for row in conn.execute(pending)]
+        if not ids:
+            return []
+        rows = conn.execute(
+            select(
+                s.deliveries.c.id, s.deliveries.c.variant, s.deliveries.c.language,
+                s.subscribers.c.email, s.subscribers.c.name, s.subscribers.c.token_key, s.subscribers.c.status,
+            )
+            .select_from(s.deliveries.outerjoin(s.subscribers, s.deliveries.c.subscriber_id == s.subscribers.c.id))
+            .where(s.deliveries.c.id.in_(ids))
+            .order_by(s.deliveries.c.id)
+        ).all()
+        claimed: list[Claimed] = []
+        gone: list[dict] = []
+        for delivery_id, variant, language, address, name, token_key, status in rows:
+            if address is None:
+                gone.append({"delivery_id": delivery_id, "error": "the person was forgotten"})
+            elif status != s.ACTIVE:
+                gone.append({"delivery_id": delivery_id, "error": f"the person is {status}"})
+            else:
+                claimed.append(Claimed(delivery_id, variant, language, address, name or "", token_key))
+        if claimed:
+            conn.execute(
+                update(s.deliveries)
+                .where(s.deliveries.c.id.in_([c.id for c in claimed]))
+                .values(state=s.SENDING, claimed_by=worker, claimed_at=now, attempts=s.deliveries.c.attempts + 1, updated_at=now)
+            )
+        if gone:
+            conn.execute(
+                update(s.deliveries)
+                .where(s.deliveries.c.id == bindparam("delivery_id"))
+                .values(state=s.SKIPPED, last_error=bindparam("error"), updated_at=now),
+                gone,
+            )
+        return claimed
 
     def delivery_counts(self, campaign_id: int) -> dict[str, int]:
         with self.engine.connect() as conn:

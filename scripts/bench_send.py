@@ -171,7 +171,7 @@ class Sink:
 def smtp_toml(port: int, rate: float, workers: int) -> str:
     return (
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 10\n\n'
-        f"[send]\nrate = {rate:g}\nworkers = {workers}\nmax_attempts = 8\n"
+        f"[send]\nrate = {rate:g}\nthreads = {workers}\nmax_attempts = 8\n"
     )
 
 

@@ -158,5 +158,5 @@ def smtp_config(port: int, *, rate: float = 2000, workers: int = 4, max_attempts
     """TOML to append to a test project's newsletter.toml to send to a sink."""
     return (
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 10\n\n'
-        f"[send]\nrate = {rate}\nworkers = {workers}\nmax_attempts = {max_attempts}\n"
+        f"[send]\nrate = {rate}\nthreads = {workers}\nmax_attempts = {max_attempts}\n"
     )

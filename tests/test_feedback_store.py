@@ -106,7 +106,7 @@ class Delivery:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("feedback-template") / "project"
-    project = Project(root, "[send]\nrate = 500\nworkers = 2\n")
+    project = Project(root, "[send]\nrate = 500\nthreads = 2\n")
     result = run(project, "subscribers", "import", str(project.write_subscribers(PEOPLE)), "--list", LIST)
     assert f"{LIST}: {PEOPLE} added" in result.output, result.output
     for slug in ISSUES:

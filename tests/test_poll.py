@@ -144,7 +144,7 @@ class World:
         self.sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=queue_arn)
         self.project = Project(
             root,
-            "[send]\nrate = 500\nworkers = 2\n\n"
+            "[send]\nrate = 500\nthreads = 2\n\n"
             f'[ses]\nregion = "{REGION}"\nendpoint_url = "{url}"\n\n'
             f'[feedback]\nendpoint_url = "{url}"\nregion = "{REGION}"\ntopic_arns = ["{self.topic}"]\n',
         )

@@ -104,7 +104,7 @@ def ses_project(project, url: str, ses_extra: str = ""):
     """The `project` fixture's throwaway project, its newsletter.toml pointed at moto."""
     return type(project)(
         project.root,
-        f'[send]\nrate = 500\nworkers = 4\n\n[ses]\nregion = "{REGION}"\nendpoint_url = "{url}"\n{ses_extra}',
+        f'[send]\nrate = 500\nthreads = 4\n\n[ses]\nregion = "{REGION}"\nendpoint_url = "{url}"\n{ses_extra}',
     )
 
 

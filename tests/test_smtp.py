@@ -222,7 +222,7 @@ def test_smtp_throttling_retried_until_everyone_has_one(project_dir, smtp_sink):
     active, gone = populate(project)
     build = build_issue(project.issue, project.config_path)
     store = project.store()
-    options = SendOptions(list_name="main", provider="smtp", rate=2000, workers=4, max_attempts=12)
+    options = SendOptions(list_name="main", provider="smtp", rate=2000, threads=4, max_attempts=12)
     factory = provider_factory("smtp", build.config)
     summary = send_campaign(store, build, options, factory, SECRET.encode(), backoff=Backoff(base=0.01, cap=0.05))
 
