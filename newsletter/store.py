@@ -144,49 +144,78 @@ class Store:
 
         Never resubscribes: a known address keeps its status (unsubscribed, bounced,
         complained), and an address among the suppressions is not added back at all.
+        Rows are handled a thousand at a time, with a few statements per chunk.
         """
         result = ImportResult()
         now = self.now()
+        c = s.subscribers.c
         with self.engine.begin() as conn:
             list_id = self._list_id(conn, list_name, create=True)
             suppressed = {h for (h,) in conn.execute(select(s.suppressions.c.email_hash))}
+            chunk: list[NewSubscriber] = []
             for row in rows:
-                key = email_key(row.email)
-                if email_hash(secret, key) in suppressed:
-                    result.suppressed += 1
-                    continue
-                existing = conn.execute(
-                    select(s.subscribers.c.id, s.subscribers.c.status).where(s.subscribers.c.email_key == key)
-                ).first()
-                if existing is None:
-                    subscriber_id = conn.execute(
-                        insert(s.subscribers)
-                        .values(
-                            email=row.email, email_key=key, name=row.name, language=row.language,
-                            status=s.ACTIVE, token_key=secrets.token_hex(16), created_at=now, updated_at=now,
-                        )
-                        .returning(s.subscribers.c.id)
-                    ).scalar_one()
-                    result.added += 1
-                else:
-                    subscriber_id, status = existing
-                    conn.execute(
-                        update(s.subscribers)
-                        .where(s.subscribers.c.id == subscriber_id)
-                        .values(name=row.name or s.subscribers.c.name, language=row.language, updated_at=now)
-                    )
-                    if status == s.ACTIVE:
+                chunk.append(row)
+                if len(chunk) == 1000:
+                    self._import_chunk(conn, chunk, list_id, suppressed, secret, now, result)
+                    chunk = []
+            if chunk:
+                self._import_chunk(conn, chunk, list_id, suppressed, secret, now, result)
+        return result
+
+    def _import_chunk(self, conn, chunk, list_id, suppressed, secret, now, result: ImportResult) -> None:
+        c = s.subscribers.c
+        wanted: dict[str, NewSubscriber] = {}
+        for row in chunk:
+            key = email_key(row.email)
+            if suppressed and email_hash(secret, key) in suppressed:
+                result.suppressed += 1
+            else:
+                wanted[key] = row
+        if not wanted:
+            return
+        existing = {
+            key: (subscriber_id, status)
+            for subscriber_id, key, status in conn.execute(select(c.id, c.email_key, c.status).where(c.email_key.in_(list(wanted))))
+        }
+        new = [
+            dict(email=row.email, email_key=key, name=row.name, language=row.language, status=s.ACTIVE,
+                 token_key=secrets.token_hex(16), created_at=now, updated_at=now)
+            for key, row in wanted.items() if key not in existing
+        ]
+        if new:
+            conn.execute(insert(s.subscribers), new)
+            result.added += len(new)
+        updates = [
+            {"subscriber_id": existing[key][0], "new_name": row.name, "new_language": row.language}
+            for key, row in wanted.items() if key in existing
+        ]
+        if updates:
+            conn.execute(
+                update(s.subscribers)
+                .where(c.id == bindparam("subscriber_id"))
+                .values(
+                    name=func.coalesce(func.nullif(bindparam("new_name"), ""), c.name),
+                    language=bindparam("new_language"), updated_at=now,
+                ),
+                updates,
+            )
+            for key in wanted:
+                if key in existing:
+                    if existing[key][1] == s.ACTIVE:
                         result.updated += 1
                     else:
                         result.kept_status += 1
-                member = conn.execute(
-                    select(s.list_members.c.list_id).where(
-                        and_(s.list_members.c.list_id == list_id, s.list_members.c.subscriber_id == subscriber_id)
-                    )
-                ).first()
-                if member is None:
-                    conn.execute(insert(s.list_members).values(list_id=list_id, subscriber_id=subscriber_id, added_at=now))
-        return result
+        ids = [i for (i,) in conn.execute(select(c.id).where(c.email_key.in_(list(wanted))))]
+        members = {
+            i for (i,) in conn.execute(
+                select(s.list_members.c.subscriber_id).where(
+                    and_(s.list_members.c.list_id == list_id, s.list_members.c.subscriber_id.in_(ids))
+                )
+            )
+        }
+        missing = [dict(list_id=list_id, subscriber_id=i, added_at=now) for i in ids if i not in members]
+        if missing:
+            conn.execute(insert(s.list_members), missing)
 
     def subscribers(self, list_name: str | None = None, status: str | None = None) -> Iterator[Subscriber]:
         query = select(
@@ -480,7 +509,20 @@ class Store:
         )
         if conn.dialect.name == "postgresql":
             pending = pending.with_for_update(skip_locked=True)
-        ids = [row[0] for row in conn.execute(pending)]
+        candidates = [row[0] for row in conn.execute(pending)]
+        if not candidates:
+            return []
+        # The state guard makes the claim safe on SQLite too, where the SELECT above takes no
+        # lock: a concurrent claimer that got there first leaves those rows out of RETURNING.
+        ids = [
+            row[0]
+            for row in conn.execute(
+                update(s.deliveries)
+                .where(and_(s.deliveries.c.id.in_(candidates), s.deliveries.c.state == s.PENDING))
+                .values(state=s.SENDING, claimed_by=worker, claimed_at=now, attempts=s.deliveries.c.attempts + 1, updated_at=now)
+                .returning(s.deliveries.c.id)
+            )
+        ]
         if not ids:
             return []
         rows = conn.execute(
@@ -501,17 +543,11 @@ class Store:
                 gone.append({"delivery_id": delivery_id, "error": f"the person is {status}"})
             else:
                 claimed.append(Claimed(delivery_id, variant, language, address, name or "", token_key))
-        if claimed:
-            conn.execute(
-                update(s.deliveries)
-                .where(s.deliveries.c.id.in_([c.id for c in claimed]))
-                .values(state=s.SENDING, claimed_by=worker, claimed_at=now, attempts=s.deliveries.c.attempts + 1, updated_at=now)
-            )
         if gone:
             conn.execute(
                 update(s.deliveries)
                 .where(s.deliveries.c.id == bindparam("delivery_id"))
-                .values(state=s.SKIPPED, last_error=bindparam("error"), updated_at=now),
+                .values(state=s.SKIPPED, last_error=bindparam("error"), attempts=s.deliveries.c.attempts - 1, updated_at=now),
                 gone,
             )
         return claimed

@@ -81,6 +81,13 @@ def project(tmp_path: Path, secret_env) -> Project:
     return Project(tmp_path / "project")
 
 
+@pytest.fixture
+def project_any_store(tmp_path: Path, secret_env, store_url: str) -> Project:
+    """A project whose store is SQLite in one run of the test and PostgreSQL in the other."""
+    extra = "" if store_url.startswith("sqlite") else f'[store]\nurl = "{store_url}"\n'
+    return Project(tmp_path / "project", extra_config=extra)
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """A real PostgreSQL 15 for the whole run (never skipped: a missing server fails)."""

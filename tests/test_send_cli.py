@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
@@ -93,3 +94,9 @@ def test_missing_secret_is_reported(project):
         cli, ["send", str(project.issue), "--config", str(project.config_path)], env={"NEWSLETTER_SECRET_KEY": "short"}
     )
     assert result.exit_code == 2 and "NEWSLETTER_SECRET_KEY: too short" in result.output
+
+
+@pytest.fixture
+def project(project_any_store):
+    """These store and ledger tests run on SQLite and on PostgreSQL."""
+    return project_any_store

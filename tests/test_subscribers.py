@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter import schema as s
@@ -131,3 +132,9 @@ def test_parse_csv_tolerates_bom_blank_lines_and_quotes():
         ("a@example.org", "Doe, Jane", "en", 3), ("b@example.org", "", "ar", 4)
     ]
     assert bad == []
+
+
+@pytest.fixture
+def project(project_any_store):
+    """These store and ledger tests run on SQLite and on PostgreSQL."""
+    return project_any_store
