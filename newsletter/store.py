@@ -90,6 +90,12 @@ class Claimed:
     token_key: str
 
 
+_SUBSCRIBER_COLUMNS = (
+    s.subscribers.c.id, s.subscribers.c.email, s.subscribers.c.name, s.subscribers.c.language,
+    s.subscribers.c.status, s.subscribers.c.token_key, s.subscribers.c.created_at,
+)
+
+
 def email_key(address: str) -> str:
     return address.strip().lower()
 
@@ -218,10 +224,7 @@ class Store:
             conn.execute(insert(s.list_members), missing)
 
     def subscribers(self, list_name: str | None = None, status: str | None = None) -> Iterator[Subscriber]:
-        query = select(
-            s.subscribers.c.id, s.subscribers.c.email, s.subscribers.c.name, s.subscribers.c.language,
-            s.subscribers.c.status, s.subscribers.c.token_key, s.subscribers.c.created_at,
-        ).order_by(s.subscribers.c.id)
+        query = select(*_SUBSCRIBER_COLUMNS).order_by(s.subscribers.c.id)
         if list_name is not None:
             query = query.select_from(
                 s.subscribers.join(s.list_members, s.list_members.c.subscriber_id == s.subscribers.c.id).join(s.lists)
@@ -232,25 +235,16 @@ class Store:
             for row in conn.execution_options(yield_per=1000).execute(query):
                 yield Subscriber(*row)
 
-    def subscriber_by_email(self, address: str) -> Subscriber | None:
+    def _one_subscriber(self, condition) -> Subscriber | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    s.subscribers.c.id, s.subscribers.c.email, s.subscribers.c.name, s.subscribers.c.language,
-                    s.subscribers.c.status, s.subscribers.c.token_key, s.subscribers.c.created_at,
-                ).where(s.subscribers.c.email_key == email_key(address))
-            ).first()
+            row = conn.execute(select(*_SUBSCRIBER_COLUMNS).where(condition)).first()
             return Subscriber(*row) if row else None
 
+    def subscriber_by_email(self, address: str) -> Subscriber | None:
+        return self._one_subscriber(s.subscribers.c.email_key == email_key(address))
+
     def subscriber_by_token_key(self, token_key: str) -> Subscriber | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    s.subscribers.c.id, s.subscribers.c.email, s.subscribers.c.name, s.subscribers.c.language,
-                    s.subscribers.c.status, s.subscribers.c.token_key, s.subscribers.c.created_at,
-                ).where(s.subscribers.c.token_key == token_key)
-            ).first()
-            return Subscriber(*row) if row else None
+        return self._one_subscriber(s.subscribers.c.token_key == token_key)
 
     def set_status(self, subscriber_id: int, status: str, *, only_if: tuple[str, ...] | None = None) -> bool:
         with self.engine.begin() as conn:
