@@ -163,7 +163,9 @@ def send_campaign(
         rate = min(rate, provider_rate)
     summary.rate = rate
     live = store.heartbeat(options.worker_name, campaign.id, LEASE)
-    if options.shared:
+    if not options.shared:
+        live = 1  # alone: a sender that died just before is not sharing the rate any more
+    else:
         # Let the senders already at work see this one and lower their share first, so
         # that the sum of the shares never exceeds the rate.
         sleep(HEARTBEAT * 1.5)
@@ -266,8 +268,8 @@ class _Loop:
 
     def _beat(self) -> None:
         live = self.store.heartbeat(self.options.worker_name, self.campaign.id, LEASE)
-        self.bucket.set_rate(self.total_rate / max(live, 1))
         if self.options.shared:
+            self.bucket.set_rate(self.total_rate / max(live, 1))
             self.store.recover_in_flight(self.campaign.id, lease=LEASE)
 
     def _halt(self, reason: str) -> None:

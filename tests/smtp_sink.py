@@ -18,6 +18,7 @@ import email.policy
 import random
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -35,6 +36,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     raw: bytes
+    at: float = 0.0  # time.monotonic() when the server accepted it (one clock for every process)
 
     def parse(self) -> EmailMessage:
         return email.message_from_bytes(self.raw, policy=email.policy.default)
@@ -77,7 +79,9 @@ class SinkHandler:
             if self.refuse_fraction and self.rng.random() < self.refuse_fraction:
                 self.refused += 1
                 return self.refuse_reply
-            self.messages.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(raw) if self.keep_raw else b""))
+            self.messages.append(
+                Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(raw) if self.keep_raw else b"", time.monotonic())
+            )
         return "250 OK: queued"
 
     def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
@@ -97,6 +101,11 @@ class SinkHandler:
     def received(self) -> list[Received]:
         with self.lock:
             return list(self.messages)
+
+    def timestamps(self) -> list[float]:
+        """When each accepted message arrived (time.monotonic()), in order of arrival."""
+        with self.lock:
+            return [message.at for message in self.messages]
 
     def per_recipient(self) -> Counter[str]:
         """How many messages each envelope recipient got (addresses lower-cased)."""
