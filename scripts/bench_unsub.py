@@ -1,0 +1,234 @@
+"""Benchmark: one-click unsubscribe throughput and latency of `newsletter serve`.
+
+A throwaway project with its SQLite store (the default: a file beside newsletter.toml)
+holding many subscribers and one finished campaign with a delivery each, set up straight
+through SQL (scripts/bench_bulk.py), which also writes a signed unsubscribe token for each
+of them. `newsletter serve` runs as its own process on loopback, exactly as deployed
+(uvicorn, access log on, sent to /dev/null); the load generator (scripts/bench_loadgen.py)
+runs in another, with 32 keep-alive connections in a closed loop, each request a one-click
+POST (RFC 8058 body) to a token not used before, for a bounded time and count. After each
+run the store is checked: exactly as many people unsubscribed as 200 answers were counted.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_proc import process_cpu_s  # noqa: E402
+from bench_project import bench_env, write_project  # noqa: E402
+
+CONNECTIONS = 32
+TARGET_RATE = 1000  # requests/s
+TARGET_P99_MS = 50
+WARMUP = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`newsletter serve` on a free loopback port."""
+
+    def __init__(self, config: Path, env: dict[str, str]):
+        for _ in range(5):
+            self.port = _free_port()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--config", str(config)],
+                cwd=config.parent, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{self.port}/u/not-a-token", timeout=2)  # noqa: S310
+                except urllib.error.HTTPError as exc:
+                    if exc.code == 404:
+                        return
+                except OSError:
+                    time.sleep(0.1)
+            self.close()
+        raise RuntimeError("newsletter serve did not start")
+
+    def cpu_s(self) -> float:
+        return process_cpu_s(self.proc.pid) or 0.0
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            # SIGINT rather than SIGTERM: uvicorn stops gracefully on both and then raises the
+            # signal again; after SIGINT that is a KeyboardInterrupt, so atexit hooks (the
+            # profiler's, with --profile) still run
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def load(port: int, tokens: Path, *, skip: int, count: int, duration: float, connections: int, env: dict[str, str]) -> dict:
+    result = subprocess.run(
+        [sys.executable, str(HERE / "bench_loadgen.py"), "--port", str(port), "--tokens", str(tokens), "--skip", str(skip),
+         "--max", str(count), "--duration", str(duration), "--connections", str(connections)],
+        env=env, capture_output=True, text=True, timeout=duration + 120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"bench_loadgen.py: exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def unsubscribed(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'").fetchone()[0]
+
+
+def bench_unsubscribe(subscribers: int, runs: int, duration: float, max_requests: int, connections: int = CONNECTIONS, log=print,
+                      profile_dir: Path | None = None, wall: bool = False) -> dict:
+    """`profile_dir`: run the server under cProfile (scripts/bench_profile.py; CPU time, or
+    wall time with `wall`), for diagnosis."""
+    env = bench_env()
+    server_env = env
+    if profile_dir is not None:
+        from bench_profile import profile_env
+
+        server_env = profile_env(env, profile_dir, wall=wall)
+    needed = WARMUP + runs * max_requests
+    if needed > subscribers:
+        raise ValueError(f"{subscribers} subscribers are too few for {runs} runs of up to {max_requests} requests")
+    samples = []
+    with tempfile.TemporaryDirectory(prefix="newsletter-bench-unsub-") as tmpdir:
+        root = Path(tmpdir)
+        config = write_project(root, "[store]\nurl = \"newsletter.sqlite3\"\n")
+        db = root / "newsletter.sqlite3"
+        tokens = root / "tokens.txt"
+        result = subprocess.run(
+            [sys.executable, str(HERE / "bench_bulk.py"), f"sqlite:///{db}", str(subscribers), "--campaign", "2022-12-year-end",
+             "--tokens", str(tokens), "--tokens-count", str(needed)],
+            env=env, capture_output=True, text=True, timeout=1800,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"bench_bulk.py: exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+        fill = json.loads(result.stdout.strip().splitlines()[-1])
+        server = Server(config, server_env)
+        try:
+            warm = load(server.port, tokens, skip=0, count=WARMUP, duration=30, connections=connections, env=env)
+            done = unsubscribed(db)
+            if done != warm["statuses"].get("200", 0):
+                raise RuntimeError(f"warm-up: {done} unsubscribed in the store, {warm['statuses']} answered")
+            skip = WARMUP
+            for n in range(runs):
+                cpu = server.cpu_s()
+                sample = load(server.port, tokens, skip=skip, count=max_requests, duration=duration, connections=connections, env=env)
+                sample["server_cpu_s"] = server.cpu_s() - cpu
+                skip += max_requests
+                ok = sample["statuses"].get("200", 0)
+                now = unsubscribed(db)
+                if now - done != ok or sample["errors"] or ok != sample["requests"] or sample["checked"] != ok:
+                    raise RuntimeError(f"run {n + 1}: {now - done} newly unsubscribed in the store; the client saw {sample}")
+                done = now
+                samples.append(sample)
+                log(f"  run {n + 1}/{runs}: {sample['requests']} requests in {sample['elapsed_s']:.1f} s = {sample['rate']:.0f}/s, "
+                    f"p50 {sample['latency_ms']['p50']:.1f} ms, p99 {sample['latency_ms']['p99']:.1f} ms; "
+                    f"server CPU {sample['server_cpu_s']:.1f} s, client CPU {sample['cpu_s']:.1f} s")
+        finally:
+            server.close()
+    rate = statistics.median(s["rate"] for s in samples)
+    p50 = statistics.median(s["latency_ms"]["p50"] for s in samples)
+    p99 = statistics.median(s["latency_ms"]["p99"] for s in samples)
+    return {
+        "subscribers": subscribers,
+        "fill_s": fill["fill_s"],
+        "runs": runs,
+        "connections": connections,
+        "duration_s": duration,
+        "max_requests": max_requests,
+        "requests": statistics.median(s["requests"] for s in samples),
+        "rate": rate,
+        "rate_samples": [round(s["rate"]) for s in samples],
+        "p50_ms": p50,
+        "p90_ms": statistics.median(s["latency_ms"]["p90"] for s in samples),
+        "p99_ms": p99,
+        "max_ms": statistics.median(s["latency_ms"]["max"] for s in samples),
+        "server_cpu_ms_per_request": statistics.median(s["server_cpu_s"] * 1000 / s["requests"] for s in samples),
+        "server_cores": statistics.median(s["server_cpu_s"] / s["elapsed_s"] for s in samples),
+        "client_cpu_ms_per_request": statistics.median(s["cpu_s"] * 1000 / s["requests"] for s in samples),
+        "target_rate": TARGET_RATE,
+        "target_p99_ms": TARGET_P99_MS,
+        "rate_ratio_to_target": rate / TARGET_RATE,
+        "p99_ratio_to_target": p99 / TARGET_P99_MS,
+    }
+
+
+PROFILE_ITEMS = [
+    ("one-click POST handler, in the event loop (the page included)", "newsletter/web.py", "(unsubscribe)"),
+    ("Store.unsubscribe (in a worker thread)", "newsletter/store.py", "(unsubscribe)"),
+    ("… UPDATE of the status (waits for SQLite's write lock)", "newsletter/store.py", "(_set_status)"),
+    ("… reading the person back", "newsletter/store.py", "(subscriber_by_token_key)"),
+    ("… SQL through SQLAlchemy (every statement)", "sqlalchemy/engine/base.py", "(_execute_clauseelement)"),
+    ("… sqlite3 execute", "sqlite3.Cursor", "execute"),
+    ("… sqlite3 commit", "sqlite3.Connection", "commit"),
+    ("… waiting for a pooled connection", "sqlalchemy/pool/impl.py", "(_do_get)"),
+    ("rendering the page", "newsletter/web.py", "(page)"),
+    ("HTTP parsing (uvicorn, h11)", "uvicorn/protocols/http/h11_impl.py", "(data_received)"),
+    ("HTTP response (uvicorn, h11)", "uvicorn/protocols/http/h11_impl.py", "(send)"),
+    ("hand-off to the thread pool", "anyio/to_thread.py", "(run_sync)"),
+]
+
+
+def profile_unsubscribe(subscribers: int, duration: float, max_requests: int, log=print) -> dict:
+    """Two short runs with the server under cProfile: CPU time (what the core is busy with)
+    and wall time (where requests wait: SQLite's write lock, the connection pool). Slower
+    than unprofiled runs; for diagnosis."""
+    from bench_profile import highlights
+
+    out = {}
+    for kind in ("cpu", "wall"):
+        with tempfile.TemporaryDirectory(prefix="newsletter-bench-prof-") as prof:
+            result = bench_unsubscribe(subscribers, 1, duration, max_requests, profile_dir=Path(prof), wall=kind == "wall",
+                                       log=lambda text: log(f"  profiled ({kind} time):{text[1:]}"))
+            found = highlights(Path(prof), PROFILE_ITEMS)
+            # per request: Store.unsubscribe runs once per request (the warm-up's included)
+            requests = next((r["calls"] for r in found["rows"] if r["function"].startswith("newsletter/store.py") and
+                             r["function"].endswith("(unsubscribe)")), 0)
+            for row in found["rows"]:
+                row["ms_per_request"] = row["s"] * 1000 / requests if requests else 0.0
+            out[kind] = {"rate": result["rate"], "p99_ms": result["p99_ms"], "requests": requests, "highlights": found}
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="unsubscribe throughput alone (scripts/bench.py runs it with the rest)")
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--max", type=int, default=25_000)
+    parser.add_argument("--connections", type=int, default=CONNECTIONS)
+    parser.add_argument("--profile", choices=("cpu", "wall"), default=None,
+                        help="run the server under cProfile and print where its CPU (or wall) time goes")
+    args = parser.parse_args()
+    if args.profile:
+        from bench_profile import as_text, summary
+
+        with tempfile.TemporaryDirectory(prefix="newsletter-bench-prof-") as prof:
+            bench_unsubscribe(args.subscribers, args.runs, args.duration, args.max, args.connections, profile_dir=Path(prof),
+                              wall=args.profile == "wall")
+            print(as_text(summary(Path(prof), top=60), top=60))
+        raise SystemExit(0)
+    print(json.dumps(bench_unsubscribe(args.subscribers, args.runs, args.duration, args.max, args.connections), indent=2))
