@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -83,11 +84,8 @@ def run(*, issue_dir: Path, list_name: str, provider: str | None, dry_run: bool,
 
     factory = provider_factory(provider, config, campaign_label=f"{build.issue.slug}-{list_name}")
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+    with _stop_on_signals(stop):
         summary = send_campaign(store, build, options, factory, secret, progress=TerminalProgress(), stop=stop)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     _print_summary(summary, provider, config, build, list_name)
     if summary.stopped:
         raise CampaignStopped(f"campaign {summary.campaign.id} stopped: {summary.stopped}\nFix the cause, then run the same command again to resume.")
@@ -121,18 +119,20 @@ def _send_with_workers(store: Store, build: Build, options: SendOptions, secret:
     counts = store.delivery_counts(campaign.id)
     progress.start(total=sum(counts.values()) - counts[s.SKIPPED], done=counts[s.SENT] + counts[s.FAILED] + counts[s.UNCERTAIN])
     done_before = progress.done
-    try:
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        forwarded = False
         while any(child.poll() is None for child in children):
+            if stop.is_set() and not forwarded:
+                for child in children:
+                    if child.poll() is None:
+                        child.send_signal(signal.SIGTERM)
+                forwarded = True
             time.sleep(0.5)
             counts = store.delivery_counts(campaign.id)
             done = counts[s.SENT] + counts[s.FAILED] + counts[s.UNCERTAIN]
             progress.advance(done - done_before)
             done_before = done
-    except KeyboardInterrupt:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            child.wait()
     progress.finish()
     counts = store.delivery_counts(campaign.id)
     failed_children = [child.returncode for child in children if child.returncode != 0]
@@ -172,18 +172,35 @@ def run_worker(*, campaign: str, issue_dir: Path | None, provider: str | None, r
     if content_hash(build) != target.content_hash:
         raise BadInput([Problem(str(build.issue.path), None, f"this issue is not the one campaign {target.id} sends (its content differs)")])
     factory = provider_factory(options.provider, config, campaign_label=f"{target.slug}-{list_name}")
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        summary = send_campaign(store, build, options, factory, secret_key(), campaign=target)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        summary = send_campaign(store, build, options, factory, secret_key(), campaign=target, stop=stop)
     click.echo(f"worker {options.worker_name}: {summary.sent_now} sent")
     if summary.stopped:
         raise CampaignStopped(f"campaign {target.id} stopped: {summary.stopped}")
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event):
+    """Ctrl-C or SIGTERM: stop claiming, let the messages in flight finish, record them.
+
+    Setting a flag rather than raising keeps the ledger exact: an exception could land
+    between taking a result off the queue and recording it. A second signal exits at once
+    (what was in flight is then reported uncertain by the next run).
+    """
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        click.echo("stopping: finishing the messages in flight (press Ctrl-C again to quit now)", err=True)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _send_test(build: Build, provider: str, address: str) -> None:

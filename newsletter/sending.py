@@ -261,6 +261,8 @@ class _Loop:
                 self.jobs.put(None)
             for thread in threads:
                 thread.join(timeout=60)
+        if self.stop.is_set() and self.stopped_by is None:
+            self.stopped_by = "interrupted"
         if self.options.shared and not self.stopped_by:
             # others may still hold deliveries: the campaign is done when the last one finishes
             self.others_in_flight = self.store.delivery_counts(self.campaign.id)[s.SENDING] > 0
