@@ -37,6 +37,7 @@ from newsletter.letter import assemble  # noqa: E402
 from newsletter.render import render_variants, variant_names  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
+from bench_mjml import bench_mjml  # noqa: E402
 from bench_compose import bench_compose  # noqa: E402
 from bench_send import bench_dry_run, bench_smtp  # noqa: E402
 from bench_memory import bench_memory  # noqa: E402
@@ -142,6 +143,8 @@ def main() -> None:
     report: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "quick": args.quick, "load_average": {"start": load()}}
     log(f"building the year-end letter ({repeat} runs per variant) …")
     report["build_ms"] = bench_build(repeat)
+    log("MJML: mjml-python against the reference compiler (npm mjml) …")
+    report["mjml"] = bench_mjml(repeat, log=log)
     log(f"composing {sizes['compose_messages']} messages × {sizes['compose_runs']} runs per variant …")
     report["compose"] = bench_compose(ISSUE, sizes["compose_messages"], sizes["compose_runs"])
     log(f"dry run of {sizes['dry_run_recipients']} recipients …")
@@ -218,6 +221,22 @@ def markdown(report: dict) -> list[str]:
     for name, ms in report["build_ms"].items():
         lines.append(f"| {name} | {ms:.1f} |")
     lines += ["", "Target: all three variants in under 50 ms together.", ""]
+    m = report.get("mjml")
+    if m:
+        lines += [
+            "### MJML to HTML alone",
+            "",
+            f"The same MJML (the Jinja2 output for each variant) through mjml-python and through {m['reference']},",
+            f"in-process medians of {m['repeat']} renders each.",
+            "",
+        ]
+        if "ratio" in m:
+            lines += ["| variant | mjml-python ms | reference ms | reference / mjml-python |", "|---|---:|---:|---:|"]
+            for name, ms in m["mjml_python_ms"].items():
+                lines.append(f"| {name} | {ms:.2f} | {m['reference_ms'][name]:.2f} | {m['ratio'][name]:.1f}× |")
+            lines.append("")
+        else:
+            lines += [m["reference"], ""]
 
     c = report["compose"]
     lines += [

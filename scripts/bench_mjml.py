@@ -1,0 +1,100 @@
+"""mjml-python against the reference MJML compiler (npm `mjml`) on the same MJML.
+
+The reference compiler is installed into dist/mjml-node/ with npm when Node is present
+(benchmarks only; the project never runs it). Both are timed in-process: medians of
+repeated renders of the year-end letter's MJML, one per variant.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_DIR = ROOT / "dist" / "mjml-node"
+
+NODE_SCRIPT = r"""
+const mjml = require('mjml');
+const fs = require('fs');
+(async () => {
+  const sources = JSON.parse(fs.readFileSync(0, 'utf8'));
+  const repeat = parseInt(process.argv[1], 10);
+  const out = {};
+  for (const [name, source] of Object.entries(sources)) {
+    await mjml(source, {validationLevel: 'skip'});  // mjml 5 returns a promise
+    const samples = [];
+    for (let i = 0; i < repeat; i++) {
+      const t = process.hrtime.bigint();
+      await mjml(source, {validationLevel: 'skip'});
+      samples.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    samples.sort((a, b) => a - b);
+    out[name] = samples[Math.floor(samples.length / 2)];
+  }
+  process.stdout.write(JSON.stringify(out));
+})();
+"""
+
+
+def mjml_sources() -> dict[str, str]:
+    """The MJML each variant renders to (Jinja2 output, before mjml-python)."""
+    from newsletter.build import build_issue
+    from newsletter import render
+
+    build = build_issue(ROOT / "issues" / "2022-12-year-end")
+    captured: dict[str, str] = {}
+    original = render._mjml_to_html
+
+    def capture(source, config, problems):
+        captured[f"variant{len(captured)}"] = source
+        return original(source, config, problems)
+
+    render._mjml_to_html = capture
+    try:
+        render.render_variants(build.letters, build.config, render.Problems())
+    finally:
+        render._mjml_to_html = original
+    names = list(build.variants)
+    return {names[i]: source for i, source in enumerate(captured.values())}
+
+
+def bench_mjml(repeat: int = 50, log=print) -> dict:
+    from mjml import mjml2html
+
+    sources = mjml_sources()
+    python_ms = {}
+    for name, source in sources.items():
+        mjml2html(source, disable_comments=True)
+        samples = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            mjml2html(source, disable_comments=True)
+            samples.append((time.perf_counter() - start) * 1000)
+        python_ms[name] = statistics.median(samples)
+    result: dict = {"repeat": repeat, "mjml_python_ms": python_ms}
+    if not shutil.which("node") or not shutil.which("npm"):
+        result["reference"] = "Node not present: ratio not measured"
+        return result
+    if not (NODE_DIR / "node_modules" / "mjml").is_dir():
+        NODE_DIR.mkdir(parents=True, exist_ok=True)
+        log("installing the reference compiler (npm mjml) into dist/mjml-node/ for this benchmark")
+        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR), "mjml@5"],
+                       check=True, capture_output=True, timeout=600)
+    version = json.loads((NODE_DIR / "node_modules" / "mjml" / "package.json").read_text())["version"]
+    proc = subprocess.run(["node", "-e", NODE_SCRIPT, str(repeat)], input=json.dumps(sources), capture_output=True,
+                          text=True, cwd=NODE_DIR, check=True, timeout=600)
+    node_ms = json.loads(proc.stdout)
+    result.update({
+        "reference": f"mjml {version} (npm), Node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}",
+        "reference_ms": node_ms,
+        "ratio": {name: node_ms[name] / python_ms[name] for name in python_ms},
+    })
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(bench_mjml(), indent=2))
