@@ -23,7 +23,7 @@ class TokenBucket:
         self.burst = burst if burst is not None else max(1.0, min(rate / 10, 10.0))
         self.clock = clock
         self.sleep = sleep
-        self.tokens = self.burst
+        self.tokens = 1.0  # start with one message, not a whole burst: senders start together
         self.updated = clock()
         self.lock = threading.Lock()
 

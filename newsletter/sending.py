@@ -170,7 +170,11 @@ def send_campaign(
         # that the sum of the shares never exceeds the rate.
         sleep(HEARTBEAT * 1.5)
         live = store.heartbeat(options.worker_name, campaign.id, LEASE)
-    bucket = TokenBucket(rate / max(live, 1), burst=1.0, clock=clock, sleep=sleep)
+    share = rate / max(live, 1)
+    # Alone, a small burst (2 % of a second's share, at most 10) lets the threads catch up
+    # after a slow reply; shared, the bursts of several senders would add up, so none.
+    burst = 1.0 if options.shared else max(1.0, min(share / 50, 10.0))
+    bucket = TokenBucket(share, burst=burst, clock=clock, sleep=sleep)
     composer = Composer(build.variants, build.config, signer=TokenSigner(secret), campaign_id=campaign.id)
     loop = _Loop(store, campaign, composer, factory, options, bucket, backoff or Backoff(), stop, sleep, progress, rate, clock)
 
