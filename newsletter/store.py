@@ -670,17 +670,15 @@ class Store:
                 return subscriber, False
             changed = self._set_status(conn, subscriber.id, status, from_states=from_states)
             if changed:
-                # linked to the delivery of the campaign whose link was used, so the report
-                # still counts it after the person is forgotten
-                delivery_id = conn.execute(
-                    select(s.deliveries.c.id).where(
-                        and_(s.deliveries.c.campaign_id == campaign_id, s.deliveries.c.subscriber_id == subscriber.id)
-                    )
-                ).scalar() if campaign_id else None
+                # linked to the delivery of the campaign whose link was used (found in the same
+                # statement), so the report still counts it after the person is forgotten
+                d = s.deliveries.c
+                delivery = and_(d.campaign_id == (campaign_id or 0), d.subscriber_id == subscriber.id)
                 conn.execute(
                     insert(s.feedback_events).values(
                         event_key=secrets.token_hex(16), kind=kind, source="web",
-                        campaign_id=campaign_id if delivery_id else None, delivery_id=delivery_id,
+                        campaign_id=select(d.campaign_id).where(delivery).scalar_subquery(),
+                        delivery_id=select(d.id).where(delivery).scalar_subquery(),
                         subscriber_id=subscriber.id, occurred_at=now, received_at=now,
                     )
                 )
