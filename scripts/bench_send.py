@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from bench_proc import LineChild  # noqa: E402
 from bench_project import ISSUE, LIST, bench_env  # noqa: E402 - stdlib only at import time
 
 SUMMARY = re.compile(r"(\d+) sent in this run, at most ([\d.]+)/s, in ([\d.]+) s")
@@ -131,41 +132,11 @@ def bench_dry_run(count: int, runs: int, log=print) -> dict:
 # --- 3. throughput against an SMTP sink ---------------------------------------------------------
 
 
-class Sink:
+class Sink(LineChild):
     """scripts/bench_sink.py as a child process."""
 
     def __init__(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "bench_sink.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-        )
-        line = self.proc.stdout.readline()
-        if not line.startswith("port "):
-            self.close()
-            raise RuntimeError(f"bench_sink.py did not start: {line!r}")
-        self.port = int(line.split()[1])
-
-    def ask(self, command: str) -> str:
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def stats(self) -> dict:
-        return json.loads(self.ask("stats"))
-
-    def reset(self) -> None:
-        self.ask("reset")
-
-    def close(self) -> None:
-        try:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-        except (BrokenPipeError, ValueError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().__init__(HERE / "bench_sink.py")
 
 
 def smtp_toml(port: int, rate: float, workers: int) -> str:

@@ -32,7 +32,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench_proc import ProcWatch, postmaster_pid, process_cpu_s, tree_cpu_s  # noqa: E402
+from bench_proc import LineChild, ProcWatch, postmaster_pid, process_cpu_s, tree_cpu_s  # noqa: E402
 from bench_project import ISSUE, LIST, bench_env, write_project  # noqa: E402
 from bench_send import measure, newsletter  # noqa: E402
 
@@ -44,43 +44,12 @@ COUNTS = re.compile(r"sent (\d+), failed (\d+), uncertain (\d+), pending (\d+)")
 TARGET_RATIO = 3.5  # 4 workers against 1
 
 
-class Stub:
+class Stub(LineChild):
     """scripts/bench_ses_stub.py as a child process."""
 
     def __init__(self, delay: float = DELAY):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "bench_ses_stub.py"), "--delay", str(delay)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-        )
-        line = self.proc.stdout.readline()
-        if not line.startswith("port "):
-            self.close()
-            raise RuntimeError(f"bench_ses_stub.py did not start: {line!r}")
-        self.port = int(line.split()[1])
+        super().__init__(HERE / "bench_ses_stub.py", "--delay", str(delay))
         self.url = f"http://127.0.0.1:{self.port}"
-
-    def ask(self, command: str) -> str:
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def stats(self) -> dict:
-        return json.loads(self.ask("stats"))
-
-    def reset(self) -> None:
-        self.ask("reset")
-
-    def close(self) -> None:
-        try:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-        except (BrokenPipeError, ValueError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def aws_env(tmp: Path) -> dict[str, str]:
