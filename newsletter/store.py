@@ -661,29 +661,32 @@ class Store:
 
     def _web_change(self, token_key, campaign_id, status, from_states, kind):
         now = self.now()
+        c = s.subscribers.c
         with self._write_lock, self.engine.begin() as conn:
-            row = conn.execute(select(*_SUBSCRIBER_COLUMNS).where(s.subscribers.c.token_key == token_key)).first()
-            if row is None:
-                return None, False
+            # the common case in one statement: change the status and read the person back
+            row = conn.execute(
+                update(s.subscribers)
+                .where(and_(c.token_key == token_key, c.status.in_(from_states)))
+                .values(status=status, updated_at=now)
+                .returning(*_SUBSCRIBER_COLUMNS)
+            ).first()
+            if row is None:  # unknown token, or nothing to change
+                row = conn.execute(select(*_SUBSCRIBER_COLUMNS).where(c.token_key == token_key)).first()
+                return (Subscriber(*row) if row else None), False
             subscriber = Subscriber(*row)
-            if subscriber.status not in from_states:
-                return subscriber, False
-            changed = self._set_status(conn, subscriber.id, status, from_states=from_states)
-            if changed:
-                # linked to the delivery of the campaign whose link was used (found in the same
-                # statement), so the report still counts it after the person is forgotten
-                d = s.deliveries.c
-                delivery = and_(d.campaign_id == (campaign_id or 0), d.subscriber_id == subscriber.id)
-                conn.execute(
-                    insert(s.feedback_events).values(
-                        event_key=secrets.token_hex(16), kind=kind, source="web",
-                        campaign_id=select(d.campaign_id).where(delivery).scalar_subquery(),
-                        delivery_id=select(d.id).where(delivery).scalar_subquery(),
-                        subscriber_id=subscriber.id, occurred_at=now, received_at=now,
-                    )
+            # linked to the delivery of the campaign whose link was used (found in the same
+            # statement), so the report still counts it after the person is forgotten
+            d = s.deliveries.c
+            delivery = and_(d.campaign_id == (campaign_id or 0), d.subscriber_id == subscriber.id)
+            conn.execute(
+                insert(s.feedback_events).values(
+                    event_key=secrets.token_hex(16), kind=kind, source="web",
+                    campaign_id=select(d.campaign_id).where(delivery).scalar_subquery(),
+                    delivery_id=select(d.id).where(delivery).scalar_subquery(),
+                    subscriber_id=subscriber.id, occurred_at=now, received_at=now,
                 )
-                subscriber = dataclasses.replace(subscriber, status=status)
-        return subscriber, changed
+            )
+        return subscriber, True
 
     def report(self, campaign_id: int | None = None) -> list[dict]:
         """Per campaign and language: recipients, delivery states, bounces, complaints, unsubscribes."""
