@@ -3,14 +3,13 @@
 Deliveries are made by `newsletter send --provider outbox`, once per issue: the year-end
 issue copied under four names gives four campaigns to the same six people. Feedback events
 come from newsletter.feedback.parse_ses_message on the AWS samples in
-/work/shared/samples/ses/, pointed at our deliveries (mail.messageId = the delivery's
+../shared/samples/ses/, pointed at our deliveries (mail.messageId = the delivery's
 provider message id, the recipient = the subscriber's address). The store's clock is
 controlled by the test, and every event happens "now" on that clock.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import shutil
@@ -23,13 +22,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from ses_samples import ses_message
 from conftest import SECRET, Project
 from newsletter import schema as s
 from newsletter.cli import cli
 from newsletter.feedback import parse_ses_message
 from newsletter.store import FeedbackPolicy, NewSubscriber, Store
 
-SAMPLES = Path("/work/shared/samples/ses")
 LIST = "readers"
 ISSUES = ("issue-a", "issue-b", "issue-c", "issue-d")  # one campaign each, in this order
 PEOPLE = 6
@@ -38,56 +37,10 @@ START = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 POLICY = FeedbackPolicy()
 
 # the addresses the AWS samples use; replaced by ours wherever they appear (diagnostic codes, headers)
-SAMPLE_ADDRESSES = ("recipient@example.com", "jane@example.com", "mary@example.com", "richard@example.com")
-# event type -> (its own object, the field naming its recipients)
-RECIPIENT_FIELDS = {
-    "Bounce": ("bounce", "bouncedRecipients"),
-    "Complaint": ("complaint", "complainedRecipients"),
-    "Delivery": ("delivery", "recipients"),
-    "DeliveryDelay": ("deliveryDelay", "delayedRecipients"),
-}
 
 
 def run(project: Project, *args: str):
     return CliRunner().invoke(cli, [*args, "--config", str(project.config_path)], env=project.env, catch_exceptions=False)
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def ses_message(sample: str, message_id: str, recipient: str, when: dt.datetime, **changes) -> dict:
-    """The real sample, about one recipient of one of our messages, happening at `when`.
-
-    `changes` are set on the event's own object (bounceType=..., complaintFeedbackType=...);
-    feedback_id= fixes the feedbackId (by default a new one, as SES gives every event its own).
-    """
-    data = json.loads((SAMPLES / sample).read_text(encoding="utf-8"))
-    event_type = data.get("eventType") or data["notificationType"]
-    mail = data["mail"]
-    mail["messageId"] = message_id
-    mail["destination"] = [recipient]
-    mail["timestamp"] = iso(when)
-    feedback_id = changes.pop("feedback_id", None)
-    if event_type in RECIPIENT_FIELDS:
-        key, field = RECIPIENT_FIELDS[event_type]
-        detail = data[key]
-        if field == "recipients":
-            detail[field] = [recipient]
-        else:
-            entry = copy.deepcopy(detail[field][0])
-            entry["emailAddress"] = recipient
-            detail[field] = [entry]
-        detail["timestamp"] = iso(when)
-        if "feedbackId" in detail:
-            detail["feedbackId"] = feedback_id or f"{uuid.uuid4()}-000000"
-        detail.update(changes)
-    else:
-        assert not changes, changes
-    text = json.dumps(data)
-    for address in SAMPLE_ADDRESSES:
-        text = text.replace(address, recipient)
-    return json.loads(text)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ reaches the queue is what SNS really wraps around SES feedback.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import signal
 import threading
@@ -23,23 +22,17 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from ses_samples import SAMPLES, ses_message as shared_ses_message
 from conftest import SECRET, Project, reset_moto
 from newsletter import schema as s
 from newsletter.cli import cli
 from newsletter.poller import poll
 from newsletter.store import Store
 
-SAMPLES = Path("/work/shared/samples/ses")
 SENDER = "updates@news.example.org"
 REGION = "us-east-1"
 LIST = "feedback-readers"
 KEY = SECRET.encode()
-SAMPLE_ADDRESSES = ("recipient@example.com", "jane@example.com", "mary@example.com", "richard@example.com")
-RECIPIENT_FIELDS = {
-    "Bounce": ("bounce", "bouncedRecipients"),
-    "Complaint": ("complaint", "complainedRecipients"),
-    "Delivery": ("delivery", "recipients"),
-}
 
 
 # --- moto server ------------------------------------------------------------------------------
@@ -56,23 +49,7 @@ def moto(moto_url: str, aws_env) -> str:
 
 def ses_message(sample: str, message_id: str, recipient: str, **changes) -> str:
     """The real sample as SES would publish it about `recipient` of our message `message_id`."""
-    data = json.loads((SAMPLES / sample).read_text(encoding="utf-8"))
-    event_type = data.get("eventType") or data["notificationType"]
-    data["mail"]["messageId"] = message_id
-    data["mail"]["destination"] = [recipient]
-    key, field = RECIPIENT_FIELDS[event_type]
-    detail = data[key]
-    if field == "recipients":
-        detail[field] = [recipient]
-    else:
-        entry = copy.deepcopy(detail[field][0])
-        entry["emailAddress"] = recipient
-        detail[field] = [entry]
-    detail.update(changes)
-    text = json.dumps(data)
-    for address in SAMPLE_ADDRESSES:
-        text = text.replace(address, recipient)
-    return text
+    return json.dumps(shared_ses_message(sample, message_id, recipient, **changes))
 
 
 class DeadlinePassed(BaseException):
