@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from newsletter.errors import Problems
+from newsletter.errors import BadInput, Problems
 from newsletter.languages import DIGIT_STYLES, LANGUAGES, Language
 from newsletter.tomlfile import line_of_key, read_toml
 
@@ -145,6 +145,14 @@ class _Reader:
         walk(self.data, allowed, "")
 
 
+def packaged_templates() -> Path:
+    """The templates that come with the package: in an installed wheel they sit inside it;
+    in a source checkout (or an editable install) they are the top-level templates/ folder."""
+    package = Path(__file__).resolve().parent
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
 def find_config(start: Path) -> Path | None:
     """The nearest newsletter.toml in `start` or one of its parents."""
     start = Path(os.path.abspath(start))  # not resolve(): a symlinked issue belongs where it is linked
@@ -153,6 +161,20 @@ def find_config(start: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def config_for(start: Path, explicit: Path | None = None) -> Path | None:
+    """The newsletter.toml a command uses: the one given, else the nearest one above
+    `start` (an issue folder), else the nearest one above the current folder."""
+    return explicit or find_config(start) or find_config(Path.cwd())
+
+
+def locate_config(start: Path, explicit: Path | None = None) -> Path:
+    """`config_for`, or BadInput when there is none."""
+    path = config_for(start, explicit)
+    if path is None:
+        raise BadInput.single(CONFIG_NAME, "not found in the issue folder, its parents or the current folder")
+    return path
 
 
 def load_config(path: Path, problems: Problems | None = None) -> Config:
@@ -238,8 +260,8 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
     if list_id is not None and not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", list_id):
         r.problem("list_id", f"expected a dotted label such as updates.example.org, got {list_id!r}")
 
-    templates = r.get("templates", str, "templates")
-    templates_dir = (root / templates) if templates else root / "templates"
+    templates = r.get("templates", str, None)
+    templates_dir = root / templates if templates else packaged_templates()
     if templates and not templates_dir.is_dir():
         r.problem("templates", f"folder not found: {templates!r}")
 

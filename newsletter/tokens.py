@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import struct
 
-from newsletter.secrets import derive
+from newsletter.keys import derive
 
 VERSION = 1
 _KEY_BYTES = 16

@@ -18,7 +18,7 @@ def in_root(monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def year_end_build():
-    from newsletter.build import build_issue
+    from newsletter.letter.build import build_issue
 
     return build_issue(YEAR_END)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from newsletter.bidi import wrap_html
-from newsletter.build import build_files, build_issue
+from newsletter.letter.bidi import wrap_html
+from newsletter.editor.output import build_files
+from newsletter.letter.build import build_issue
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUE = ROOT / "issues" / "2022-12-year-end"

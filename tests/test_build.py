@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter.build import build_files, build_issue
+from newsletter.editor.output import build_files
+from newsletter.letter.build import build_issue
 from newsletter.cli import cli
 
 from conftest import FIXTURES, ROOT, YEAR_END

@@ -8,8 +8,8 @@ import email.policy
 
 import pytest
 
-from newsletter.compose import ComposeError, Composer, Recipient
-from newsletter.personalise import Personaliser
+from newsletter.message.composer import ComposeError, Composer, Recipient
+from newsletter.placeholders import Slots
 from newsletter.tokens import TokenSigner
 
 NOW = dt.datetime(2022, 12, 20, 9, 0, tzinfo=dt.timezone.utc)
@@ -35,7 +35,7 @@ def test_message_is_the_rendered_variant_with_values_filled_in(composer, year_en
     v = year_end_build.variants[variant]
     def same(part: str, text: str, html: bool) -> None:
         got = msg.get_body((part,)).get_content().replace("\r\n", "\n")
-        assert got == Personaliser(text, html=html).fill(values).replace("\r\n", "\n")
+        assert got == Slots(text, html=html).fill(values).replace("\r\n", "\n")
 
     same("html", v.html, True)
     same("plain", v.text, False)
@@ -63,7 +63,7 @@ def test_unsubscribe_header_holds_an_opaque_token_and_no_address(composer):
 
 def test_values_are_escaped_in_html_and_cannot_inject_headers(year_end_build):
     v = year_end_build.variants["en"]
-    filled = Personaliser('<a href="__NL_UNSUBSCRIBE_URL__">x</a> __NL_NAME__', html=True).fill(
+    filled = Slots('<a href="__NL_UNSUBSCRIBE_URL__">x</a> __NL_NAME__', html=True).fill(
         {"unsubscribe_url": 'https://x/"><script>', "name": "<b>Eve</b>"}
     )
     assert filled == '<a href="https://x/&quot;&gt;&lt;script&gt;">x</a> &lt;b&gt;Eve&lt;/b&gt;'
@@ -97,7 +97,7 @@ def test_quoted_printable_split_encoding_decodes_to_the_same_bytes():
     import binascii
     import random
 
-    from newsletter.compose import _qp, _qp_open_end
+    from newsletter.message.mime import _qp, _qp_open_end
 
     rng = random.Random(7)
     for _ in range(3000):

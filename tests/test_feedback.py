@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import NewsletterError
-from newsletter.feedback import (
+from newsletter.feedback.ses_events import (
     FeedbackEvent,
     FeedbackFormatError,
     events_from_envelope,

@@ -24,10 +24,13 @@ from sqlalchemy import func, select
 
 from ses_samples import ses_message
 from conftest import SECRET, Project
-from newsletter import schema as s
+from newsletter import domain as d
+from newsletter.store import tables as s
 from newsletter.cli import cli
-from newsletter.feedback import parse_ses_message
-from newsletter.store import FeedbackPolicy, NewSubscriber, Store
+from newsletter.feedback.ses_events import parse_ses_message
+from newsletter.domain import NewSubscriber
+from newsletter.feedback.policy import FeedbackPolicy
+from newsletter.store import Store
 
 LIST = "readers"
 ISSUES = ("issue-a", "issue-b", "issue-c", "issue-d")  # one campaign each, in this order
@@ -87,7 +90,7 @@ class World:
                     s.subscribers.c.email, s.deliveries.c.language, s.subscribers.c.id,
                 )
                 .select_from(s.deliveries.join(s.subscribers, s.deliveries.c.subscriber_id == s.subscribers.c.id))
-                .where(s.deliveries.c.state == s.SENT)
+                .where(s.deliveries.c.state == d.SENT)
             ).all()
         self.deliveries = {(row[1], row[3]): Delivery(*row) for row in rows}
         self.people = sorted({email for _, email in self.deliveries})
@@ -164,17 +167,17 @@ def test_permanent_bounce_bounces_suppresses_and_import_does_not_bring_back(worl
     person, other = world.people[1], world.people[2]
     outcome = world.apply(world.message(sample, "issue-a", person))
     assert (outcome.recorded, outcome.bounced, outcome.unknown, outcome.duplicates) == (1, 1, 0, 0)
-    assert world.status(person) == s.BOUNCED
+    assert world.status(person) == d.BOUNCED
     assert world.suppressed(person)
-    assert world.status(other) == s.ACTIVE and not world.suppressed(other)
+    assert world.status(other) == d.ACTIVE and not world.suppressed(other)
 
     # importing the address again, even spelled differently, adds nobody and changes nothing
     result = world.store.import_subscribers(
         [NewSubscriber(person.upper(), "Back again", "en"), NewSubscriber(other, "Other", "ar")], LIST, KEY
     )
     assert result.suppressed == 1 and result.updated == 1 and result.added == 0, result
-    assert world.status(person) == s.BOUNCED
-    assert [sub.email for sub in world.store.subscribers(LIST, s.ACTIVE)] == [p for p in world.people if p != person]
+    assert world.status(person) == d.BOUNCED
+    assert [sub.email for sub in world.store.subscribers(LIST, d.ACTIVE)] == [p for p in world.people if p != person]
 
     # the CLI import (what the team runs) keeps them out as well
     csv = world.project.root / "again.csv"
@@ -182,7 +185,7 @@ def test_permanent_bounce_bounces_suppresses_and_import_does_not_bring_back(worl
     result = run(world.project, "subscribers", "import", str(csv), "--list", "another-list")
     assert result.exit_code == 0, result.output
     assert "1 not added back (suppressed)" in result.output, result.output
-    assert world.status(person) == s.BOUNCED
+    assert world.status(person) == d.BOUNCED
     assert [sub.email for sub in world.store.subscribers("another-list")] == []
 
 
@@ -198,11 +201,11 @@ def test_soft_bounces_in_three_campaigns_within_90_days_bounce(world, types):
         assert outcome.recorded == 1 and outcome.unknown == 0
         if n < 2:  # one, then two campaigns: still mailed
             assert outcome.bounced == 0
-            assert world.status(person) == s.ACTIVE and not world.suppressed(person)
+            assert world.status(person) == d.ACTIVE and not world.suppressed(person)
     assert outcome.bounced == 1
-    assert world.status(person) == s.BOUNCED
+    assert world.status(person) == d.BOUNCED
     assert world.suppressed(person)
-    assert all(world.status(p) == s.ACTIVE for p in world.people if p != person)
+    assert all(world.status(p) == d.ACTIVE for p in world.people if p != person)
 
 
 def test_soft_bounces_in_the_same_campaign_do_not_bounce(world):
@@ -211,12 +214,12 @@ def test_soft_bounces_in_the_same_campaign_do_not_bounce(world):
         world.day(n)
         outcome = soft(world, "issue-b", person, ("Transient", "Undetermined")[n % 2])
         assert (outcome.recorded, outcome.bounced, outcome.duplicates) == (1, 0, 0)
-    assert world.status(person) == s.ACTIVE and not world.suppressed(person)
+    assert world.status(person) == d.ACTIVE and not world.suppressed(person)
     assert sum(1 for e in world.events() if e["kind"] == "bounce") == 5
 
     # a second campaign makes two: still active
     soft(world, "issue-c", person)
-    assert world.status(person) == s.ACTIVE and not world.suppressed(person)
+    assert world.status(person) == d.ACTIVE and not world.suppressed(person)
 
 
 def test_soft_bounce_older_than_90_days_stops_counting(world):
@@ -228,11 +231,11 @@ def test_soft_bounce_older_than_90_days_stops_counting(world):
     world.day(95)  # the day-0 bounce is now 95 days old: two count
     outcome = soft(world, "issue-c", person)
     assert outcome.bounced == 0
-    assert world.status(person) == s.ACTIVE and not world.suppressed(person)
+    assert world.status(person) == d.ACTIVE and not world.suppressed(person)
     world.day(100)  # days 50, 95 and 100: three campaigns within 90 days
     outcome = soft(world, "issue-d", person)
     assert outcome.bounced == 1
-    assert world.status(person) == s.BOUNCED and world.suppressed(person)
+    assert world.status(person) == d.BOUNCED and world.suppressed(person)
 
 
 def test_soft_bounce_limit_and_days_are_configurable(world):
@@ -243,16 +246,16 @@ def test_soft_bounce_limit_and_days_are_configurable(world):
     soft(world, "issue-a", first, policy=policy)
     world.day(29)
     assert soft(world, "issue-b", first, policy=policy).bounced == 1
-    assert world.status(first) == s.BOUNCED and world.suppressed(first)
+    assert world.status(first) == d.BOUNCED and world.suppressed(first)
     # 31 days apart: the first no longer counts; a third, 9 days after the second, does it
     world.day(40)
     soft(world, "issue-a", second, policy=policy)
     world.day(71)
     assert soft(world, "issue-b", second, policy=policy).bounced == 0
-    assert world.status(second) == s.ACTIVE and not world.suppressed(second)
+    assert world.status(second) == d.ACTIVE and not world.suppressed(second)
     world.day(80)
     assert soft(world, "issue-c", second, policy=policy).bounced == 1
-    assert world.status(second) == s.BOUNCED and world.suppressed(second)
+    assert world.status(second) == d.BOUNCED and world.suppressed(second)
 
 
 def test_default_policy_needs_three_campaigns(world):
@@ -262,7 +265,7 @@ def test_default_policy_needs_three_campaigns(world):
     soft(world, "issue-a", person)
     world.day(29)
     assert soft(world, "issue-b", person).bounced == 0
-    assert world.status(person) == s.ACTIVE
+    assert world.status(person) == d.ACTIVE
 
 
 # --- complaints -------------------------------------------------------------------------------
@@ -282,7 +285,7 @@ def test_complaint_stops_mail_to_the_person(world, sample):
     outcome = world.apply(message)
     assert (outcome.recorded, outcome.complained, outcome.bounced) == (1, 1, 0)
     # the code marks the person "complained" (not "unsubscribed"), and suppresses the address
-    assert world.status(person) == s.COMPLAINED
+    assert world.status(person) == d.COMPLAINED
     assert world.suppressed(person)
     # no later campaign includes them
     shutil.copytree(world.project.issue, world.project.root / "issues" / "issue-e")
@@ -299,9 +302,9 @@ def test_complaint_after_unsubscribing_still_suppresses(world):
     person = world.people[3]
     subscriber = world.store.subscriber_by_email(person)
     world.store.unsubscribe(subscriber.token_key, world.campaigns["issue-a"])
-    assert world.status(person) == s.UNSUBSCRIBED
+    assert world.status(person) == d.UNSUBSCRIBED
     world.apply(world.message("ses_event_complaint.json", "issue-a", person))
-    assert world.status(person) == s.COMPLAINED and world.suppressed(person)
+    assert world.status(person) == d.COMPLAINED and world.suppressed(person)
 
 
 def test_not_spam_complaint_changes_nothing(world):
@@ -312,7 +315,7 @@ def test_not_spam_complaint_changes_nothing(world):
     )
     outcome = world.apply(message)
     assert (outcome.recorded, outcome.complained, outcome.bounced, outcome.unknown) == (1, 0, 0, 0)
-    assert world.status(person) == s.ACTIVE and not world.suppressed(person)
+    assert world.status(person) == d.ACTIVE and not world.suppressed(person)
     assert world.counts()["suppressions"] == before["suppressions"]
     (event,) = world.events()
     assert event["kind"] == "complaint" and event["complaint_type"] == "not-spam"
@@ -344,7 +347,7 @@ def test_informational_events_are_recorded_against_the_delivery(world, sample, k
     assert event["subscriber_id"] == delivery.subscriber_id
     assert event["ses_message_id"] == delivery.message_id
     assert event["occurred_at"].replace(tzinfo=dt.timezone.utc) == world.now
-    assert [world.status(p) for p in world.people] == [s.ACTIVE] * PEOPLE
+    assert [world.status(p) for p in world.people] == [d.ACTIVE] * PEOPLE
     assert world.counts()["suppressions"] == 0
     row = next(r for r in world.store.report(world.campaigns["issue-c"]) if r["language"] == delivery.language)
     assert (row["hard_bounces"], row["soft_bounces"], row["complaints"]) == (0, 0, 0)
@@ -359,7 +362,7 @@ def test_recipient_is_matched_case_insensitively(world):
     assert shouted != person
     outcome = world.apply(world.message("ses_event_bounce.json", "issue-b", person, recipient=shouted))
     assert (outcome.bounced, outcome.unknown) == (1, 0)
-    assert world.status(person) == s.BOUNCED and world.suppressed(person)
+    assert world.status(person) == d.BOUNCED and world.suppressed(person)
     (event,) = world.events()
     assert event["subscriber_id"] == world.delivery("issue-b", person).subscriber_id
 
@@ -380,7 +383,7 @@ def test_unknown_recipient_or_message_id_changes_nothing(world):
     for message in messages:
         outcome = world.apply(message)
         assert (outcome.recorded, outcome.unknown, outcome.bounced, outcome.complained) == (1, 1, 0, 0)
-    assert [world.status(p) for p in world.people] == [s.ACTIVE] * PEOPLE
+    assert [world.status(p) for p in world.people] == [d.ACTIVE] * PEOPLE
     assert not any(world.suppressed(p) for p in (a, b, stranger))
     events = world.events()
     assert len(events) == 3
@@ -418,7 +421,7 @@ def test_the_same_feedback_twice_changes_nothing(world):
     first = world.apply(*messages, key="sns:first")
     assert (first.recorded, first.bounced, first.complained, first.duplicates) == (4, 1, 1, 0)
     statuses = {p: world.status(p) for p in world.people}
-    assert (statuses[a], statuses[b], statuses[c]) == (s.BOUNCED, s.COMPLAINED, s.ACTIVE)
+    assert (statuses[a], statuses[b], statuses[c]) == (d.BOUNCED, d.COMPLAINED, d.ACTIVE)
     events, counts, report = world.events(), world.counts(), world.store.report()
 
     world.day(1)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from newsletter import schema as s
-from newsletter.store import NewSubscriber, Store
+from newsletter import domain as d
+from newsletter.store import tables as s
+from newsletter.domain import NewSubscriber
+from newsletter.store import Store
 
 SECRET = b"k" * 32
 
@@ -41,7 +43,7 @@ def test_concurrent_claims_never_overlap(store_url):
         thread.join()
     everything = got["a"] + got["b"] + got["c"]
     assert len(everything) == 600 and len(set(everything)) == 600
-    assert store.delivery_counts(campaign.id)[s.SENT] == 600
+    assert store.delivery_counts(campaign.id)[d.SENT] == 600
 
 
 def test_in_flight_of_a_dead_sender_becomes_uncertain_only_after_its_lease(store_url):
@@ -60,7 +62,7 @@ def test_in_flight_of_a_dead_sender_becomes_uncertain_only_after_its_lease(store
     assert store.heartbeat("alive", campaign.id, lease=10) == 1  # "dead" is 13 s silent
     assert store.recover_in_flight(campaign.id, lease=10) == 4
     counts = store.delivery_counts(campaign.id)
-    assert counts[s.UNCERTAIN] == 4 and counts[s.SENDING] == 3 and counts[s.PENDING] == 3
+    assert counts[d.UNCERTAIN] == 4 and counts[d.SENDING] == 3 and counts[d.PENDING] == 3
     # alone (a plain resume), every delivery left sending belongs to a dead run
     assert store.recover_in_flight(campaign.id) == 3
 
@@ -76,5 +78,5 @@ def test_results_and_released_work(store_url):
     )
     assert sorted(c.id for c in next_claim) == [ids[3], ids[4]]  # released, then claimed again
     counts = store.delivery_counts(campaign.id)
-    assert (counts[s.SENT], counts[s.FAILED], counts[s.UNCERTAIN], counts[s.SENDING]) == (1, 1, 1, 2)
-    assert store.deliveries_in(campaign.id, s.FAILED)[0][1:] == ("p1@example.org", "550 no such user")
+    assert (counts[d.SENT], counts[d.FAILED], counts[d.UNCERTAIN], counts[d.SENDING]) == (1, 1, 1, 2)
+    assert store.deliveries_in(campaign.id, d.FAILED)[0][1:] == ("p1@example.org", "550 no such user")

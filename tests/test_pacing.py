@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from newsletter.pacing import Backoff, TokenBucket
+from newsletter.sending.pacing import Backoff, TokenBucket
 
 
 class FakeTime:

@@ -24,9 +24,10 @@ from sqlalchemy import func, select
 
 from ses_samples import SAMPLES, ses_message as shared_ses_message
 from conftest import SECRET, Project, reset_moto
-from newsletter import schema as s
+from newsletter import domain as d
+from newsletter.store import tables as s
 from newsletter.cli import cli
-from newsletter.poller import poll
+from newsletter.feedback.sqs import poll
 from newsletter.store import Store
 
 SENDER = "updates@news.example.org"
@@ -99,7 +100,7 @@ class World:
                 select(s.subscribers.c.email, s.deliveries.c.provider_message_id, s.deliveries.c.state)
                 .select_from(s.deliveries.join(s.subscribers, s.deliveries.c.subscriber_id == s.subscribers.c.id))
             ).all()
-        assert {state for _, _, state in rows} == {s.SENT}
+        assert {state for _, _, state in rows} == {d.SENT}
         self.message_ids = {address: message_id for address, message_id, _ in rows}
         # the MessageIds SendEmail returned (moto's), not our own Message-ID headers
         with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=10) as response:
@@ -192,7 +193,7 @@ def test_poll_acts_on_feedback_and_empties_the_queue_once(world):
     assert total(rounds) == (4, 4, 4, 0, 0, 0), rounds
     statuses = world.statuses()
     # the code marks a complaint "complained" (suppressed as well), not "unsubscribed"
-    assert statuses == {world.a: s.BOUNCED, world.b: s.COMPLAINED, world.c: s.ACTIVE, world.d: s.ACTIVE}
+    assert statuses == {world.a: d.BOUNCED, world.b: d.COMPLAINED, world.c: d.ACTIVE, world.d: d.ACTIVE}
     assert [world.store.is_suppressed(address, KEY) for address in (world.a, world.b, world.c, world.d)] == [
         True, True, False, False,
     ]
@@ -241,7 +242,7 @@ def test_malformed_messages_are_reported_and_left_in_the_queue(world):
     assert any("SES message is not JSON" in line and "Hello world!" in line for line in problems), problems
     assert any("is not in feedback.topic_arns" in line for line in problems), problems
     # the bounce from a topic we do not trust was not acted on
-    assert world.statuses()[world.a] == s.ACTIVE
+    assert world.statuses()[world.a] == d.ACTIVE
     assert world.count(s.feedback_events) == 0 and world.count(s.processed_messages) == 0
 
     # none was deleted: all three come back after the visibility timeout, for the dead-letter queue to take
@@ -294,7 +295,7 @@ def test_a_store_failure_keeps_the_message_in_the_queue(world):
         failing.close()
     assert (stats.received, stats.processed, stats.failed, stats.malformed) == (1, 0, 1, 0)
     assert len(lines) == 1 and "not stored, kept in the queue: database is locked" in lines[0], lines
-    assert world.statuses()[world.a] == s.ACTIVE
+    assert world.statuses()[world.a] == d.ACTIVE
     assert world.count(s.processed_messages) == 0  # the failed attempt left no trace
 
     (message,) = world.receive_all()
@@ -304,7 +305,7 @@ def test_a_store_failure_keeps_the_message_in_the_queue(world):
     time.sleep(1.2)
     stats = poll(world.queue, world.store, config, KEY, once=True, wait_seconds=1, report=lines.append)
     assert (stats.received, stats.processed, stats.events, stats.failed) == (1, 1, 1, 0)
-    assert world.statuses()[world.a] == s.BOUNCED
+    assert world.statuses()[world.a] == d.BOUNCED
     assert world.queue_counts() == (0, 0)
 
 
@@ -316,7 +317,7 @@ def test_stop_set_before_polling_receives_nothing(world):
     stats = in_thread(lambda: poll(world.queue, world.store, config, KEY, stop=stop, once=False, wait_seconds=20), 5)
     assert stats.received == 0 and stats.processed == 0
     assert world.queue_counts() == (1, 0)  # still there, still visible: never received
-    assert world.statuses()[world.a] == s.ACTIVE
+    assert world.statuses()[world.a] == d.ACTIVE
 
 
 def test_stop_set_while_polling_ends_the_loop(world):
@@ -338,7 +339,7 @@ def test_stop_set_while_polling_ends_the_loop(world):
     world.publish(feedback[0])
     world.publish(feedback[1])
     deadline = time.monotonic() + 10
-    while world.statuses()[world.b] != s.COMPLAINED and time.monotonic() < deadline:
+    while world.statuses()[world.b] != d.COMPLAINED and time.monotonic() < deadline:
         time.sleep(0.1)
     assert thread.is_alive()  # acted on both, still running
     timer = threading.Timer(0.5, stop.set)
@@ -349,7 +350,7 @@ def test_stop_set_while_polling_ends_the_loop(world):
     assert "error" not in outcome, outcome
     stats = outcome["stats"]
     assert (stats.received, stats.processed, stats.events, stats.malformed, stats.failed) == (2, 2, 2, 0, 0)
-    assert world.statuses()[world.a] == s.BOUNCED
+    assert world.statuses()[world.a] == d.BOUNCED
     assert world.queue_counts() == (0, 0)
 
 
@@ -378,4 +379,4 @@ def test_stop_during_a_batch_leaves_the_rest_in_the_queue(world):
     time.sleep(1.2)
     _, rounds = world.poll_cli()
     assert total(rounds)[:3] == (2, 2, 2), rounds
-    assert world.statuses() == {world.a: s.BOUNCED, world.b: s.COMPLAINED, world.c: s.ACTIVE, world.d: s.ACTIVE}
+    assert world.statuses() == {world.a: d.BOUNCED, world.b: d.COMPLAINED, world.c: d.ACTIVE, world.d: d.ACTIVE}

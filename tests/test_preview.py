@@ -28,10 +28,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from conftest import ROOT, YEAR_END, Project
-from newsletter.checks import CheckResult, run_checks
+from newsletter.editor.checks import run_checks
+from newsletter.editor.results import CheckResult
 from newsletter.errors import BadInput, Problem
-from newsletter.build import build_issue
-from newsletter.preview import create_preview_app
+from newsletter.letter.build import build_issue
+from newsletter.web.preview import create_preview_app
 
 SCREENSHOTS = ROOT / "dist" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -193,7 +194,7 @@ def test_watcher_rebuilds_on_change(tmp_path, year_end_build):
 
 
 def test_full_checks_on_demand(year_end_build, monkeypatch):
-    import newsletter.checks
+    import newsletter.editor.spam
 
     calls = []
 
@@ -201,7 +202,7 @@ def test_full_checks_on_demand(year_end_build, monkeypatch):
         calls.append(len(message))
         return 7.5, [(7.5, "FAKE_RULE")]
 
-    monkeypatch.setattr(newsletter.checks, "spamassassin_score", fake_spamassassin)
+    monkeypatch.setattr(newsletter.editor.spam, "spamassassin_score", fake_spamassassin)
     client = TestClient(create_preview_app(Switch(year_end_build), lambda: [], watch=False))
     assert calls == [], "the page's own checks must not run SpamAssassin"
     page = client.get("/")

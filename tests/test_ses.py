@@ -30,11 +30,12 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from newsletter import schema as s
+from newsletter import domain as d
+from newsletter.store import tables as s
 from newsletter.cli import cli
 from newsletter.config import SESSettings
-from newsletter.providers import ses as ses_module
-from newsletter.providers.ses import SESFactory, convert
+from newsletter.sending.providers import ses as ses_module
+from newsletter.sending.providers.ses import SESFactory, convert
 
 SENDER = "updates@news.example.org"
 REGION = "us-east-1"
@@ -82,7 +83,7 @@ def import_subscribers(project, count: int = SUBSCRIBERS) -> list[str]:
     result = run(project, "subscribers", "import", str(project.write_subscribers(count)), "--list", LIST)
     assert result.exit_code == 0, result.output
     assert f"{LIST}: {count} added" in result.output
-    return [sub.email for sub in project.store().subscribers(LIST, s.ACTIVE)]
+    return [sub.email for sub in project.store().subscribers(LIST, d.ACTIVE)]
 
 
 def send(project):
@@ -142,7 +143,7 @@ def test_send_through_ses_one_message_per_active_subscriber(moto, project):
     # one person leaves before the send: they must get nothing
     store = project.store()
     leaver = next(sub for sub in store.subscribers(LIST) if sub.email == active[3])
-    assert store.set_status(leaver.id, s.UNSUBSCRIBED)
+    assert store.set_status(leaver.id, d.UNSUBSCRIBED)
     active.remove(leaver.email)
 
     result = send(project)
@@ -151,13 +152,13 @@ def test_send_through_ses_one_message_per_active_subscriber(moto, project):
     moto_ids = check_one_message_each(moto, active)
     cid = campaign_id(project)
     counts = store.delivery_counts(cid)
-    assert counts[s.SENT] == SUBSCRIBERS - 1
-    assert sum(counts.values()) == counts[s.SENT], counts
+    assert counts[d.SENT] == SUBSCRIBERS - 1
+    assert sum(counts.values()) == counts[d.SENT], counts
     ledger = deliveries(project, cid)
     assert leaver.email not in ledger
     # the ledger keeps the MessageId SendEmail returned, the one SES's feedback will name
     assert {address: message_id for address, (_, message_id) in ledger.items()} == moto_ids
-    assert {state for state, _ in ledger.values()} == {s.SENT}
+    assert {state for state, _ in ledger.values()} == {d.SENT}
     assert len(set(moto_ids.values())) == len(moto_ids)
 
 
@@ -217,11 +218,11 @@ def test_unverified_sender_stops_the_campaign_then_resumes(moto, project):
     cid = campaign_id(project)
     store = project.store()
     counts = store.delivery_counts(cid)
-    assert counts[s.SENT] == 0
-    assert counts[s.PENDING] == SUBSCRIBERS, counts  # none failed, uncertain or left claimed
-    assert {state for state, _ in deliveries(project, cid).values()} == {s.PENDING}
+    assert counts[d.SENT] == 0
+    assert counts[d.PENDING] == SUBSCRIBERS, counts  # none failed, uncertain or left claimed
+    assert {state for state, _ in deliveries(project, cid).values()} == {d.PENDING}
     campaign = store.campaign(cid)
-    assert campaign.state == s.CAMPAIGN_STOPPED
+    assert campaign.state == d.CAMPAIGN_STOPPED
     assert "MessageRejected" in (campaign.stop_reason or "")
 
     sesv2(moto).create_email_identity(EmailIdentity=SENDER)
@@ -231,9 +232,9 @@ def test_unverified_sender_stops_the_campaign_then_resumes(moto, project):
 
     moto_ids = check_one_message_each(moto, active)
     counts = store.delivery_counts(cid)
-    assert counts[s.SENT] == SUBSCRIBERS and sum(counts.values()) == SUBSCRIBERS, counts
+    assert counts[d.SENT] == SUBSCRIBERS and sum(counts.values()) == SUBSCRIBERS, counts
     assert {address: message_id for address, (_, message_id) in deliveries(project, cid).items()} == moto_ids
-    assert store.campaign(cid).state == s.CAMPAIGN_DONE
+    assert store.campaign(cid).state == d.CAMPAIGN_DONE
 
 
 # --- 4. converting SES errors -----------------------------------------------------------------

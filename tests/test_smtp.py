@@ -107,7 +107,7 @@ def raw_headers(raw: bytes) -> tuple[list[bytes], dict[str, str]]:
 
 
 def check_messages(sink: SinkHandler, project: Project, active: dict[str, str], gone: set[str], *, layout: str) -> None:
-    from newsletter.build import build_issue
+    from newsletter.letter.build import build_issue
     from newsletter.tokens import TokenSigner
 
     build = build_issue(project.issue, project.config_path)
@@ -212,10 +212,10 @@ def test_smtp_one_message_per_active_subscriber(project_dir, smtp_sink, layout):
 
 def test_smtp_throttling_retried_until_everyone_has_one(project_dir, smtp_sink):
     """30 % of messages refused with 451 at the end of DATA: retried, each person gets exactly one."""
-    from newsletter.build import build_issue
-    from newsletter.pacing import Backoff
-    from newsletter.providers import provider_factory
-    from newsletter.sending import SendOptions, send_campaign
+    from newsletter.letter.build import build_issue
+    from newsletter.sending.pacing import Backoff
+    from newsletter.sending.providers import provider_factory
+    from newsletter.sending.campaign import SendOptions, send_campaign
 
     sink = smtp_sink(refuse_fraction=0.3, seed=7)
     project = Project(project_dir, extra_config=smtp_config(sink.port, max_attempts=12))

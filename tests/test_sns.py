@@ -1,4 +1,4 @@
-"""SNS message signature verification (newsletter.sns).
+"""SNS message signature verification (newsletter.feedback.sns).
 
 The one fake here is the certificate: AWS's certificate hosts (sns.<region>.amazonaws.com) cannot
 be reached from where the tests run, and only AWS holds the private key behind them. So the tests
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from newsletter.errors import NewsletterError
-from newsletter.sns import (
+from newsletter.feedback.sns import (
     CertificateCache,
     SNSVerificationError,
     check_signing_cert_url,
@@ -549,7 +549,7 @@ def test_certificate_cache_concurrent_calls_fetch_once():
 
 def test_fetch_certificate_refuses_bad_urls_before_any_network():
     """fetch_certificate itself is not run against AWS (unreachable here); only its URL gate is tested."""
-    from newsletter.sns import fetch_certificate
+    from newsletter.feedback.sns import fetch_certificate
 
     for url, reason in (
         ("http://sns.us-east-1.amazonaws.com" + CERT_PATH, "must use https"),

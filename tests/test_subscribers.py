@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter import schema as s
+from newsletter import domain as d
+from newsletter.store import tables as s
 from newsletter.cli import cli
-from newsletter.subscribers import parse_csv
+from newsletter.audience.spreadsheet import parse_csv
 
 from conftest import ROOT
 
@@ -50,16 +51,16 @@ def test_reimport_never_resubscribes(project):
     assert run(project, "subscribers", "import", str(csv)).exit_code == 0
     store = project.store()
     people = list(store.subscribers())
-    for person, status in zip(people[:3], (s.UNSUBSCRIBED, s.BOUNCED, s.COMPLAINED)):
+    for person, status in zip(people[:3], (d.UNSUBSCRIBED, d.BOUNCED, d.COMPLAINED)):
         store.set_status(person.id, status)
     result = run(project, "subscribers", "import", str(csv))
     assert result.exit_code == 0
     assert "0 added, 1 updated, 3 kept as they were" in result.output
-    assert [p.status for p in store.subscribers()] == [s.UNSUBSCRIBED, s.BOUNCED, s.COMPLAINED, s.ACTIVE]
+    assert [p.status for p in store.subscribers()] == [d.UNSUBSCRIBED, d.BOUNCED, d.COMPLAINED, d.ACTIVE]
     # nor does add
     result = run(project, "subscribers", "add", people[0].email)
     assert "not active: kept as it is" in result.output
-    assert store.subscriber_by_email(people[0].email).status == s.UNSUBSCRIBED
+    assert store.subscriber_by_email(people[0].email).status == d.UNSUBSCRIBED
 
 
 def test_forget_erases_the_person_and_blocks_any_later_import(project):

@@ -1,6 +1,6 @@
 """`newsletter serve` end to end: the unsubscribe pages and the SNS endpoint on a real uvicorn server.
 
-Every test runs the Starlette app from `newsletter.web.create_app` on uvicorn, on 127.0.0.1 at a
+Every test runs the Starlette app from `newsletter.web.public.create_app` on uvicorn, on 127.0.0.1 at a
 free port, and talks HTTP to it with httpx (and, for the screenshot, headless Chromium). The
 database is the project's own SQLite file; messages are really sent through the outbox provider
 and the unsubscribe links are read from the .eml files, with https://news.example.org replaced by
@@ -48,12 +48,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from conftest import SECRET, Project
-from newsletter import schema as s
+from newsletter import domain as d
+from newsletter.store import tables as s
 from newsletter.cli import cli
-from newsletter.sns import signing_string
-from newsletter.store import NewSubscriber, Store
+from newsletter.feedback.sns import signing_string
+from newsletter.domain import NewSubscriber
+from newsletter.store import Store
 from newsletter.tokens import TokenSigner
-from newsletter.web import create_app
+from newsletter.web.public import create_app
 from uvicorn_server import running
 
 ROOT = Path(__file__).resolve().parents[1]

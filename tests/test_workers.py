@@ -39,7 +39,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from conftest import Project
-from newsletter import schema as s
+from newsletter import domain as d
+from newsletter.store import tables as s
 from smtp_sink import smtp_config, smtp_sink  # noqa: F401 - fixture
 
 PEOPLE = 20_000

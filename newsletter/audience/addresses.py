@@ -1,0 +1,18 @@
+"""Email addresses as they are stored: checked and normalised one way everywhere."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+
+def normalise_email(address: str) -> str:
+    """The address as it will be stored: syntax checked, domain normalised, no DNS lookup.
+
+    Raises ValueError with the reason. Internationalised local parts are refused: they
+    need SMTPUTF8 all the way, which many providers do not offer.
+    """
+    try:
+        result = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    return result.ascii_email or result.normalized

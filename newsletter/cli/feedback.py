@@ -1,0 +1,84 @@
+"""What comes back: `newsletter serve` (unsubscribes, SNS), `feedback poll` (SQS), `report`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import click
+
+from newsletter.cli.group import NotFound, cli, config_option, echo_err, load, open_store
+from newsletter.interrupts import stop_on_signals
+
+REPORT_COLUMNS = [
+    ("campaign_id", "#"), ("campaign", "issue"), ("language", "lang"), ("recipients", "recipients"),
+    ("sent", "sent"), ("failed", "failed"), ("uncertain", "uncertain"), ("hard_bounces", "hard"),
+    ("soft_bounces", "soft"), ("complaints", "complaints"), ("unsubscribes", "unsubscribed"),
+]
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (behind the HTTPS proxy).")
+@click.option("--port", default=8000, show_default=True, type=int)
+@config_option
+def serve(host: str, port: int, config_path: Path | None) -> None:
+    """Serve the unsubscribe pages and the SNS endpoint for SES feedback."""
+    from newsletter.web.public import serve as serve_public
+
+    serve_public(load(config_path), host=host, port=port)
+
+
+@cli.group()
+def feedback() -> None:
+    """SES bounces and complaints from an SQS queue."""
+
+
+@feedback.command("poll")
+@click.option("--queue", "queue_url", required=True, help="URL of the SQS queue subscribed to the SNS topic.")
+@click.option("--once", is_flag=True, help="One round of receiving, then stop.")
+@click.option("--wait", "wait_seconds", default=20, show_default=True, type=click.IntRange(0, 20), help="Long-poll seconds.")
+@config_option
+def feedback_poll(queue_url: str, once: bool, wait_seconds: int, config_path: Path | None) -> None:
+    """Long-poll the queue and act on each message; Ctrl-C stops between messages."""
+    from newsletter.feedback.sqs import poll
+    from newsletter.keys import secret_key
+
+    config = load(config_path)
+    store = open_store(config)
+    secret = secret_key()
+    stop = threading.Event()
+    with stop_on_signals(stop, echo_err, "stopping after the current message (Ctrl-C again to stop now)"):
+        stats = poll(queue_url, store, config, secret, stop=stop, once=once, wait_seconds=wait_seconds, report=echo_err)
+    click.echo(
+        f"{stats.received} received, {stats.processed} processed ({stats.events} events, {stats.duplicates} duplicates), "
+        f"{stats.malformed} malformed, {stats.failed} not stored"
+    )
+
+
+@cli.command()
+@click.argument("campaign", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@config_option
+def report(campaign: str | None, fmt: str, config_path: Path | None) -> None:
+    """Per campaign and language: recipients, sent, failed, uncertain, bounces, complaints, unsubscribes.
+
+    CAMPAIGN is a campaign number or an issue slug (default: every campaign).
+    """
+    store = open_store(load(config_path))
+    ids: list[int | None] = [None]
+    if campaign is not None:
+        ids = [c.id for c in store.find_campaigns(campaign)]
+        if not ids:
+            raise NotFound(f"no campaign {campaign!r}")
+    rows = [row for cid in ids for row in store.report(cid)]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = [[str(row.get(key, "")) for key, _ in REPORT_COLUMNS] for row in rows]
+    widths = [max(len(title), *(len(r[i]) for r in table)) if table else len(title) for i, (_, title) in enumerate(REPORT_COLUMNS)]
+    click.echo("  ".join(title.ljust(w) for (_, title), w in zip(REPORT_COLUMNS, widths, strict=True)))
+    for r in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)))
+    if not table:
+        click.echo("no campaigns yet")

@@ -1,0 +1,122 @@
+"""`newsletter subscribers`: import, add, list, export, remove, forget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from newsletter import domain as d
+from newsletter.cli.group import NotFound, cli, config_option, echo_err, load, open_store, plural
+
+LIST_OPTION_HELP = "List to put them on."
+
+
+@cli.group()
+def subscribers() -> None:
+    """Import, list, export and erase subscribers."""
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--list", "list_name", default="main", show_default=True, help=LIST_OPTION_HELP)
+@config_option
+def subscribers_import(csv_file: Path, list_name: str, config_path: Path | None) -> None:
+    """Import CSV_FILE (columns email, name, language) in one transaction.
+
+    Bad rows are reported with their line; every good row is imported. Nobody who
+    unsubscribed, bounced, complained or was forgotten is subscribed again.
+    """
+    from newsletter.audience.spreadsheet import read_csv
+    from newsletter.keys import secret_key
+
+    config = load(config_path)
+    secret = secret_key()
+    good, bad = read_csv(csv_file, config.codes)
+    result = open_store(config).import_subscribers(good, list_name, secret)
+    for problem in bad:
+        echo_err(f"{csv_file}:{problem.line}: {problem.message}")
+    click.echo(
+        f"{list_name}: {result.added} added, {result.updated} updated, "
+        f"{result.kept_status} kept as they were (unsubscribed, bounced or complained), "
+        f"{result.suppressed} not added back (suppressed), {plural(len(bad), 'bad row')}"
+    )
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default="")
+@click.option("--language", default=None, help="Default: the primary language.")
+@click.option("--list", "list_name", default="main", show_default=True)
+@config_option
+def subscribers_add(email: str, name: str, language: str | None, list_name: str, config_path: Path | None) -> None:
+    """Add one subscriber (never resubscribes anyone who left)."""
+    from newsletter.audience.spreadsheet import one_subscriber
+    from newsletter.keys import secret_key
+
+    config = load(config_path)
+    person = one_subscriber(email, name, language, config.codes)
+    result = open_store(config).import_subscribers([person], list_name, secret_key())
+    if result.added:
+        click.echo(f"added {person.email} to {list_name}")
+    elif result.suppressed:
+        echo_err(f"{person.email} is suppressed (forgotten or suppressed before): not added")
+    elif result.kept_status:
+        click.echo(f"{person.email} is known and not active: kept as it is, put on {list_name}")
+    else:
+        click.echo(f"{person.email} was already subscribed: updated, put on {list_name}")
+
+
+@subscribers.command("list")
+@click.option("--list", "list_name", default=None, help="Only this list.")
+@click.option("--status", type=click.Choice(d.STATUSES), default=None)
+@config_option
+def subscribers_list(list_name: str | None, status: str | None, config_path: Path | None) -> None:
+    """Show subscribers, one a line: email, language, status, name."""
+    count = 0
+    for sub in open_store(load(config_path)).subscribers(list_name, status):
+        click.echo(f"{sub.email}\t{sub.language}\t{sub.status}\t{sub.name}")
+        count += 1
+    echo_err(plural(count, "subscriber"))
+
+
+@subscribers.command("export")
+@click.option("--list", "list_name", default=None)
+@click.option("--status", type=click.Choice(d.STATUSES), default=None)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: standard output.")
+@config_option
+def subscribers_export(list_name: str | None, status: str | None, out_file: Path | None, config_path: Path | None) -> None:
+    """Write subscribers as CSV (email, name, language, status)."""
+    from newsletter.audience.spreadsheet import write_csv
+
+    text = write_csv(open_store(load(config_path)).subscribers(list_name, status))
+    if out_file:
+        out_file.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option("--list", "list_name", default=None, help="Only from this list (default: every list).")
+@config_option
+def subscribers_remove(email: str, list_name: str | None, config_path: Path | None) -> None:
+    """Take EMAIL off a list; the person stays known. Use `forget` to erase them."""
+    removed = open_store(load(config_path)).remove_from_lists(email, list_name)
+    if not removed:
+        raise NotFound(f"{email!r}: not on {'list ' + repr(list_name) if list_name else 'any list'}")
+    click.echo(f"removed {email} from {plural(removed, 'list')}")
+
+
+@subscribers.command("forget")
+@click.argument("email")
+@config_option
+def subscribers_forget(email: str, config_path: Path | None) -> None:
+    """Erase everything about EMAIL; keep only a keyed hash so no import adds it back."""
+    from newsletter.keys import secret_key
+
+    known = open_store(load(config_path)).forget(email, secret_key())
+    if known:
+        click.echo(f"forgot {email}: their data is erased and the address is suppressed")
+    else:
+        click.echo(f"{email} was not known; the address is suppressed all the same")

@@ -1,0 +1,148 @@
+"""Pre-send checks on a built issue: subjects, links, images, sizes, client support, and
+the spam score (newsletter.editor.spam). Each result names the variant and, where there
+is one, the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
+from newsletter.editor.spam import SPAM_FAIL, check_spam
+from newsletter.errors import Problems
+from newsletter.letter import markdown
+from newsletter.letter.build import GMAIL_CLIP_BYTES, SIZE_WARNING_BYTES, Build, build_issue
+
+SUBJECT_MAX = 70  # characters most inboxes show before cutting
+PREHEADER_MIN, PREHEADER_MAX = 40, 110
+
+# What major clients do not support for layout, from caniemail.com's data and the
+# project's rendering notes: (pattern in the final HTML, what, where it breaks).
+UNSUPPORTED = [
+    (re.compile(r"<bdi\b", re.I), "<bdi>", "Gmail, every Outlook and Yahoo drop it; use <span dir>"),
+    (re.compile(r"text-align\s*:\s*(start|end)\b", re.I), "text-align:start/end", "Outlook for Windows, Yahoo and the Gmail apps ignore it; use left/right"),
+    (re.compile(r"display\s*:\s*(flex|grid)\b", re.I), "display:flex/grid", "Outlook for Windows and several webmails ignore it"),
+    (re.compile(r"position\s*:\s*(absolute|fixed|sticky)\b", re.I), "position", "Gmail and Outlook strip it"),
+    (re.compile(r"<script\b", re.I), "<script>", "no mail client runs scripts; spam filters penalise them"),
+    (re.compile(r"<form\b", re.I), "<form>", "Gmail and Outlook disable forms"),
+    (re.compile(r"<(video|audio|iframe|object|embed|svg)\b", re.I), "embedded media", "Gmail and Outlook do not show it"),
+    (re.compile(r"<link\b[^>]*stylesheet", re.I), "external stylesheet", "Gmail drops <link> stylesheets, and loading one is a third-party request"),
+    (re.compile(r"@import\b", re.I), "@import", "Gmail and Outlook ignore it"),
+    (re.compile(r"<mj-", re.I), "MJML left in the HTML", "an unknown MJML tag passed through"),
+]
+
+
+def check_issue(issue_dir: Path, config_path: Path | None = None, **options: Any) -> list[CheckResult]:
+    """Build the issue (BadInput when it does not build) and run every check on it."""
+    return run_checks(build_issue(issue_dir, config_path), **options)
+
+
+def run_checks(build: Build, *, spamassassin: bool = True, max_spam_score: float = SPAM_FAIL) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    results += check_subjects(build)
+    results += check_links_and_images(build)
+    results += check_sizes(build)
+    results += check_support(build)
+    if spamassassin:
+        results += check_spam(build, max_score=max_spam_score)
+    return results
+
+
+def check_subjects(build: Build) -> list[CheckResult]:
+    out = []
+    issue_toml = Problems.where(build.issue.path / "issue.toml")
+    for code, letter in build.letters.items():
+        subject, preheader = letter.subject, letter.preheader
+        if len(subject) > SUBJECT_MAX:
+            out.append(CheckResult("subject", WARNING, f"subject.{code} is {len(subject)} characters; inboxes show about {SUBJECT_MAX}", code, issue_toml))
+        else:
+            out.append(CheckResult("subject", OK, f"subject.{code}: {len(subject)} characters", code))
+        if not PREHEADER_MIN <= len(preheader) <= PREHEADER_MAX:
+            out.append(CheckResult("preheader", WARNING, f"preheader.{code} is {len(preheader)} characters; aim for {PREHEADER_MIN} to {PREHEADER_MAX}", code, issue_toml))
+        elif preheader.strip() == subject.strip():
+            out.append(CheckResult("preheader", WARNING, f"preheader.{code} repeats the subject; it is wasted space in the inbox", code, issue_toml))
+        else:
+            out.append(CheckResult("preheader", OK, f"preheader.{code}: {len(preheader)} characters", code))
+    return out
+
+
+def _parts(build: Build):
+    issue = build.issue
+    for code in build.config.codes:
+        for part in (issue.opening.get(code), *(s.parts[code] for s in issue.sections), issue.closing.get(code)):
+            if part is not None:
+                yield part
+
+
+_DROPPED_LINK = re.compile(r"\]\(\s*<?\s*(javascript|vbscript|data|file):", re.I)
+
+
+def check_links_and_images(build: Build) -> list[CheckResult]:
+    out = []
+    links = images = 0
+    for part in _parts(build):
+        # Markdown refuses these URLs and shows the link as plain text: tell the editor.
+        for number, text in enumerate(part.body.split("\n")):
+            for match in _DROPPED_LINK.finditer(text):
+                where = f"{Problems.where(part.path)}:{part.body_line + number}"
+                out.append(CheckResult("links", ERROR, f"{match.group(1).lower()}: links are not allowed (shown as plain text)", part.language, where))
+        for kind, url, line in markdown.links(part.tokens):
+            where = f"{Problems.where(part.path)}:{part.body_line + (line or 0)}"
+            if kind == "link":
+                links += 1
+                problem = _bad_link(url)
+                if problem:
+                    out.append(CheckResult("links", ERROR, f"{problem}: {url!r}", part.language, where))
+        for src, alt, line in markdown.images(part.tokens):
+            images += 1
+            where = f"{Problems.where(part.path)}:{part.body_line + (line or 0)}"
+            if not alt.strip():
+                out.append(CheckResult("images", ERROR, f"image without alt text: {src!r}", part.language, where))
+            parts = urlsplit(src)
+            if parts.scheme != "https" or not parts.netloc:
+                out.append(CheckResult("images", ERROR, f"image URL must be absolute https: {src!r}", part.language, where))
+    if not any(r.check == "links" for r in out):
+        out.append(CheckResult("links", OK, f"{links} links, all absolute https, http or mailto"))
+    if not any(r.check == "images" for r in out):
+        out.append(CheckResult("images", OK, f"{images} images, all with alt text and absolute https URLs"))
+    return out
+
+
+def _bad_link(url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        return None if parts.netloc else "link without a host"
+    if scheme == "mailto":
+        return None if parts.path else "mailto link without an address"
+    if not scheme:
+        return "relative link (the email has no page to be relative to)"
+    return f"{scheme}: links are not allowed"
+
+
+def check_sizes(build: Build) -> list[CheckResult]:
+    out = []
+    for name, variant in build.variants.items():
+        size = len(variant.html.encode("utf-8"))
+        kb = f"{size / 1024:.1f} KB"
+        if size > GMAIL_CLIP_BYTES:
+            out.append(CheckResult("size", ERROR, f"{kb} of HTML: Gmail clips messages over about {GMAIL_CLIP_BYTES // 1024} KB", name))
+        elif size > SIZE_WARNING_BYTES:
+            out.append(CheckResult("size", WARNING, f"{kb} of HTML: close to Gmail's clipping at about {GMAIL_CLIP_BYTES // 1024} KB", name))
+        else:
+            out.append(CheckResult("size", OK, f"{kb} of HTML", name))
+    return out
+
+
+def check_support(build: Build) -> list[CheckResult]:
+    out = []
+    for name, variant in build.variants.items():
+        found = [(what, why) for pattern, what, why in UNSUPPORTED if pattern.search(variant.html)]
+        for what, why in found:
+            out.append(CheckResult("support", ERROR, f"{what}: {why}", name))
+        if not found:
+            out.append(CheckResult("support", OK, "nothing that major clients drop", name))
+    return out

@@ -1,0 +1,55 @@
+"""What `newsletter build` writes: each variant's HTML and text with preview values, and a
+sample .eml, all gathered in memory first and then swapped into place at once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from newsletter.letter.build import Build
+from newsletter.message.composer import preview_text, sample_message
+
+
+def build_files(build: Build) -> dict[str, bytes]:
+    """File name → content for every variant: .html and .txt personalised for preview, and .eml."""
+    files: dict[str, bytes] = {}
+    for name, variant in build.variants.items():
+        files[f"{name}.html"] = preview_text(variant.html, build.config, html=True).encode("utf-8")
+        files[f"{name}.txt"] = preview_text(variant.text, build.config, html=False).encode("utf-8")
+        files[f"{name}.eml"] = sample_message(variant, build.config)
+    return files
+
+
+def write_all(out_dir: Path, files: dict[str, bytes]) -> None:
+    """Write every file into a fresh folder beside `out_dir`, then swap it into place.
+
+    A reader never sees a half-written build, and a failure leaves the old one untouched.
+    """
+    out_dir = out_dir.resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for name, content in files.items():
+            (staging / name).write_bytes(content)
+        os.chmod(staging, 0o755)
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            old.rmdir()
+            out_dir.rename(old)
+            staging.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_build(build: Build, out_dir: Path | None = None) -> tuple[Path, dict[str, bytes]]:
+    """Write the build to `out_dir` (default: dist/<slug> beside newsletter.toml)."""
+    files = build_files(build)
+    target = out_dir or build.config.root / "dist" / build.issue.slug
+    write_all(target, files)
+    return target, files

@@ -1,0 +1,77 @@
+"""What bounces and complaints do to a person: pure rules, no database.
+
+- a permanent bounce: the person becomes `bounced` and is suppressed;
+- transient and undetermined bounces are soft: soft bounces in `soft_bounce_limit` different
+  campaigns within `soft_bounce_days` suppress the address the same way;
+- a complaint (any feedback type but `not-spam`): the person becomes `complained` and is
+  suppressed, even after unsubscribing;
+- anything else is only recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from newsletter import domain as d
+
+SOFT_BOUNCE_TYPES = ("Transient", "Undetermined")
+
+
+class Event(Protocol):
+    """What the rules need of a feedback event (newsletter.feedback.ses_events.FeedbackEvent)."""
+
+    kind: str
+    bounce_type: str | None
+    complaint_type: str | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A change of status: to `status`, only from one of `from_states`; suppressed for `reason`."""
+
+    status: str
+    from_states: tuple[str, ...]
+    reason: str
+
+
+BOUNCE = Verdict(d.BOUNCED, (d.ACTIVE,), "bounced")
+COMPLAINT = Verdict(d.COMPLAINED, (d.ACTIVE, d.UNSUBSCRIBED), "complained")
+
+
+def is_hard_bounce(event: Event) -> bool:
+    return event.kind == "bounce" and event.bounce_type == "Permanent"
+
+
+def is_soft_bounce(event: Event) -> bool:
+    return event.kind == "bounce" and event.bounce_type in SOFT_BOUNCE_TYPES
+
+
+def is_complaint(event: Event) -> bool:
+    return event.kind == "complaint" and event.complaint_type != "not-spam"
+
+
+@dataclass(frozen=True)
+class FeedbackPolicy:
+    soft_bounce_limit: int = 3  # soft bounces in this many different campaigns…
+    soft_bounce_days: int = 90  # …within this many days suppress the address
+
+    def window_start(self, now: dt.datetime) -> dt.datetime:
+        """Soft bounces before this moment no longer count."""
+        return now - dt.timedelta(days=self.soft_bounce_days)
+
+    def verdict(self, event: Event, soft_bounce_campaigns: Callable[[], int]) -> Verdict | None:
+        """What `event` does to its person, if anything.
+
+        `soft_bounce_campaigns()` counts the campaigns with a soft bounce of this person inside
+        the window, this event included; it is asked only for a soft bounce.
+        """
+        if is_hard_bounce(event):
+            return BOUNCE
+        if is_soft_bounce(event):
+            return BOUNCE if soft_bounce_campaigns() >= self.soft_bounce_limit else None
+        if is_complaint(event):
+            return COMPLAINT
+        return None

@@ -1,0 +1,268 @@
+"""Markdown bodies to HTML fragments and to plain text, in one direction or the other.
+
+Raw HTML in Markdown is disabled: editors write text, and every value reaches the email
+escaped. Direction is set on every block because webmails drop <html> and <body>.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from html import escape
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from newsletter.letter.bidi import is_foreign, mark_text, wrap_html
+from newsletter.languages import Language
+
+_MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+TEXT_WIDTH = 76
+
+
+def parse(markdown: str) -> list[Token]:
+    return _MD.parse(markdown)
+
+
+@dataclass(frozen=True)
+class Style:
+    """Inline CSS per element; physical alignment only (no start/end)."""
+
+    paragraph: str
+    heading: str
+    list: str
+    item: str
+    link: str
+    image: str
+    quote: str
+
+
+def style_for(language: Language) -> Style:
+    align = language.align
+    side = "right" if language.rtl else "left"
+    line_height = "1.8" if language.rtl else "1.6"
+    return Style(
+        paragraph=f"margin:0 0 16px;text-align:{align};line-height:{line_height}",
+        heading=f"margin:24px 0 8px;font-size:18px;line-height:1.4;text-align:{align}",
+        list=f"margin:0 0 16px;padding-{side}:24px;padding-{'left' if language.rtl else 'right'}:0;text-align:{align}",
+        item=f"margin:0 0 8px;line-height:{line_height};text-align:{align}",
+        link="color:#1a5d8f;text-decoration:underline",
+        image="display:block;max-width:100%;height:auto;border:0",
+        quote=f"margin:0 0 16px;padding-{side}:12px;border-{side}:3px solid #c9d3dc;color:#4a5560",
+    )
+
+
+def to_html(tokens: list[Token], language: Language) -> str:
+    """One block of HTML for `tokens`, with dir and lang on every block element."""
+    style = style_for(language)
+    d = language.dir
+    attrs = f' dir="{d}"'
+    out: list[str] = []
+    for token in tokens:
+        kind = token.type
+        if kind == "paragraph_open":
+            if token.hidden:  # paragraphs of tight list items
+                continue
+            out.append(f'<p{attrs} style="{style.paragraph}">')
+        elif kind == "paragraph_close":
+            if token.hidden:
+                continue
+            out.append("</p>")
+        elif kind == "heading_open":
+            level = min(int(token.tag[1]) + 1, 4)  # h1 in a section body sits under the section's h2
+            out.append(f'<h{level}{attrs} style="{style.heading}">')
+        elif kind == "heading_close":
+            level = min(int(token.tag[1]) + 1, 4)
+            out.append(f"</h{level}>")
+        elif kind in ("bullet_list_open", "ordered_list_open"):
+            tag = "ul" if kind == "bullet_list_open" else "ol"
+            start = token.attrGet("start")
+            start_attr = f' start="{int(start)}"' if start else ""
+            out.append(f'<{tag}{attrs}{start_attr} style="{style.list}">')
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            out.append("</ul>" if kind == "bullet_list_close" else "</ol>")
+        elif kind == "list_item_open":
+            out.append(f'<li{attrs} style="{style.item}">')
+        elif kind == "list_item_close":
+            out.append("</li>")
+        elif kind == "blockquote_open":
+            out.append(f'<blockquote{attrs} style="{style.quote}">')
+        elif kind == "blockquote_close":
+            out.append("</blockquote>")
+        elif kind == "hr":
+            out.append('<hr style="border:0;border-top:1px solid #d8dee4;margin:16px 0">')
+        elif kind in ("code_block", "fence"):
+            out.append(f'<pre dir="ltr" style="white-space:pre-wrap;text-align:left">{escape(token.content)}</pre>')
+        elif kind == "inline":
+            out.append(_inline_html(token.children or [], language, style))
+    return "".join(out)
+
+
+def _inline_html(children: list[Token], language: Language, style: Style) -> str:
+    d = language.dir
+    out: list[str] = []
+    i = 0
+    while i < len(children):
+        token = children[i]
+        kind = token.type
+        if kind == "text":
+            out.append(wrap_html(token.content, d))
+        elif kind == "softbreak":
+            out.append("\n")
+        elif kind == "hardbreak":
+            out.append("<br>")
+        elif kind == "code_inline":
+            out.append(f'<code dir="ltr">{escape(token.content)}</code>')
+        elif kind in ("em_open", "strong_open"):
+            out.append("<em>" if kind == "em_open" else "<strong>")
+        elif kind in ("em_close", "strong_close"):
+            out.append("</em>" if kind == "em_close" else "</strong>")
+        elif kind == "link_open":
+            close = _matching_close(children, i)
+            inner = children[i + 1 : close]
+            label = "".join(t.content for t in inner if t.type in ("text", "code_inline"))
+            href = escape(token.attrGet("href") or "", quote=True)
+            title = token.attrGet("title")
+            title_attr = f' title="{escape(title, quote=True)}"' if title else ""
+            inner_html = _inline_html(inner, language, style)
+            link = f'<a href="{href}"{title_attr} style="{style.link}">{inner_html}</a>'
+            if is_foreign(label, d):
+                # Outlook for Windows mishandles dir on <a>: the span goes around the link,
+                # and the label inside is plain (already isolated by the span).
+                other = "ltr" if d == "rtl" else "rtl"
+                inner_plain = escape(label, quote=False)
+                link = f'<span dir="{other}"><a href="{href}"{title_attr} style="{style.link}">{inner_plain}</a></span>'
+            out.append(link)
+            i = close
+        elif kind == "image":
+            src = escape(token.attrGet("src") or "", quote=True)
+            alt = escape(token.content, quote=True)
+            out.append(f'<img src="{src}" alt="{alt}" style="{style.image}">')
+        i += 1
+    return "".join(out)
+
+
+def _matching_close(children: list[Token], start: int) -> int:
+    depth = 0
+    for j in range(start, len(children)):
+        if children[j].type == "link_open":
+            depth += 1
+        elif children[j].type == "link_close":
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(children) - 1
+
+
+def to_text(tokens: list[Token], language: Language, width: int = TEXT_WIDTH) -> str:
+    """Readable plain text for `tokens`: wrapped paragraphs, bullets, links as `label (url)`."""
+    d = language.dir
+    blocks: list[str] = []
+    prefix_stack: list[str] = []
+    counters: list[int | None] = []
+    pending_prefix: str | None = None
+    for token in tokens:
+        kind = token.type
+        if kind == "bullet_list_open":
+            counters.append(None)
+        elif kind == "ordered_list_open":
+            counters.append(int(token.attrGet("start") or 1))
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            counters.pop()
+        elif kind == "list_item_open":
+            if counters[-1] is None:
+                marker = "• "
+            else:
+                marker = f"{counters[-1]}. "
+                counters[-1] += 1
+            pending_prefix = marker
+            prefix_stack.append(" " * len(marker))
+        elif kind == "list_item_close":
+            prefix_stack.pop()
+        elif kind == "blockquote_open":
+            prefix_stack.append("> ")
+        elif kind == "blockquote_close":
+            prefix_stack.pop()
+        elif kind == "hr":
+            blocks.append("-" * 20)
+        elif kind in ("code_block", "fence"):
+            blocks.append(token.content.rstrip("\n"))
+        elif kind == "inline":
+            text = _inline_text(token.children or [], d)
+            indent = "".join(prefix_stack)
+            first = indent
+            if pending_prefix is not None:
+                first = "".join(prefix_stack[:-1]) + pending_prefix
+                pending_prefix = None
+            lines: list[str] = []
+            for n, hard_line in enumerate(text.split("\n")):
+                lines.extend(
+                    textwrap.wrap(
+                        hard_line,
+                        width=width,
+                        initial_indent=first if n == 0 else indent,
+                        subsequent_indent=indent,
+                        break_long_words=False,
+                        break_on_hyphens=False,
+                    )
+                    or [indent.rstrip()]
+                )
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _inline_text(children: list[Token], direction: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(children):
+        token = children[i]
+        kind = token.type
+        if kind in ("text", "code_inline"):
+            out.append(mark_text(token.content, direction))
+        elif kind == "softbreak":
+            out.append(" ")
+        elif kind == "hardbreak":
+            out.append("\n")
+        elif kind == "link_open":
+            close = _matching_close(children, i)
+            label = _inline_text(children[i + 1 : close], direction)
+            href = token.attrGet("href") or ""
+            target = href[len("mailto:"):] if href.startswith("mailto:") else href
+            shown = mark_text(target, "rtl") if direction == "rtl" else target
+            out.append(label if label.strip("\u200e") == target else f"{label} ({shown})")
+            i = close
+        elif kind == "image":
+            alt = token.content.strip()
+            if alt:
+                out.append(f"[{mark_text(alt, direction)}]")
+        i += 1
+    return "".join(out)
+
+
+def links(tokens: list[Token]) -> list[tuple[str, str, int | None]]:
+    """Every link and image in `tokens` as (kind, url, line within the body), for checks."""
+    found: list[tuple[str, str, int | None]] = []
+    for token in tokens:
+        if token.type != "inline":
+            continue
+        line = token.map[0] if token.map else None
+        for child in token.children or []:
+            if child.type == "link_open":
+                found.append(("link", child.attrGet("href") or "", line))
+            elif child.type == "image":
+                found.append(("image", child.attrGet("src") or "", line))
+    return found
+
+
+def images(tokens: list[Token]) -> list[tuple[str, str, int | None]]:
+    """Every image as (src, alt, line within the body)."""
+    found = []
+    for token in tokens:
+        if token.type != "inline":
+            continue
+        line = token.map[0] if token.map else None
+        for child in token.children or []:
+            if child.type == "image":
+                found.append((child.attrGet("src") or "", child.content, line))
+    return found

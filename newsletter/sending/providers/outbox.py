@@ -1,0 +1,43 @@
+"""The default provider: each message written as an .eml file, nothing sent anywhere."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from newsletter.message.composer import Outgoing
+
+
+class Outbox:
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def send(self, message: Outgoing) -> str:
+        name = f"{message.delivery_id:08d}.eml" if message.delivery_id else f"{message.message_id.strip('<>')}.eml"
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(message.data)
+            os.replace(tmp, self.folder / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return message.message_id
+
+    def close(self) -> None:
+        pass
+
+
+class OutboxFactory:
+    name = "outbox"
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def max_rate(self) -> float | None:
+        return None
+
+    def open(self) -> Outbox:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return Outbox(self.folder)

@@ -1,0 +1,199 @@
+"""`newsletter serve`: the public endpoints, an ASGI app (Starlette) behind the HTTPS proxy.
+
+- GET  /u/<token>              the unsubscribe page, in the person's language; changes nothing
+- POST /u/<token>              unsubscribes: RFC 8058 one-click (any body) or the page's form
+- POST /u/<token>/resubscribe  undoes an unsubscribe made by mistake
+- POST /sns                    Amazon SNS deliveries of SES feedback: validate → normalise → act
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import jinja2
+from markupsafe import Markup, escape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from newsletter.config import Config
+from newsletter.domain import Subscriber
+from newsletter.feedback.policy import FeedbackPolicy
+from newsletter.feedback.ses_events import FeedbackFormatError, events_from_envelope
+from newsletter.languages import LANGUAGES
+from newsletter.feedback.sns import CertificateCache, SNSVerificationError, fetch_certificate, verify_sns_message
+from newsletter.store import Store
+from newsletter.tokens import TokenSigner
+
+log = logging.getLogger("newsletter.web")
+
+MAX_SNS_BODY = 256 * 1024
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def mask(address: str) -> str:
+    """`nour@example.org` → `n•••@example.org`: enough to recognise, not to harvest."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}•••@{domain}"
+
+
+def confirm_subscription(url: str, timeout: float = 10) -> None:
+    """Visit an SNS SubscribeURL (only ever called after the message was verified)."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not (parts.hostname or "").endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        raise SNSVerificationError(f"SubscribeURL is not an https URL of Amazon SNS: {url!r}")
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - checked above
+        response.read()
+
+
+def create_app(
+    config: Config,
+    store: Store,
+    secret: bytes,
+    *,
+    load_certificate: Callable[[str], bytes] | None = None,
+    confirm: Callable[[str], None] = confirm_subscription,
+    now: Callable | None = None,
+) -> Starlette:
+    signer = TokenSigner(secret)
+    policy = FeedbackPolicy(config.feedback.soft_bounce_limit, config.feedback.soft_bounce_days)
+    certificates = load_certificate or CertificateCache(fetch_certificate)
+    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(str(config.templates)), autoescape=True)
+    page_template = pages.get_template("page.html.j2")
+
+    def page(subscriber: Subscriber, key: str, *, form: dict | None = None, extra: list | None = None) -> HTMLResponse:
+        language = LANGUAGES.get(subscriber.language) or config.primary
+        organisation = config.organisation.get(language.code) or next(iter(config.organisation.values()))
+        address = Markup('<span class="address" dir="ltr">{}</span>').format(mask(subscriber.email))
+        # the sentence is escaped; the organisation is escaped by format; the address stays markup
+        paragraph = Markup(escape(language.words[key])).format(address=address, organisation=organisation)
+        html = page_template.render(
+            lang=language.code, dir=language.dir, align=language.align, font=language.font_stack,
+            title=language.word("page_title"), paragraphs=[paragraph, *(extra or [])], form=form,
+        )
+        return HTMLResponse(html, headers=SECURITY_HEADERS)
+
+    def not_found() -> Response:
+        return PlainTextResponse("Not found\n", status_code=404, headers=SECURITY_HEADERS)
+
+    def read_token(request: Request) -> tuple[str, int] | None:
+        return signer.read(request.path_params["token"])
+
+    async def unsubscribe_page(request: Request) -> Response:
+        token = read_token(request)
+        if token is None:
+            return not_found()
+        subscriber = await run_in_threadpool(store.subscriber_by_token_key, token[0])
+        if subscriber is None:
+            return not_found()
+        language = LANGUAGES.get(subscriber.language) or config.primary
+        if subscriber.status != "active":
+            return page(subscriber, "page_already")
+        form = {"action": request.url.path, "name": "List-Unsubscribe", "value": "One-Click", "label": language.word("page_button")}
+        return page(subscriber, "page_question", form=form)
+
+    async def unsubscribe(request: Request) -> Response:
+        token = read_token(request)
+        if token is None:
+            return not_found()
+        # Any POST to a genuine token unsubscribes: the RFC 8058 body (urlencoded or multipart)
+        # and the page's form alike. Link scanners send GET, never POST.
+        subscriber, _changed = await run_in_threadpool(store.unsubscribe, token[0], token[1])
+        if subscriber is None:
+            return not_found()
+        language = LANGUAGES.get(subscriber.language) or config.primary
+        key = "page_done" if subscriber.status == "unsubscribed" else "page_already"
+        form = None
+        if subscriber.status == "unsubscribed":
+            form = {
+                "action": f"{request.url.path}/resubscribe", "name": "resubscribe", "value": "1",
+                "label": language.word("page_resubscribe"), "secondary": True,
+            }
+        extra = [language.word("page_resubscribe_offer")] if form else None
+        return page(subscriber, key, form=form, extra=extra)
+
+    async def resubscribe(request: Request) -> Response:
+        token = read_token(request)
+        if token is None:
+            return not_found()
+        subscriber, _changed = await run_in_threadpool(store.resubscribe, token[0], token[1])
+        if subscriber is None:
+            return not_found()
+        key = "page_resubscribed" if subscriber.status == "active" else "page_already"
+        return page(subscriber, key)
+
+    async def sns(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_SNS_BODY:
+            return PlainTextResponse("too large\n", status_code=413)
+        try:
+            message = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            log.warning("sns: body is not JSON")
+            return PlainTextResponse("not JSON\n", status_code=400)
+        if not isinstance(message, dict):
+            return PlainTextResponse("not an SNS message\n", status_code=400)
+        topics = config.feedback.topic_arns
+        try:
+            if not topics:
+                raise SNSVerificationError("no topic is allowed: set feedback.topic_arns in newsletter.toml")
+            await run_in_threadpool(
+                verify_sns_message, message, load_certificate=certificates, now=now() if now else None, topic_arns=topics
+            )
+        except SNSVerificationError as exc:
+            log.warning("sns: rejected: %s", exc)
+            return PlainTextResponse(f"rejected: {exc}\n", status_code=400)
+        kind = message.get("Type")
+        if kind == "SubscriptionConfirmation":
+            try:
+                await run_in_threadpool(confirm, message["SubscribeURL"])
+            except Exception as exc:  # noqa: BLE001 - SNS retries the confirmation on a 5xx
+                log.error("sns: could not confirm the subscription to %s: %s", message.get("TopicArn"), exc)
+                return PlainTextResponse("could not confirm\n", status_code=502)
+            log.info("sns: confirmed the subscription to %s", message.get("TopicArn"))
+            return PlainTextResponse("confirmed\n")
+        if kind != "Notification":
+            return PlainTextResponse("ok\n")
+        try:
+            events = events_from_envelope(message)
+        except FeedbackFormatError as exc:
+            log.warning("sns: %s: malformed SES payload: %s", message.get("MessageId"), exc)
+            return PlainTextResponse(f"malformed: {exc}\n", status_code=400)
+        try:
+            outcome = await run_in_threadpool(
+                store.apply_feedback, events, message_key=f"sns:{message['MessageId']}", source="sns", policy=policy, secret=secret
+            )
+        except Exception:  # noqa: BLE001 - a 5xx makes SNS deliver the message again later
+            log.exception("sns: storing feedback failed")
+            return PlainTextResponse("store unavailable\n", status_code=503)
+        log.info("sns: %s: %d recorded, %d duplicates, %d unknown", message["MessageId"], outcome.recorded, outcome.duplicates, outcome.unknown)
+        return PlainTextResponse("ok\n")
+
+    routes = [
+        Route("/u/{token}", unsubscribe_page, methods=["GET", "HEAD"]),
+        Route("/u/{token}", unsubscribe, methods=["POST"]),
+        Route("/u/{token}/resubscribe", resubscribe, methods=["POST"]),
+        Route(config.feedback.sns_path, sns, methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def serve(config: Config, *, host: str, port: int) -> None:
+    """`newsletter serve`: the public app on uvicorn, until interrupted."""
+    import uvicorn
+
+    from newsletter.keys import secret_key
+
+    app = create_app(config, Store.open(config.store_url), secret_key())
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, server_header=False, log_level="info")
