@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from newsletter.errors import BadInput, Problems
 from newsletter.languages import DIGIT_STYLES, LANGUAGES, Language
-from newsletter.tomlfile import line_of_key, read_toml
+from newsletter.tomlfile import TomlReader, read_toml
 
 CONFIG_NAME = "newsletter.toml"
 LAYOUTS = ("bilingual", "per-recipient")
-_ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
 
 PROVIDERS = ("outbox", "smtp", "ses")
@@ -92,59 +90,6 @@ class Config:
         return LANGUAGES[code]
 
 
-class _Reader:
-    """Pulls typed values out of the parsed TOML, recording a problem per bad key."""
-
-    def __init__(self, data: dict[str, Any], path: Path, problems: Problems):
-        self.data = data
-        self.path = path
-        self.problems = problems
-        self.seen: set[str] = set()
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.add(self.path, f"{key}: {message}", line=line_of_key(self.path, key))
-
-    def get(self, key: str, kind: type, default: Any = ..., kind_name: str | None = None) -> Any:
-        self.seen.add(key)
-        node: Any = self.data
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                if default is ...:
-                    self.problem(key, "missing")
-                    return None
-                return default
-            node = node[part]
-        if not isinstance(node, kind) or (kind is str and not node.strip()):
-            expected = kind_name or {str: "a non-empty string", list: "a list", dict: "a table"}.get(kind, kind.__name__)
-            self.problem(key, f"expected {expected}, got {node!r}")
-            return None
-        return node
-
-    def address(self, key: str, default: Any = ...) -> str | None:
-        value = self.get(key, str, default)
-        if value is None or value is default:
-            return value
-        if any(ch in value for ch in "\r\n"):
-            self.problem(key, f"line breaks are not allowed in an address: {value!r}")
-            return None
-        _, addr = parseaddr(value)
-        if not _ADDRESS.match(addr or ""):
-            self.problem(key, f"not an email address: {value!r}")
-            return None
-        return value
-
-    def unknown_keys(self, allowed: dict[str, Any]) -> None:
-        def walk(node: dict[str, Any], schema: dict[str, Any], prefix: str) -> None:
-            for key, value in node.items():
-                name = f"{prefix}{key}"
-                if key not in schema:
-                    self.problem(name, "unknown key")
-                elif isinstance(schema[key], dict) and isinstance(value, dict):
-                    walk(value, schema[key], f"{name}.")
-
-        walk(self.data, allowed, "")
-
-
 def packaged_templates() -> Path:
     """The templates that come with the package: in an installed wheel they sit inside it;
     in a source checkout (or an editable install) they are the top-level templates/ folder."""
@@ -192,11 +137,15 @@ def load_config(path: Path, problems: Problems | None = None) -> Config:
 
 def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | None:
     root = path.parent
-    r = _Reader(data, path, problems)
-    per_language = {code: str for code in LANGUAGES}
+    r = TomlReader(data, path, problems)
+    per_language = dict.fromkeys(LANGUAGES, str)
     r.unknown_keys(
         {
-            "languages": 1, "layout": 1, "base_url": 1, "templates": 1, "list_id": 1,
+            "languages": 1,
+            "layout": 1,
+            "base_url": 1,
+            "templates": 1,
+            "list_id": 1,
             "organisation": per_language,
             "email": {"from": 1, "reply_to": 1, "contact": 1, "preview_to": 1, "unsubscribe": 1},
             "numbering": per_language,
@@ -204,7 +153,14 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
             "send": {"provider": 1, "rate": 1, "threads": 1, "max_attempts": 1, "outbox": 1},
             "smtp": {"host": 1, "port": 1, "security": 1, "timeout": 1},
             "ses": {"region": 1, "configuration_set": 1, "tags": 1, "endpoint_url": 1},
-            "feedback": {"topic_arns": 1, "sns_path": 1, "soft_bounce_limit": 1, "soft_bounce_days": 1, "region": 1, "endpoint_url": 1},
+            "feedback": {
+                "topic_arns": 1,
+                "sns_path": 1,
+                "soft_bounce_limit": 1,
+                "soft_bounce_days": 1,
+                "region": 1,
+                "endpoint_url": 1,
+            },
         }
     )
 
@@ -305,7 +261,7 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
 _TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 
-def _feedback_settings(r: _Reader) -> FeedbackSettings:
+def _feedback_settings(r: TomlReader) -> FeedbackSettings:
     d = FeedbackSettings()
     arns = r.get("feedback.topic_arns", list, []) or []
     for arn in arns:
@@ -324,8 +280,10 @@ def _feedback_settings(r: _Reader) -> FeedbackSettings:
     )
 
 
-def _number(r: _Reader, key: str, default, *, minimum: float, integer: bool = False):
-    value = r.get(key, (int, float) if not integer else int, default, kind_name="a whole number" if integer else "a number")
+def _number(r: TomlReader, key: str, default, *, minimum: float, integer: bool = False):
+    value = r.get(
+        key, (int, float) if not integer else int, default, kind_name="a whole number" if integer else "a number"
+    )
     if value is None:
         return default
     if isinstance(value, bool) or value < minimum:
@@ -334,7 +292,7 @@ def _number(r: _Reader, key: str, default, *, minimum: float, integer: bool = Fa
     return value
 
 
-def _choice(r: _Reader, key: str, default: str, choices: tuple[str, ...]) -> str:
+def _choice(r: TomlReader, key: str, default: str, choices: tuple[str, ...]) -> str:
     value = r.get(key, str, default)
     if value is not None and value not in choices:
         r.problem(key, f"expected one of {', '.join(choices)}, got {value!r}")
@@ -342,7 +300,7 @@ def _choice(r: _Reader, key: str, default: str, choices: tuple[str, ...]) -> str
     return value or default
 
 
-def _send_settings(r: _Reader) -> SendSettings:
+def _send_settings(r: TomlReader) -> SendSettings:
     d = SendSettings()
     return SendSettings(
         provider=_choice(r, "send.provider", d.provider, PROVIDERS),
@@ -353,7 +311,7 @@ def _send_settings(r: _Reader) -> SendSettings:
     )
 
 
-def _smtp_settings(r: _Reader) -> SMTPSettings:
+def _smtp_settings(r: TomlReader) -> SMTPSettings:
     d = SMTPSettings()
     security = _choice(r, "smtp.security", d.security, SMTP_SECURITY)
     default_port = 465 if security == "tls" else 587 if security == "starttls" else 25
@@ -368,11 +326,14 @@ def _smtp_settings(r: _Reader) -> SMTPSettings:
 _TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
-def _ses_settings(r: _Reader) -> SESSettings:
+def _ses_settings(r: TomlReader) -> SESSettings:
     tags = r.get("ses.tags", dict, {}) or {}
     for name, value in tags.items():
         if not _TAG.match(str(name)) or not isinstance(value, str) or not _TAG.match(value):
-            r.problem(f"ses.tags.{name}", f"SES tag names and values allow only A-Z, a-z, 0-9, _ and -; got {name!r} = {value!r}")
+            r.problem(
+                f"ses.tags.{name}",
+                f"SES tag names and values allow only A-Z, a-z, 0-9, _ and -; got {name!r} = {value!r}",
+            )
     return SESSettings(
         region=r.get("ses.region", str, None),
         configuration_set=r.get("ses.configuration_set", str, None),

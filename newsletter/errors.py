@@ -41,7 +41,7 @@ class BadInput(NewsletterError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
     @classmethod
-    def single(cls, where: str, message: str, line: int | None = None) -> "BadInput":
+    def single(cls, where: str, message: str, line: int | None = None) -> BadInput:
         return cls([Problem(where, line, message)])
 
 

@@ -1,13 +1,18 @@
-"""Reading TOML files with errors that name the file and line."""
+"""Reading TOML files with errors that name the file, line and key."""
 
 from __future__ import annotations
 
 import re
 import tomllib
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 from newsletter.errors import Problems
+
+ADDRESS = re.compile(
+    r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 
 _LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
@@ -57,3 +62,58 @@ def line_of_key(path: Path, key: str) -> int | None:
             if full == key or (not name and full == table):
                 return number
     return table_line
+
+
+class TomlReader:
+    """Pulls typed values out of the parsed TOML, recording a problem per bad key."""
+
+    def __init__(self, data: dict[str, Any], path: Path, problems: Problems):
+        self.data = data
+        self.path = path
+        self.problems = problems
+        self.seen: set[str] = set()
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.add(self.path, f"{key}: {message}", line=line_of_key(self.path, key))
+
+    def get(self, key: str, kind: type, default: Any = ..., kind_name: str | None = None) -> Any:
+        self.seen.add(key)
+        node: Any = self.data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if default is ...:
+                    self.problem(key, "missing")
+                    return None
+                return default
+            node = node[part]
+        if not isinstance(node, kind) or (kind is str and not node.strip()):
+            expected = kind_name or {str: "a non-empty string", list: "a list", dict: "a table"}.get(
+                kind, kind.__name__
+            )
+            self.problem(key, f"expected {expected}, got {node!r}")
+            return None
+        return node
+
+    def address(self, key: str, default: Any = ...) -> str | None:
+        value = self.get(key, str, default)
+        if value is None or value is default:
+            return value
+        if any(ch in value for ch in "\r\n"):
+            self.problem(key, f"line breaks are not allowed in an address: {value!r}")
+            return None
+        _, addr = parseaddr(value)
+        if not ADDRESS.match(addr or ""):
+            self.problem(key, f"not an email address: {value!r}")
+            return None
+        return value
+
+    def unknown_keys(self, allowed: dict[str, Any]) -> None:
+        def walk(node: dict[str, Any], schema: dict[str, Any], prefix: str) -> None:
+            for key, value in node.items():
+                name = f"{prefix}{key}"
+                if key not in schema:
+                    self.problem(name, "unknown key")
+                elif isinstance(schema[key], dict) and isinstance(value, dict):
+                    walk(value, schema[key], f"{name}.")
+
+        walk(self.data, allowed, "")

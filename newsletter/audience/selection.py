@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from newsletter import domain as d
-from newsletter.domain import BILINGUAL
 from newsletter.config import Config
+from newsletter.domain import BILINGUAL
 
 
 def skip_reason(status: str, suppressed: bool) -> str | None:

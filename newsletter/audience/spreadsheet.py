@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.errors import BadInput, Problem
 from newsletter.audience.addresses import normalise_email
 from newsletter.domain import NewSubscriber, Subscriber, email_key
+from newsletter.errors import BadInput, Problem
 
 COLUMNS = ("email", "name", "language")
 MAX_NAME = 200
@@ -49,20 +49,28 @@ def read_csv(path: Path, languages: tuple[str, ...]) -> tuple[list[NewSubscriber
     return parse_csv(text, languages, str(path))
 
 
-def parse_csv(text: str, languages: tuple[str, ...], where: str = "CSV") -> tuple[list[NewSubscriber], list[RowProblem]]:
+def parse_csv(
+    text: str, languages: tuple[str, ...], where: str = "CSV"
+) -> tuple[list[NewSubscriber], list[RowProblem]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
-        raise BadInput([Problem(where, None, "empty file: expected a header line with email, name, language")]) from None
+        raise BadInput(
+            [Problem(where, None, "empty file: expected a header line with email, name, language")]
+        ) from None
     except csv.Error as exc:
         raise BadInput([Problem(where, 1, f"not CSV: {exc}")]) from None
     columns = [h.strip().lower() for h in header]
     if "email" not in columns:
-        raise BadInput([Problem(where, 1, f"no 'email' column in the header {header!r}; expected {', '.join(COLUMNS)}")])
+        raise BadInput(
+            [Problem(where, 1, f"no 'email' column in the header {header!r}; expected {', '.join(COLUMNS)}")]
+        )
     unknown = [c for c in columns if c and c not in COLUMNS]
     if unknown:
-        raise BadInput([Problem(where, 1, f"unknown column(s) {', '.join(map(repr, unknown))}; expected {', '.join(COLUMNS)}")])
+        raise BadInput(
+            [Problem(where, 1, f"unknown column(s) {', '.join(map(repr, unknown))}; expected {', '.join(COLUMNS)}")]
+        )
     index = {name: columns.index(name) for name in COLUMNS if name in columns}
 
     good: list[NewSubscriber] = []
@@ -83,7 +91,7 @@ def parse_csv(text: str, languages: tuple[str, ...], where: str = "CSV") -> tupl
             bad.append(RowProblem(line, f"{len(row)} fields, the header has {len(columns)}"))
             continue
 
-        def cell(name: str) -> str:
+        def cell(name: str, row: list[str] = row) -> str:
             i = index.get(name)
             return row[i].strip() if i is not None and i < len(row) else ""
 

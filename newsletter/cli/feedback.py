@@ -12,9 +12,17 @@ from newsletter.cli.group import NotFound, cli, config_option, echo_err, load, o
 from newsletter.interrupts import stop_on_signals
 
 REPORT_COLUMNS = [
-    ("campaign_id", "#"), ("campaign", "issue"), ("language", "lang"), ("recipients", "recipients"),
-    ("sent", "sent"), ("failed", "failed"), ("uncertain", "uncertain"), ("hard_bounces", "hard"),
-    ("soft_bounces", "soft"), ("complaints", "complaints"), ("unsubscribes", "unsubscribed"),
+    ("campaign_id", "#"),
+    ("campaign", "issue"),
+    ("language", "lang"),
+    ("recipients", "recipients"),
+    ("sent", "sent"),
+    ("failed", "failed"),
+    ("uncertain", "uncertain"),
+    ("hard_bounces", "hard"),
+    ("soft_bounces", "soft"),
+    ("complaints", "complaints"),
+    ("unsubscribes", "unsubscribed"),
 ]
 
 
@@ -37,7 +45,9 @@ def feedback() -> None:
 @feedback.command("poll")
 @click.option("--queue", "queue_url", required=True, help="URL of the SQS queue subscribed to the SNS topic.")
 @click.option("--once", is_flag=True, help="One round of receiving, then stop.")
-@click.option("--wait", "wait_seconds", default=20, show_default=True, type=click.IntRange(0, 20), help="Long-poll seconds.")
+@click.option(
+    "--wait", "wait_seconds", default=20, show_default=True, type=click.IntRange(0, 20), help="Long-poll seconds."
+)
 @config_option
 def feedback_poll(queue_url: str, once: bool, wait_seconds: int, config_path: Path | None) -> None:
     """Long-poll the queue and act on each message; Ctrl-C stops between messages."""
@@ -76,7 +86,10 @@ def report(campaign: str | None, fmt: str, config_path: Path | None) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     table = [[str(row.get(key, "")) for key, _ in REPORT_COLUMNS] for row in rows]
-    widths = [max(len(title), *(len(r[i]) for r in table)) if table else len(title) for i, (_, title) in enumerate(REPORT_COLUMNS)]
+    widths = [
+        max(len(title), *(len(r[i]) for r in table)) if table else len(title)
+        for i, (_, title) in enumerate(REPORT_COLUMNS)
+    ]
     click.echo("  ".join(title.ljust(w) for (_, title), w in zip(REPORT_COLUMNS, widths, strict=True)))
     for r in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)))

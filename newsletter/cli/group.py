@@ -25,7 +25,10 @@ class _Group(click.Group):
         except BadInput as exc:
             for problem in exc.problems:
                 click.echo(f"Error: {problem}", err=True)
-            click.echo(f"Aborted with {len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}; nothing was written.", err=True)
+            click.echo(
+                f"Aborted with {len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}; nothing was written.",
+                err=True,
+            )
             ctx.exit(exc.exit_code)
         except NewsletterError as exc:
             click.echo(f"Error: {exc}", err=True)

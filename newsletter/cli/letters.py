@@ -12,7 +12,13 @@ from newsletter.cli.group import cli, config_option, echo_err, shown
 
 @cli.command()
 @click.argument("issue_dir", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: dist/<slug>).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: dist/<slug>).",
+)
 @config_option
 def build(issue_dir: Path, out_dir: Path | None, config_path: Path | None) -> None:
     """Render every variant of ISSUE_DIR to HTML, plain text and a sample .eml."""
@@ -34,7 +40,13 @@ def build(issue_dir: Path, out_dir: Path | None, config_path: Path | None) -> No
 @cli.command()
 @click.argument("issue_dir", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--max-spam-score", type=float, default=5.0, show_default=True, help="SpamAssassin score above which the check fails.")
+@click.option(
+    "--max-spam-score",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="SpamAssassin score above which the check fails.",
+)
 @click.option("--no-spamassassin", is_flag=True, help="Skip the SpamAssassin score.")
 @config_option
 def check(issue_dir: Path, fmt: str, max_spam_score: float, no_spamassassin: bool, config_path: Path | None) -> None:
@@ -57,7 +69,13 @@ def check(issue_dir: Path, fmt: str, max_spam_score: float, no_spamassassin: boo
 
 @cli.command()
 @click.argument("issue_dir", type=click.Path(path_type=Path))
-@click.option("--port", default=8008, show_default=True, type=click.IntRange(0, 65535), help="Port on 127.0.0.1; 0 picks a free one.")
+@click.option(
+    "--port",
+    default=8008,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port on 127.0.0.1; 0 picks a free one.",
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the preview in the web browser.")
 @config_option
 def preview(issue_dir: Path, port: int, open_browser: bool, config_path: Path | None) -> None:

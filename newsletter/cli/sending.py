@@ -29,38 +29,59 @@ def _confirm(question: str) -> bool:
 @click.option("--dry-run", is_flag=True, help="Render and count; send nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask before sending to more than 10 people.")
 @click.option("--resend-uncertain", is_flag=True, help="Send again the deliveries left uncertain by a crash.")
-@click.option("--test", "test_address", default=None, metavar="ADDRESS", help="Send one copy of each variant to ADDRESS, outside the ledger.")
+@click.option(
+    "--test",
+    "test_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Send one copy of each variant to ADDRESS, outside the ledger.",
+)
 @click.option("--rate", type=float, default=None, help="Messages per second (default: send.rate).")
 @click.option("--threads", type=int, default=None, help="Sending threads per process (default: send.threads).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Sending processes sharing the campaign (PostgreSQL only).")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Sending processes sharing the campaign (PostgreSQL only).",
+)
 @config_option
-def send(issue_dir: Path, list_name: str, provider: str | None, dry_run: bool, yes: bool, resend_uncertain: bool,
-         test_address: str | None, rate: float | None, threads: int | None, workers: int, config_path: Path | None) -> None:
+def send(
+    issue_dir: Path,
+    list_name: str,
+    provider: str | None,
+    dry_run: bool,
+    yes: bool,
+    resend_uncertain: bool,
+    test_address: str | None,
+    rate: float | None,
+    threads: int | None,
+    workers: int,
+    config_path: Path | None,
+) -> None:
     """Send ISSUE_DIR to every active subscriber of a list, one message each.
 
     Running it again on a campaign that stopped resumes it: nothing sent is sent again.
     """
-    from newsletter.sending import campaign, trial, workers as several
+    from newsletter.sending import campaign, trial
+    from newsletter.sending import workers as several
+    from newsletter.sending.options import CampaignStopped, SendRequest, check_numbers
     from newsletter.sending.progress import TerminalProgress
 
-    campaign.check_numbers(rate=rate, threads=threads, workers=workers)
+    check_numbers(rate=rate, threads=threads, workers=workers)
     if test_address:
         trial.send_test(issue_dir, address=test_address, provider=provider, config_path=config_path, report=click.echo)
         return
     if dry_run:
         _print_dry_run(trial.dry_run(issue_dir, list_name=list_name, config_path=config_path))
         return
+    request = SendRequest(issue_dir, list_name, provider, yes, resend_uncertain, rate, threads, workers, config_path)
     stop = threading.Event()
-    common = dict(list_name=list_name, provider=provider, yes=yes, resend_uncertain=resend_uncertain, rate=rate,
-                  threads=threads, config_path=config_path, confirm=_confirm, progress=TerminalProgress(), stop=stop)
     with stop_on_signals(stop, echo_err, STOPPING):
         if workers > 1:
-            outcome = several.send_with_workers(
-                issue_dir, workers=workers, **common,
-                started=lambda cid, pids: echo_err(f"campaign {cid}: {workers} workers started (pids {', '.join(map(str, pids))})"),
-            )
+            outcome = several.send_with_workers(request, _confirm, TerminalProgress(), stop, started=_started)
         else:
-            summary = campaign.send_issue(issue_dir, **common)
+            summary = campaign.send_issue(request, _confirm, TerminalProgress(), stop)
     if workers > 1:
         c = outcome.counts
         click.echo(
@@ -74,35 +95,63 @@ def send(issue_dir: Path, list_name: str, provider: str | None, dry_run: bool, y
         return
     _print_summary(summary)
     if summary.stopped:
-        raise campaign.CampaignStopped(
+        raise CampaignStopped(
             f"campaign {summary.campaign.id} stopped: {summary.stopped}\nFix the cause, then run the same command again to resume."
         )
 
 
 @cli.command()
 @click.argument("campaign")
-@click.option("--issue", "issue_dir", type=click.Path(path_type=Path), default=None, help="The issue folder (default: issues/<slug> beside newsletter.toml).")
+@click.option(
+    "--issue",
+    "issue_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The issue folder (default: issues/<slug> beside newsletter.toml).",
+)
 @click.option("--provider", type=PROVIDERS, default=None)
-@click.option("--rate", type=float, default=None, help="Messages per second for the whole campaign, shared by its live workers.")
+@click.option(
+    "--rate", type=float, default=None, help="Messages per second for the whole campaign, shared by its live workers."
+)
 @click.option("--threads", type=int, default=None)
 @config_option
-def worker(campaign: str, issue_dir: Path | None, provider: str | None, rate: float | None, threads: int | None, config_path: Path | None) -> None:
+def worker(
+    campaign: str,
+    issue_dir: Path | None,
+    provider: str | None,
+    rate: float | None,
+    threads: int | None,
+    config_path: Path | None,
+) -> None:
     """Help send CAMPAIGN (its number or issue slug) from this machine; needs PostgreSQL."""
-    from newsletter.sending.campaign import CampaignStopped
+    from newsletter.sending.options import CampaignStopped
     from newsletter.sending.workers import run_worker
 
     stop = threading.Event()
     with stop_on_signals(stop, echo_err, STOPPING):
-        options, summary = run_worker(campaign=campaign, issue_dir=issue_dir, provider=provider, rate=rate, threads=threads,
-                                      config_path=config_path, stop=stop)
+        options, summary = run_worker(
+            campaign=campaign,
+            issue_dir=issue_dir,
+            provider=provider,
+            rate=rate,
+            threads=threads,
+            config_path=config_path,
+            stop=stop,
+        )
     click.echo(f"worker {options.worker_name}: {summary.sent_now} sent")
     if summary.stopped:
         raise CampaignStopped(f"campaign {summary.campaign.id} stopped: {summary.stopped}")
 
 
+def _started(campaign_id: int, pids: list[int]) -> None:
+    echo_err(f"campaign {campaign_id}: {len(pids)} workers started (pids {', '.join(map(str, pids))})")
+
+
 def _print_dry_run(result) -> None:
     total = result.total
-    click.echo(f"dry run: {total} message{'s' if total != 1 else ''} to {result.list_name!r}, {result.size / 1024 / 1024:.1f} MB in all; nothing sent")
+    click.echo(
+        f"dry run: {total} message{'s' if total != 1 else ''} to {result.list_name!r}, {result.size / 1024 / 1024:.1f} MB in all; nothing sent"
+    )
     for variant, count in sorted(result.by_variant.items()):
         click.echo(f"  {variant:<10} {count}")
     for reason, count in sorted(result.skipped.items()):
@@ -130,7 +179,9 @@ def _print_summary(summary) -> None:
     )
     _print_skipped(summary.skipped_at_freeze)
     if summary.recovered_uncertain:
-        click.echo(f"  {summary.recovered_uncertain} deliveries were in flight when the previous run stopped: now uncertain")
+        click.echo(
+            f"  {summary.recovered_uncertain} deliveries were in flight when the previous run stopped: now uncertain"
+        )
     if summary.requeued_uncertain:
         click.echo(f"  {summary.requeued_uncertain} uncertain deliveries were sent again (--resend-uncertain)")
     for label, rows in (("failed", summary.failed), ("uncertain", summary.uncertain)):

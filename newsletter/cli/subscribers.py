@@ -83,9 +83,13 @@ def subscribers_list(list_name: str | None, status: str | None, config_path: Pat
 @subscribers.command("export")
 @click.option("--list", "list_name", default=None)
 @click.option("--status", type=click.Choice(d.STATUSES), default=None)
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: standard output.")
+@click.option(
+    "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: standard output."
+)
 @config_option
-def subscribers_export(list_name: str | None, status: str | None, out_file: Path | None, config_path: Path | None) -> None:
+def subscribers_export(
+    list_name: str | None, status: str | None, out_file: Path | None, config_path: Path | None
+) -> None:
     """Write subscribers as CSV (email, name, language, status)."""
     from newsletter.audience.spreadsheet import write_csv
 

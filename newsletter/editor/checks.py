@@ -23,13 +23,29 @@ PREHEADER_MIN, PREHEADER_MAX = 40, 110
 # project's rendering notes: (pattern in the final HTML, what, where it breaks).
 UNSUPPORTED = [
     (re.compile(r"<bdi\b", re.I), "<bdi>", "Gmail, every Outlook and Yahoo drop it; use <span dir>"),
-    (re.compile(r"text-align\s*:\s*(start|end)\b", re.I), "text-align:start/end", "Outlook for Windows, Yahoo and the Gmail apps ignore it; use left/right"),
-    (re.compile(r"display\s*:\s*(flex|grid)\b", re.I), "display:flex/grid", "Outlook for Windows and several webmails ignore it"),
+    (
+        re.compile(r"text-align\s*:\s*(start|end)\b", re.I),
+        "text-align:start/end",
+        "Outlook for Windows, Yahoo and the Gmail apps ignore it; use left/right",
+    ),
+    (
+        re.compile(r"display\s*:\s*(flex|grid)\b", re.I),
+        "display:flex/grid",
+        "Outlook for Windows and several webmails ignore it",
+    ),
     (re.compile(r"position\s*:\s*(absolute|fixed|sticky)\b", re.I), "position", "Gmail and Outlook strip it"),
     (re.compile(r"<script\b", re.I), "<script>", "no mail client runs scripts; spam filters penalise them"),
     (re.compile(r"<form\b", re.I), "<form>", "Gmail and Outlook disable forms"),
-    (re.compile(r"<(video|audio|iframe|object|embed|svg)\b", re.I), "embedded media", "Gmail and Outlook do not show it"),
-    (re.compile(r"<link\b[^>]*stylesheet", re.I), "external stylesheet", "Gmail drops <link> stylesheets, and loading one is a third-party request"),
+    (
+        re.compile(r"<(video|audio|iframe|object|embed|svg)\b", re.I),
+        "embedded media",
+        "Gmail and Outlook do not show it",
+    ),
+    (
+        re.compile(r"<link\b[^>]*stylesheet", re.I),
+        "external stylesheet",
+        "Gmail drops <link> stylesheets, and loading one is a third-party request",
+    ),
     (re.compile(r"@import\b", re.I), "@import", "Gmail and Outlook ignore it"),
     (re.compile(r"<mj-", re.I), "MJML left in the HTML", "an unknown MJML tag passed through"),
 ]
@@ -57,13 +73,37 @@ def check_subjects(build: Build) -> list[CheckResult]:
     for code, letter in build.letters.items():
         subject, preheader = letter.subject, letter.preheader
         if len(subject) > SUBJECT_MAX:
-            out.append(CheckResult("subject", WARNING, f"subject.{code} is {len(subject)} characters; inboxes show about {SUBJECT_MAX}", code, issue_toml))
+            out.append(
+                CheckResult(
+                    "subject",
+                    WARNING,
+                    f"subject.{code} is {len(subject)} characters; inboxes show about {SUBJECT_MAX}",
+                    code,
+                    issue_toml,
+                )
+            )
         else:
             out.append(CheckResult("subject", OK, f"subject.{code}: {len(subject)} characters", code))
         if not PREHEADER_MIN <= len(preheader) <= PREHEADER_MAX:
-            out.append(CheckResult("preheader", WARNING, f"preheader.{code} is {len(preheader)} characters; aim for {PREHEADER_MIN} to {PREHEADER_MAX}", code, issue_toml))
+            out.append(
+                CheckResult(
+                    "preheader",
+                    WARNING,
+                    f"preheader.{code} is {len(preheader)} characters; aim for {PREHEADER_MIN} to {PREHEADER_MAX}",
+                    code,
+                    issue_toml,
+                )
+            )
         elif preheader.strip() == subject.strip():
-            out.append(CheckResult("preheader", WARNING, f"preheader.{code} repeats the subject; it is wasted space in the inbox", code, issue_toml))
+            out.append(
+                CheckResult(
+                    "preheader",
+                    WARNING,
+                    f"preheader.{code} repeats the subject; it is wasted space in the inbox",
+                    code,
+                    issue_toml,
+                )
+            )
         else:
             out.append(CheckResult("preheader", OK, f"preheader.{code}: {len(preheader)} characters", code))
     return out
@@ -88,7 +128,15 @@ def check_links_and_images(build: Build) -> list[CheckResult]:
         for number, text in enumerate(part.body.split("\n")):
             for match in _DROPPED_LINK.finditer(text):
                 where = f"{Problems.where(part.path)}:{part.body_line + number}"
-                out.append(CheckResult("links", ERROR, f"{match.group(1).lower()}: links are not allowed (shown as plain text)", part.language, where))
+                out.append(
+                    CheckResult(
+                        "links",
+                        ERROR,
+                        f"{match.group(1).lower()}: links are not allowed (shown as plain text)",
+                        part.language,
+                        where,
+                    )
+                )
         for kind, url, line in markdown.links(part.tokens):
             where = f"{Problems.where(part.path)}:{part.body_line + (line or 0)}"
             if kind == "link":
@@ -103,7 +151,9 @@ def check_links_and_images(build: Build) -> list[CheckResult]:
                 out.append(CheckResult("images", ERROR, f"image without alt text: {src!r}", part.language, where))
             parts = urlsplit(src)
             if parts.scheme != "https" or not parts.netloc:
-                out.append(CheckResult("images", ERROR, f"image URL must be absolute https: {src!r}", part.language, where))
+                out.append(
+                    CheckResult("images", ERROR, f"image URL must be absolute https: {src!r}", part.language, where)
+                )
     if not any(r.check == "links" for r in out):
         out.append(CheckResult("links", OK, f"{links} links, all absolute https, http or mailto"))
     if not any(r.check == "images" for r in out):
@@ -129,9 +179,20 @@ def check_sizes(build: Build) -> list[CheckResult]:
         size = len(variant.html.encode("utf-8"))
         kb = f"{size / 1024:.1f} KB"
         if size > GMAIL_CLIP_BYTES:
-            out.append(CheckResult("size", ERROR, f"{kb} of HTML: Gmail clips messages over about {GMAIL_CLIP_BYTES // 1024} KB", name))
+            out.append(
+                CheckResult(
+                    "size", ERROR, f"{kb} of HTML: Gmail clips messages over about {GMAIL_CLIP_BYTES // 1024} KB", name
+                )
+            )
         elif size > SIZE_WARNING_BYTES:
-            out.append(CheckResult("size", WARNING, f"{kb} of HTML: close to Gmail's clipping at about {GMAIL_CLIP_BYTES // 1024} KB", name))
+            out.append(
+                CheckResult(
+                    "size",
+                    WARNING,
+                    f"{kb} of HTML: close to Gmail's clipping at about {GMAIL_CLIP_BYTES // 1024} KB",
+                    name,
+                )
+            )
         else:
             out.append(CheckResult("size", OK, f"{kb} of HTML", name))
     return out

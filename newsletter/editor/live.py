@@ -29,8 +29,6 @@ from newsletter.letter.build import Build
 WATCH_INTERVAL = 0.2  # seconds between two looks at the files
 
 
-
-
 @dataclass
 class Snapshot:
     """The outcome of one rebuild: a build with its files and checks, or what went wrong."""
@@ -82,7 +80,6 @@ def _attempt(builder: Callable[[], Build]) -> Snapshot:
     return snap
 
 
-
 _IGNORED_SUFFIXES = ("~", ".swp", ".swx", ".swo", ".tmp")
 
 
@@ -120,10 +117,16 @@ def scan(paths: list[Path]) -> dict[str, tuple[int, int, int] | None]:
 class Preview:
     """Holds the current build and rebuilds it when the watched files change."""
 
-    def __init__(self, builder: Callable[[], Build], watch_paths: Callable[[], list[Path]], *,
-                 interval: float = WATCH_INTERVAL, on_rebuild: Callable[[Snapshot], None] | None = None,
-                 present: Callable[[Snapshot, Snapshot | None, Preview], None] | None = None,
-                 title: str = "newsletter"):
+    def __init__(
+        self,
+        builder: Callable[[], Build],
+        watch_paths: Callable[[], list[Path]],
+        *,
+        interval: float = WATCH_INTERVAL,
+        on_rebuild: Callable[[Snapshot], None] | None = None,
+        present: Callable[[Snapshot, Snapshot | None, Preview], None] | None = None,
+        title: str = "newsletter",
+    ):
         self.builder = builder
         self.watch_paths = watch_paths
         self.interval = interval
@@ -206,7 +209,9 @@ def frame_hashes(snap: Snapshot | None) -> dict[str, str]:
     return {name: hashlib.sha256(snap.files[f"{name}.html"]).hexdigest()[:16] for name in variants_of(snap)}
 
 
-def issue_watch_paths(issue_dir: Path, config_path: Path | None, templates: Callable[[], Path | None]) -> Callable[[], list[Path]]:
+def issue_watch_paths(
+    issue_dir: Path, config_path: Path | None, templates: Callable[[], Path | None]
+) -> Callable[[], list[Path]]:
     """The issue folder, newsletter.toml (wherever the build would find it) and the templates folder."""
 
     def paths() -> list[Path]:

@@ -38,7 +38,7 @@ def spamassassin_score(message: bytes, timeout: float = 60) -> tuple[float, list
     match = _SCORE.search(report)
     if match is None:
         raise CheckUnavailable(f"spamassassin: no score in its output: {proc.stderr.decode('utf-8', 'replace')[:300]}")
-    details = report[match.end():].split("\n\n", 1)[0]  # the table only, not the report's repeats
+    details = report[match.end() :].split("\n\n", 1)[0]  # the table only, not the report's repeats
     rules = [(float(points), name) for points, name in _RULE.findall(details)]
     return float(match.group(1)), rules
 
@@ -48,7 +48,7 @@ def check_spam(build: Build, *, max_score: float = SPAM_FAIL) -> list[CheckResul
     with ThreadPoolExecutor(max_workers=len(names)) as pool:  # about a second each: run them side by side
         scores = list(pool.map(lambda n: spamassassin_score(sample_message(build.variants[n], build.config)), names))
     out = []
-    for name, (score, rules) in zip(names, scores):
+    for name, (score, rules) in zip(names, scores, strict=False):
         score = score + 0.0 if score else 0.0  # SpamAssassin prints -0.0
         fired = tuple(f"{rule} {points:g}" for points, rule in rules if points != 0)
         listing = ", ".join(fired) if fired else "no scoring rule fired"
@@ -58,5 +58,14 @@ def check_spam(build: Build, *, max_score: float = SPAM_FAIL) -> list[CheckResul
             level = WARNING
         else:
             level = OK
-        out.append(CheckResult("spamassassin", level, f"score {score:g} (limit {max_score:g}): {listing}", name, score=score, rules=fired))
+        out.append(
+            CheckResult(
+                "spamassassin",
+                level,
+                f"score {score:g} (limit {max_score:g}): {listing}",
+                name,
+                score=score,
+                rules=fired,
+            )
+        )
     return out

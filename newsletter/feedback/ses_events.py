@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from newsletter.errors import NewsletterError
@@ -175,8 +175,8 @@ def _parse_time(value: Any, where: str) -> datetime:
     except ValueError:
         raise FeedbackFormatError(f"{where} is not an ISO 8601 timestamp: {value!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _optional_str(value: Any, where: str) -> str | None:

@@ -30,7 +30,7 @@ import urllib.parse
 import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -77,9 +77,7 @@ _HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
 _HOST_RE = re.compile(r"sns\.[a-z]{2}(?:-gov)?-[a-z]+-[0-9]\.amazonaws\.com(?:\.cn)?", re.ASCII)
 _PATH_RE = re.compile(r"/SimpleNotificationService-[0-9a-fA-F]{32}\.pem", re.ASCII)
 _URL_CHARS_RE = re.compile(r"[\x21-\x7e]+", re.ASCII)  # printable ASCII, no spaces or controls
-_TIMESTAMP_RE = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?Z", re.ASCII
-)
+_TIMESTAMP_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?Z", re.ASCII)
 
 _MAX_CERTIFICATE_BYTES = 64 * 1024
 
@@ -154,7 +152,7 @@ def _parse_timestamp(value: str) -> datetime:
     if not match:
         raise SNSVerificationError(f"Timestamp {value!r} is not ISO 8601 UTC (YYYY-MM-DDTHH:MM:SS[.fff]Z)")
     try:
-        moment = datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     except ValueError:
         raise SNSVerificationError(f"Timestamp {value!r} is not a valid date and time") from None
     fraction = match.group(2)
@@ -207,7 +205,7 @@ def verify_sns_message(
     certificate validity checks. ``topic_arns``: the allowed TopicArns; ``None`` skips that check.
     """
     if now is None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
     elif now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
 
@@ -265,9 +263,7 @@ def verify_sns_message(
     try:
         public_key.verify(signature, signing_string(message), padding.PKCS1v15(), hash_class())
     except InvalidSignature:
-        raise SNSVerificationError(
-            f"signature does not match (SignatureVersion {version}, {kind})"
-        ) from None
+        raise SNSVerificationError(f"signature does not match (SignatureVersion {version}, {kind})") from None
 
 
 class CertificateCache:

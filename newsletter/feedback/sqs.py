@@ -35,7 +35,9 @@ class PollStats:
 def sqs_client(config: Config):
     region = config.feedback.region or config.ses.region
     return boto3.session.Session().client(
-        "sqs", region_name=region, endpoint_url=config.feedback.endpoint_url,
+        "sqs",
+        region_name=region,
+        endpoint_url=config.feedback.endpoint_url,
         config=BotoConfig(retries={"total_max_attempts": 3, "mode": "standard"}, read_timeout=40),
     )
 

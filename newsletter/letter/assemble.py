@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from newsletter.config import Config
-from newsletter.letter.issue_folder import Issue, Part
 from newsletter.languages import Language, format_month, format_number
+from newsletter.letter.issue_folder import Issue, Part
 
 
 @dataclass(frozen=True)

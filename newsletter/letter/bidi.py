@@ -18,7 +18,7 @@ _LATIN_RUN = rf"{_LATIN_WORD}(?:[ .,:&-]+(?:{_LATIN_WORD}|\d+\b))*"
 
 LATIN_RUN = re.compile(f"{_URL}|{_EMAIL}|{_PHONE}|{_LATIN_RUN}")
 
-_ARABIC_LETTERS = "\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF"
+_ARABIC_LETTERS = "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff"
 _ARABIC_WORD = rf"[{_ARABIC_LETTERS}][{_ARABIC_LETTERS}\u064B-\u065F]*"
 ARABIC_RUN = re.compile(rf"{_ARABIC_WORD}(?:[\s،]+{_ARABIC_WORD})*")
 HAS_ARABIC = re.compile(f"[{_ARABIC_LETTERS}]")

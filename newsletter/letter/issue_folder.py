@@ -9,10 +9,10 @@ from pathlib import Path
 
 from markdown_it.token import Token
 
-from newsletter.letter import markdown
 from newsletter.config import Config
 from newsletter.errors import Problems
 from newsletter.languages import LANGUAGES
+from newsletter.letter import markdown
 from newsletter.tomlfile import line_of_key, read_toml
 
 SECTION_FILE = re.compile(r"^(?P<number>\d+)-(?P<name>[a-z0-9][a-z0-9_-]*)\.(?P<lang>[A-Za-z-]+)\.md$")
@@ -106,8 +106,11 @@ def load_issue(folder: Path, config: Config, problems: Problems) -> Issue | None
         _check_languages(folder, key, sections[key], config, problems, seen_keys=_seen(folder, key, config))
     for order, keys in sorted(by_order.items()):
         if len(keys) > 1:
-            problems.add(folder / f"{keys[1]}.{config.primary.code}.md", f"shares its number {order} with {keys[0]}; the order of sections must be unambiguous")
-    if not sections and not [p for p in problems.items[before:]]:
+            problems.add(
+                folder / f"{keys[1]}.{config.primary.code}.md",
+                f"shares its number {order} with {keys[0]}; the order of sections must be unambiguous",
+            )
+    if not sections and not list(problems.items[before:]):
         problems.add(folder, "no sections: add files named like 01-news.<lang>.md")
 
     if len(problems.items) > before or meta is None:
@@ -140,14 +143,24 @@ def _language_ok(path: Path, lang: str, config: Config, problems: Problems) -> b
     return False
 
 
-def _check_languages(folder: Path, key: str, parts: dict[str, Part], config: Config, problems: Problems, seen_keys: set[str] | None = None) -> None:
+def _check_languages(
+    folder: Path,
+    key: str,
+    parts: dict[str, Part],
+    config: Config,
+    problems: Problems,
+    seen_keys: set[str] | None = None,
+) -> None:
     present = set(parts) | ((seen_keys or set()) & set(config.codes))
     if not present:
         return  # opening and closing are optional, as a whole
     for language in config.languages:
         if language.code not in present:
             others = " and ".join(f"{key}.{code}.md" for code in sorted(present))
-            problems.add(folder / f"{key}.{language.code}.md", f"missing: the {language.english_name} ({language.code}) counterpart of {others}")
+            problems.add(
+                folder / f"{key}.{language.code}.md",
+                f"missing: the {language.english_name} ({language.code}) counterpart of {others}",
+            )
 
 
 def _load_part(path: Path, lang: str, problems: Problems, *, title_required: bool) -> Part | None:
@@ -171,14 +184,20 @@ def _load_part(path: Path, lang: str, problems: Problems, *, title_required: boo
         problems.add(path, "empty title", line=title_line)
         title = None
     if title is not None and TYPED_NUMBER.match(title):
-        problems.add(path, f"title {title!r} starts with a number; sections are numbered when the letter is built", line=title_line)
+        problems.add(
+            path,
+            f"title {title!r} starts with a number; sections are numbered when the letter is built",
+            line=title_line,
+        )
     if title is None and title_required:
         problems.add(path, "missing title: add front matter 'title: …' or a first line '# …'")
     if not body.strip():
         problems.add(path, "empty section" if title_required else "empty file")
     if len(problems.items) > count:
         return None
-    return Part(path=path, language=lang, title=title.strip() if title else None, body=body, body_line=body_line, tokens=tokens)
+    return Part(
+        path=path, language=lang, title=title.strip() if title else None, body=body, body_line=body_line, tokens=tokens
+    )
 
 
 def _split_front_matter(path: Path, text: str, problems: Problems) -> tuple[dict[str, str], str, int]:
@@ -200,7 +219,9 @@ def _split_front_matter(path: Path, text: str, problems: Problems) -> tuple[dict
             problems.add(path, f"front matter: expected 'key: value', got {line.strip()!r}", line=number)
             continue
         if key not in FRONT_MATTER_KEYS:
-            problems.add(path, f"front matter: unknown key {key!r} (known: {', '.join(FRONT_MATTER_KEYS)})", line=number)
+            problems.add(
+                path, f"front matter: unknown key {key!r} (known: {', '.join(FRONT_MATTER_KEYS)})", line=number
+            )
             continue
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
@@ -255,7 +276,10 @@ def _load_issue_toml(path: Path, config: Config, problems: Problems) -> dict | N
             continue
         for code, value in values.items():
             if code not in config.codes:
-                problem(f"{table}.{code}", f"language {code!r} is not in newsletter.toml languages ({', '.join(config.codes)})")
+                problem(
+                    f"{table}.{code}",
+                    f"language {code!r} is not in newsletter.toml languages ({', '.join(config.codes)})",
+                )
             elif not isinstance(value, str) or not value.strip():
                 problem(f"{table}.{code}", f"expected a non-empty string, got {value!r}")
             elif any(ch in value for ch in "\r\n"):

@@ -13,8 +13,8 @@ from html import escape
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from newsletter.letter.bidi import is_foreign, mark_text, wrap_html
 from newsletter.languages import Language
+from newsletter.letter.bidi import is_foreign, mark_text, wrap_html
 
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 
@@ -228,7 +228,7 @@ def _inline_text(children: list[Token], direction: str) -> str:
             close = _matching_close(children, i)
             label = _inline_text(children[i + 1 : close], direction)
             href = token.attrGet("href") or ""
-            target = href[len("mailto:"):] if href.startswith("mailto:") else href
+            target = href[len("mailto:") :] if href.startswith("mailto:") else href
             shown = mark_text(target, "rtl") if direction == "rtl" else target
             out.append(label if label.strip("\u200e") == target else f"{label} ({shown})")
             i = close

@@ -14,16 +14,16 @@ from pathlib import Path
 from types import TracebackType
 
 import jinja2
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
 
-from newsletter.letter import markdown
-from newsletter.letter.bidi import LRM, mark_text, wrap_html
 from newsletter.config import Config
 from newsletter.domain import BILINGUAL
 from newsletter.errors import Problem, Problems
+from newsletter.letter import markdown
 from newsletter.letter.assemble import Block, Letter
+from newsletter.letter.bidi import LRM, mark_text, wrap_html
 from newsletter.placeholders import marker
 
 HTML_TEMPLATE = "email.mjml.j2"
@@ -114,12 +114,20 @@ def _footer_view(letter: Letter, config: Config) -> dict:
     }
 
 
-def _render_one(name: str, letters: list[Letter], blocks: list[dict], env: jinja2.Environment, config: Config, problems: Problems) -> Variant | None:
+def _render_one(
+    name: str, letters: list[Letter], blocks: list[dict], env: jinja2.Environment, config: Config, problems: Problems
+) -> Variant | None:
     first = letters[0]
     jump = None
     if len(letters) > 1:
         other = letters[1].language
-        jump = {"lang": other.code, "dir": other.dir, "align": other.align, "font": other.font_stack, "text": other.word("read_in")}
+        jump = {
+            "lang": other.code,
+            "dir": other.dir,
+            "align": other.align,
+            "font": other.font_stack,
+            "text": other.word("read_in"),
+        }
     view = {
         "name": name,
         "lang": first.language.code,
@@ -192,7 +200,9 @@ def _render_template(env: jinja2.Environment, name: str, view: dict, config: Con
     except jinja2.TemplateNotFound as exc:
         problems.add(config.templates / str(exc.name), "template not found")
     except jinja2.TemplateSyntaxError as exc:
-        problems.add(Path(exc.filename or config.templates / name), f"template syntax error: {exc.message}", line=exc.lineno)
+        problems.add(
+            Path(exc.filename or config.templates / name), f"template syntax error: {exc.message}", line=exc.lineno
+        )
     except Exception as exc:  # noqa: BLE001 - any error raised while a template runs is the template's
         path, line = _template_frame(exc.__traceback__, config.templates)
         problems.add(path or config.templates / name, f"template error: {type(exc).__name__}: {exc}", line=line)
@@ -223,7 +233,9 @@ def _mjml_to_html(source: str, config: Config, problems: Problems) -> str | None
         reason = _POSITION.sub("", message)
         if match:
             start = int(match.group(1))
-            problems.items.append(_locate(source, start, int(match.group(2)), f"MJML error: {reason}", config, problems))
+            problems.items.append(
+                _locate(source, start, int(match.group(2)), f"MJML error: {reason}", config, problems)
+            )
         else:
             problems.add(config.templates / HTML_TEMPLATE, f"MJML error: {reason}")
         return None
@@ -235,9 +247,20 @@ def _mjml_to_html(source: str, config: Config, problems: Problems) -> str | None
         needle = tag.encode()
         at = encoded.find(needle)
         if at < 0:
-            problems.add(config.templates / HTML_TEMPLATE, f"MJML left {tag!r} in the HTML: unknown or misplaced MJML tag")
+            problems.add(
+                config.templates / HTML_TEMPLATE, f"MJML left {tag!r} in the HTML: unknown or misplaced MJML tag"
+            )
         else:
-            problems.items.append(_locate(source, at + 1, at + len(needle), f"unknown or misplaced MJML tag {tag + '>'!r} left in the HTML", config, problems))
+            problems.items.append(
+                _locate(
+                    source,
+                    at + 1,
+                    at + len(needle),
+                    f"unknown or misplaced MJML tag {tag + '>'!r} left in the HTML",
+                    config,
+                    problems,
+                )
+            )
         return None
     return html
 
@@ -261,7 +284,11 @@ def _locate(source: str, start: int, end: int, message: str, config: Config, pro
                 col = line.find(token)
                 if col >= 0 and _tag_boundary(line, col + len(token)):
                     return Problem(problems.where(template), number, message, col + 1)
-    return Problem(problems.where(config.templates / HTML_TEMPLATE), None, f"{message} (generated MJML line {generated_line}, column {generated_col}: {snippet!r})")
+    return Problem(
+        problems.where(config.templates / HTML_TEMPLATE),
+        None,
+        f"{message} (generated MJML line {generated_line}, column {generated_col}: {snippet!r})",
+    )
 
 
 def _tag_boundary(line: str, index: int) -> bool:

@@ -86,9 +86,11 @@ class VariantComposer:
         self.base_url = config.base_url
         self.mailto = config.unsubscribe_mailto
 
-    def compose(self, recipient: Recipient, *, signer: TokenSigner | None, campaign_id: int, now: dt.datetime) -> Outgoing:
+    def compose(
+        self, recipient: Recipient, *, signer: TokenSigner | None, campaign_id: int, now: dt.datetime
+    ) -> Outgoing:
         to = _check("To", recipient.email)
-        if not to.isascii() or "@" not in to or any(c in to for c in " <>,;\"()"):
+        if not to.isascii() or "@" not in to or any(c in to for c in ' <>,;"()'):
             raise ComposeError(f"To: not a plain ASCII address: {to!r}")
         token = signer.make(recipient.token_key, campaign_id) if signer else PREVIEW_TOKEN
         unsubscribe = unsubscribe_url(self.base_url, token)
@@ -103,25 +105,45 @@ class VariantComposer:
         data = b"".join(
             (
                 self.head_before_to,
-                b"To: ", to.encode("ascii"), b"\r\n",
-                b"Date: ", format_datetime(now).encode("ascii"), b"\r\n",
-                b"Message-ID: ", message_id.encode("ascii"), b"\r\n",
+                b"To: ",
+                to.encode("ascii"),
+                b"\r\n",
+                b"Date: ",
+                format_datetime(now).encode("ascii"),
+                b"\r\n",
+                b"Message-ID: ",
+                message_id.encode("ascii"),
+                b"\r\n",
                 self.list_id,
-                b"List-Unsubscribe: ", targets.encode("ascii"), b"\r\n",
+                b"List-Unsubscribe: ",
+                targets.encode("ascii"),
+                b"\r\n",
                 b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
                 self.content_language,
                 b"MIME-Version: 1.0\r\n",
-                b'Content-Type: multipart/alternative; boundary="', boundary, b'"\r\n',
+                b'Content-Type: multipart/alternative; boundary="',
+                boundary,
+                b'"\r\n',
                 b"\r\n",
-                b"--", boundary, b"\r\n",
+                b"--",
+                boundary,
+                b"\r\n",
                 b'Content-Type: text/plain; charset="utf-8"\r\n',
-                b"Content-Transfer-Encoding: ", text_cte, b"\r\n\r\n",
+                b"Content-Transfer-Encoding: ",
+                text_cte,
+                b"\r\n\r\n",
                 text_body,
-                b"\r\n--", boundary, b"\r\n",
+                b"\r\n--",
+                boundary,
+                b"\r\n",
                 b'Content-Type: text/html; charset="utf-8"\r\n',
-                b"Content-Transfer-Encoding: ", html_cte, b"\r\n\r\n",
+                b"Content-Transfer-Encoding: ",
+                html_cte,
+                b"\r\n\r\n",
                 html_body,
-                b"\r\n--", boundary, b"--\r\n",
+                b"\r\n--",
+                boundary,
+                b"--\r\n",
             )
         )
         return Outgoing(self.envelope_sender, to, message_id, data, recipient.delivery_id)
@@ -130,8 +152,18 @@ class VariantComposer:
 class Composer:
     """Composers for every variant of a build, for one campaign."""
 
-    def __init__(self, variants: dict[str, Variant], config: Config, *, signer: TokenSigner | None, campaign_id: int, subject_prefix: str = ""):
-        self.by_variant = {name: VariantComposer(v, config, subject_prefix=subject_prefix) for name, v in variants.items()}
+    def __init__(
+        self,
+        variants: dict[str, Variant],
+        config: Config,
+        *,
+        signer: TokenSigner | None,
+        campaign_id: int,
+        subject_prefix: str = "",
+    ):
+        self.by_variant = {
+            name: VariantComposer(v, config, subject_prefix=subject_prefix) for name, v in variants.items()
+        }
         self.signer = signer
         self.campaign_id = campaign_id
 
@@ -152,5 +184,5 @@ def preview_text(text: str, config: Config, *, html: bool) -> str:
 def sample_message(variant: Variant, config: Config, *, now: dt.datetime | None = None) -> bytes:
     """The variant as one .eml addressed to the preview recipient, made exactly as a send makes it."""
     recipient = Recipient(config.preview_to, "", NOBODY_TOKEN_KEY)
-    when = now or dt.datetime.now(dt.timezone.utc)
+    when = now or dt.datetime.now(dt.UTC)
     return VariantComposer(variant, config).compose(recipient, signer=None, campaign_id=0, now=when).data

@@ -12,154 +12,105 @@ handed over), sent, or `sending` — which the next run reports as uncertain.
 
 from __future__ import annotations
 
-import os
 import queue
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from newsletter import domain as d
 from newsletter.audience.selection import variant_chooser
 from newsletter.domain import Campaign, Claimed
-from newsletter.errors import BadInput, NewsletterError, Problem
+from newsletter.errors import BadInput
 from newsletter.keys import secret_key
 from newsletter.letter.build import Build, build_issue
 from newsletter.message.composer import ComposeError, Composer, Recipient
+from newsletter.sending.options import (
+    CONFIRM_ABOVE,
+    HEARTBEAT,
+    LEASE,
+    NotConfirmed,
+    SendOptions,
+    SendRequest,
+    Summary,
+    check_numbers,
+    unknown_list,
+)
 from newsletter.sending.pacing import Backoff, TokenBucket
 from newsletter.sending.progress import Progress
 from newsletter.sending.providers import ProviderFactory, SendError, provider_factory
 from newsletter.store import Store, utcnow
 from newsletter.tokens import TokenSigner
 
-HEARTBEAT = 1.0  # seconds between a sender's heartbeats (and rate-share updates)
-LEASE = 10.0  # a sender silent this long is dead: its in-flight deliveries turn uncertain
-CONFIRM_ABOVE = 10  # more recipients than this: ask before sending
 
-
-class CampaignStopped(NewsletterError):
-    """Sending stopped before the end; the campaign can be resumed."""
-
-    exit_code = 1
-
-
-class NotConfirmed(NewsletterError):
-    exit_code = 1
-
-
-def sender_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-@dataclass
-class SendOptions:
-    list_name: str
-    provider: str
-    rate: float  # for the whole campaign, shared among live senders
-    threads: int
-    max_attempts: int
-    resend_uncertain: bool = False
-    worker_name: str = field(default_factory=sender_name)
-    shared: bool = False  # other processes may be sending the same campaign
-
-
-@dataclass
-class Summary:
-    campaign: Campaign
-    created: bool
-    counts: dict[str, int]
-    list_name: str = ""
-    provider: str = ""
-    written_to: Path | None = None  # the outbox folder, when the provider writes files
-    sent_now: int = 0
-    skipped_at_freeze: dict[str, int] = field(default_factory=dict)
-    recovered_uncertain: int = 0
-    requeued_uncertain: int = 0
-    failed: list[tuple[int, str | None, str | None]] = field(default_factory=list)
-    uncertain: list[tuple[int, str | None, str | None]] = field(default_factory=list)
-    stopped: str | None = None
-    rate: float = 0.0
-    elapsed: float = 0.0
-
-
-def check_numbers(*, rate: float | None, threads: int | None, workers: int = 1) -> None:
-    problems = []
-    if rate is not None and rate <= 0:
-        problems.append(Problem("--rate", None, f"must be positive, got {rate}"))
-    if threads is not None and threads < 1:
-        problems.append(Problem("--threads", None, f"must be at least 1, got {threads}"))
-    if workers < 1:
-        problems.append(Problem("--workers", None, f"must be at least 1, got {workers}"))
-    if problems:
-        raise BadInput(problems)
-
-
-def unknown_list(store: Store, list_name: str) -> BadInput:
-    known = ", ".join(name for name, _ in store.list_names()) or "none yet"
-    return BadInput([Problem("--list", None, f"no list named {list_name!r} (lists: {known})")])
-
-
-def start(
-    issue_dir: Path, *, list_name: str, provider: str | None, yes: bool, resend_uncertain: bool, rate: float | None,
-    threads: int | None, config_path: Path | None, confirm: Callable[[str], bool], workers: int = 1,
-) -> tuple[Build, Store, SendOptions, bytes]:
+def start(request: SendRequest, confirm: Callable[[str], bool]) -> tuple[Build, Store, SendOptions, bytes]:
     """Everything a send needs, checked before anything is sent: the build (a bad issue stops
     here), the numbers, the key, the store, and the user's yes for a new campaign to many."""
-    build = build_issue(issue_dir, config_path)
+    build = build_issue(request.issue_dir, request.config_path)
     config = build.config
-    check_numbers(rate=rate, threads=threads, workers=workers)
-    if workers > 1 and not config.store_url.startswith("postgresql"):
-        raise BadInput([Problem("--workers", None, "several workers need PostgreSQL (store.url = \"postgresql://…\"); SQLite allows one")])
+    check_numbers(rate=request.rate, threads=request.threads, workers=request.workers)
+    if request.workers > 1 and not config.store_url.startswith("postgresql"):
+        message = 'several workers need PostgreSQL (store.url = "postgresql://…"); SQLite allows one'
+        raise BadInput.single("--workers", message)
     secret = secret_key()
     store = Store.open(config.store_url)
     options = SendOptions(
-        list_name=list_name, provider=provider or config.send.provider, rate=rate or config.send.rate,
-        threads=threads or config.send.threads, max_attempts=config.send.max_attempts, resend_uncertain=resend_uncertain,
+        list_name=request.list_name,
+        provider=request.provider or config.send.provider,
+        rate=request.rate or config.send.rate,
+        threads=request.threads or config.send.threads,
+        max_attempts=config.send.max_attempts,
+        resend_uncertain=request.resend_uncertain,
     )
-    list_id = store.list_id(list_name)
+    list_id = store.list_id(options.list_name)
     if list_id is not None and store.find_campaign(build.issue.slug, list_id) is None:
-        recipients = sum(1 for _ in store.subscribers(list_name, d.ACTIVE))
-        question = f"Send {build.issue.slug!r} to {recipients} people on {list_name!r} through {options.provider}?"
-        if recipients > CONFIRM_ABOVE and not yes and not confirm(question):
+        recipients = sum(1 for _ in store.subscribers(options.list_name, d.ACTIVE))
+        question = (
+            f"Send {build.issue.slug!r} to {recipients} people on {options.list_name!r} through {options.provider}?"
+        )
+        if recipients > CONFIRM_ABOVE and not request.yes and not confirm(question):
             raise NotConfirmed(f"nothing sent: answer yes, or pass --yes to send to more than {CONFIRM_ABOVE} people")
     return build, store, options, secret
 
 
 def send_issue(
-    issue_dir: Path, *, list_name: str, provider: str | None, yes: bool, resend_uncertain: bool, rate: float | None,
-    threads: int | None, config_path: Path | None, confirm: Callable[[str], bool], progress: Progress | None = None,
+    request: SendRequest,
+    confirm: Callable[[str], bool],
+    progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> Summary:
     """`newsletter send` in one process: start or resume the campaign and send it to the end."""
-    build, store, options, secret = start(
-        issue_dir, list_name=list_name, provider=provider, yes=yes, resend_uncertain=resend_uncertain, rate=rate,
-        threads=threads, config_path=config_path, confirm=confirm,
-    )
-    factory = provider_factory(options.provider, build.config, campaign_label=f"{build.issue.slug}-{list_name}")
+    build, store, options, secret = start(request, confirm)
+    label = f"{build.issue.slug}-{options.list_name}"
+    factory = provider_factory(options.provider, build.config, campaign_label=label)
     return send_campaign(store, build, options, factory, secret, progress=progress, stop=stop)
 
 
-def prepare_campaign(store: Store, build: Build, options: SendOptions, secret: bytes) -> tuple[Campaign, bool, dict[str, int]]:
+def prepare_campaign(
+    store: Store, build: Build, options: SendOptions, secret: bytes
+) -> tuple[Campaign, bool, dict[str, int]]:
     """The campaign for this issue and list: found (to resume) or created with its recipients frozen."""
     list_id = store.list_id(options.list_name)
     if list_id is None:
-        raise unknown_list(store, options.list_name)
+        raise unknown_list(options.list_name, [name for name, _ in store.list_names()])
     digest = build.content_hash()
     campaign = store.find_campaign(build.issue.slug, list_id)
     if campaign is not None:
         if campaign.content_hash != digest:
-            raise BadInput([Problem(
-                str(build.issue.path.name), None,
+            raise BadInput.single(
+                build.issue.path.name,
                 f"the issue changed since campaign {campaign.id} started sending it to {options.list_name!r}; "
                 "the rest of the list would get a different letter. Undo the change to resume.",
-            )])
+            )
         return campaign, False, {}
     campaign, skipped = store.create_campaign(
-        slug=build.issue.slug, list_id=list_id, content_hash=digest, layout=build.config.layout,
-        provider=options.provider, variant_for=variant_chooser(build.config), secret=secret,
+        slug=build.issue.slug,
+        list_id=list_id,
+        content_hash=digest,
+        layout=build.config.layout,
+        provider=options.provider,
+        variant_for=variant_chooser(build.config),
+        secret=secret,
     )
     return campaign, True, skipped
 
@@ -194,8 +145,15 @@ def send_campaign(
     skipped: dict[str, int] = {}
     if campaign is None:
         campaign, created, skipped = prepare_campaign(store, build, options, secret)
-    summary = Summary(campaign=campaign, created=created, counts={}, list_name=options.list_name, provider=options.provider,
-                      written_to=getattr(factory, "folder", None), skipped_at_freeze=skipped)
+    summary = Summary(
+        campaign=campaign,
+        created=created,
+        counts={},
+        list_name=options.list_name,
+        provider=options.provider,
+        written_to=getattr(factory, "folder", None),
+        skipped_at_freeze=skipped,
+    )
     store.register_sender(campaign.id, options.worker_name)
     # Alone, every `sending` delivery belongs to a dead run; shared, only those of senders
     # whose lease ran out.
@@ -223,10 +181,14 @@ def send_campaign(
     burst = 1.0 if options.shared else max(1.0, min(share / 50, 10.0))
     bucket = TokenBucket(share, burst=burst, clock=clock, sleep=sleep)
     composer = Composer(build.variants, build.config, signer=TokenSigner(secret), campaign_id=campaign.id)
-    loop = _Loop(store, campaign, composer, factory, options, bucket, backoff or Backoff(), stop, sleep, progress, rate, clock)
+    loop = _Loop(
+        store, campaign, composer, factory, options, bucket, backoff or Backoff(), stop, sleep, progress, rate, clock
+    )
 
     counts = store.delivery_counts(campaign.id)
-    progress.start(total=sum(counts.values()) - counts[d.SKIPPED], done=counts[d.SENT] + counts[d.FAILED] + counts[d.UNCERTAIN])
+    progress.start(
+        total=sum(counts.values()) - counts[d.SKIPPED], done=counts[d.SENT] + counts[d.FAILED] + counts[d.UNCERTAIN]
+    )
     try:
         summary.sent_now = loop.run()
     finally:
@@ -253,7 +215,9 @@ class _Result:
 
 
 class _Loop:
-    def __init__(self, store, campaign, composer, factory, options, bucket, backoff, stop, sleep, progress, rate, clock):
+    def __init__(
+        self, store, campaign, composer, factory, options, bucket, backoff, stop, sleep, progress, rate, clock
+    ):
         self.store: Store = store
         self.campaign: Campaign = campaign
         self.composer: Composer = composer
@@ -273,7 +237,9 @@ class _Loop:
         self.others_in_flight = False
 
     def run(self) -> int:
-        threads = [threading.Thread(target=self._worker, name=f"send-{n}", daemon=True) for n in range(self.options.threads)]
+        threads = [
+            threading.Thread(target=self._worker, name=f"send-{n}", daemon=True) for n in range(self.options.threads)
+        ]
         for thread in threads:
             thread.start()
         in_flight = 0
@@ -352,8 +318,13 @@ class _Loop:
         uncertain = [(r.delivery_id, r.detail) for r in batch if r.outcome == "uncertain"]
         released = [r.delivery_id for r in batch if r.outcome in ("released", "fatal")]
         claimed = self.store.record_and_claim(
-            self.campaign.id, self.options.worker_name, claim,
-            sent=sent, failed=failed, uncertain=uncertain, released=released,
+            self.campaign.id,
+            self.options.worker_name,
+            claim,
+            sent=sent,
+            failed=failed,
+            uncertain=uncertain,
+            released=released,
         )
         if batch:
             self.progress.advance(len(sent) + len(failed) + len(uncertain))
@@ -384,7 +355,9 @@ class _Loop:
 
     def _send(self, provider, job: Claimed) -> _Result:
         try:
-            message = self.composer.compose(job.variant, Recipient(job.email, job.name, job.token_key, job.id), utcnow())
+            message = self.composer.compose(
+                job.variant, Recipient(job.email, job.name, job.token_key, job.id), utcnow()
+            )
         except ComposeError as exc:
             return _Result(job.id, "failed", f"cannot compose: {exc}")
         attempt = 0

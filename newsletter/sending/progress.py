@@ -9,7 +9,6 @@ import time
 from typing import TextIO
 
 
-
 class Progress:
     """Hooks for a progress display; the default shows nothing."""
 

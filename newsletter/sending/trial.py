@@ -15,7 +15,7 @@ from newsletter.errors import BadInput, Problem
 from newsletter.keys import secret_key
 from newsletter.letter.build import build_issue
 from newsletter.message.composer import NOBODY_TOKEN_KEY, Composer, Recipient
-from newsletter.sending.campaign import CampaignStopped, unknown_list
+from newsletter.sending.options import CampaignStopped, unknown_list
 from newsletter.sending.providers import SendError, provider_factory
 from newsletter.store import Store, utcnow
 from newsletter.tokens import TokenSigner
@@ -39,7 +39,7 @@ def dry_run(issue_dir: Path, *, list_name: str, config_path: Path | None) -> Dry
     secret = secret_key()
     store = Store.open(build.config.store_url)
     if store.list_id(list_name) is None:
-        raise unknown_list(store, list_name)
+        raise unknown_list(list_name, [name for name, _ in store.list_names()])
     choose = variant_chooser(build.config)
     composer = Composer(build.variants, build.config, signer=TokenSigner(secret), campaign_id=0)
     result = DryRun(list_name)
@@ -54,8 +54,9 @@ def dry_run(issue_dir: Path, *, list_name: str, config_path: Path | None) -> Dry
     return result
 
 
-def send_test(issue_dir: Path, *, address: str, provider: str | None, config_path: Path | None,
-              report: Callable[[str], None]) -> None:
+def send_test(
+    issue_dir: Path, *, address: str, provider: str | None, config_path: Path | None, report: Callable[[str], None]
+) -> None:
     """One copy of each variant to `address`, subject marked [TEST], outside the ledger."""
     build = build_issue(issue_dir, config_path)
     secret_key()  # the same requirements as a real send

@@ -18,17 +18,8 @@ from newsletter.config import load_config, locate_config
 from newsletter.errors import BadInput, Problem
 from newsletter.keys import secret_key
 from newsletter.letter.build import build_issue
-from newsletter.sending.campaign import (
-    LEASE,
-    CampaignStopped,
-    SendOptions,
-    Summary,
-    check_numbers,
-    finish_if_complete,
-    prepare_campaign,
-    send_campaign,
-    start,
-)
+from newsletter.sending.campaign import finish_if_complete, prepare_campaign, send_campaign, start
+from newsletter.sending.options import LEASE, CampaignStopped, SendOptions, SendRequest, Summary, check_numbers
 from newsletter.sending.progress import Progress
 from newsletter.sending.providers import provider_factory
 from newsletter.store import Store
@@ -57,26 +48,38 @@ class WorkersOutcome:
 
 
 def send_with_workers(
-    issue_dir: Path, *, workers: int, list_name: str, provider: str | None, yes: bool, resend_uncertain: bool,
-    rate: float | None, threads: int | None, config_path: Path | None, confirm: Callable[[str], bool],
-    progress: Progress, stop: threading.Event, started: Callable[[int, list[int]], None],
+    request: SendRequest,
+    confirm: Callable[[str], bool],
+    progress: Progress,
+    stop: threading.Event,
+    started: Callable[[int, list[int]], None],
 ) -> WorkersOutcome:
     """Freeze the campaign here, then run `newsletter worker` processes on it and wait.
 
     `stop` set (by a signal) is passed on to the children as SIGTERM."""
-    build, store, options, secret = start(
-        issue_dir, list_name=list_name, provider=provider, yes=yes, resend_uncertain=resend_uncertain, rate=rate,
-        threads=threads, config_path=config_path, confirm=confirm, workers=workers,
-    )
+    build, store, options, secret = start(request, confirm)
     campaign, _created, skipped = prepare_campaign(store, build, options, secret)
     if options.resend_uncertain:
         store.recover_in_flight(campaign.id, lease=LEASE)
         store.requeue(campaign.id, (d.UNCERTAIN,))
-    command = [sys.executable, "-m", "newsletter", "worker", str(campaign.id), "--issue", str(build.issue.path),
-               "--provider", options.provider, "--rate", repr(options.rate), "--threads", str(options.threads)]
-    if config_path is not None:
-        command += ["--config", str(config_path)]
-    children = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "newsletter",
+        "worker",
+        str(campaign.id),
+        "--issue",
+        str(build.issue.path),
+        "--provider",
+        options.provider,
+        "--rate",
+        repr(options.rate),
+        "--threads",
+        str(options.threads),
+    ]
+    if request.config_path is not None:
+        command += ["--config", str(request.config_path)]
+    children = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(request.workers)]
     started(campaign.id, [child.pid for child in children])
     counts = store.delivery_counts(campaign.id)
     progress.start(total=sum(counts.values()) - counts[d.SKIPPED], done=_done(counts))
@@ -96,16 +99,33 @@ def send_with_workers(
     failed_children = [child.returncode for child in children if child.returncode != 0]
     if not failed_children:
         finish_if_complete(store, campaign.id)
-    return WorkersOutcome(campaign.id, build.issue.slug, list_name, options.provider, workers,
-                          [child.pid for child in children], store.delivery_counts(campaign.id), skipped, len(failed_children))
+    return WorkersOutcome(
+        campaign.id,
+        build.issue.slug,
+        options.list_name,
+        options.provider,
+        request.workers,
+        [child.pid for child in children],
+        store.delivery_counts(campaign.id),
+        skipped,
+        len(failed_children),
+    )
 
 
 def _done(counts: dict[str, int]) -> int:
     return sum(counts[state] for state in d.FINISHED_STATES)
 
 
-def run_worker(*, campaign: str, issue_dir: Path | None, provider: str | None, rate: float | None, threads: int | None,
-               config_path: Path | None, stop: threading.Event) -> tuple[SendOptions, Summary]:
+def run_worker(
+    *,
+    campaign: str,
+    issue_dir: Path | None,
+    provider: str | None,
+    rate: float | None,
+    threads: int | None,
+    config_path: Path | None,
+    stop: threading.Event,
+) -> tuple[SendOptions, Summary]:
     """`newsletter worker`: help send a campaign already started, sharing its rate."""
     check_numbers(rate=rate, threads=threads)
     config = load_config(locate_config(issue_dir or Path.cwd(), config_path))
@@ -114,15 +134,35 @@ def run_worker(*, campaign: str, issue_dir: Path | None, provider: str | None, r
     store = Store.open(config.store_url)
     found = store.find_campaigns(campaign)
     if len(found) != 1:
-        raise BadInput([Problem("CAMPAIGN", None, f"{campaign!r}: {'no such campaign' if not found else 'several campaigns; give its number'}")])
+        raise BadInput(
+            [
+                Problem(
+                    "CAMPAIGN",
+                    None,
+                    f"{campaign!r}: {'no such campaign' if not found else 'several campaigns; give its number'}",
+                )
+            ]
+        )
     target = found[0]
     build = build_issue(issue_dir or config.root / "issues" / target.slug, config_path or config.path)
     list_name = store.list_name(target.list_id) or "?"
     options = SendOptions(
-        list_name=list_name, provider=provider or target.provider, rate=rate or config.send.rate,
-        threads=threads or config.send.threads, max_attempts=config.send.max_attempts, shared=True,
+        list_name=list_name,
+        provider=provider or target.provider,
+        rate=rate or config.send.rate,
+        threads=threads or config.send.threads,
+        max_attempts=config.send.max_attempts,
+        shared=True,
     )
     if build.content_hash() != target.content_hash:
-        raise BadInput([Problem(str(build.issue.path), None, f"this issue is not the one campaign {target.id} sends (its content differs)")])
+        raise BadInput(
+            [
+                Problem(
+                    str(build.issue.path),
+                    None,
+                    f"this issue is not the one campaign {target.id} sends (its content differs)",
+                )
+            ]
+        )
     factory = provider_factory(options.provider, config, campaign_label=f"{target.slug}-{list_name}")
     return options, send_campaign(store, build, options, factory, secret_key(), campaign=target, stop=stop)

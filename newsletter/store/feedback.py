@@ -42,7 +42,15 @@ def redact(text: str | None) -> str | None:
 
 
 class FeedbackStore(SubscriberStore):
-    def apply_feedback(self, events: Sequence[FeedbackEvent], *, message_key: str | None, source: str, policy: FeedbackPolicy, secret: bytes) -> FeedbackOutcome:
+    def apply_feedback(
+        self,
+        events: Sequence[FeedbackEvent],
+        *,
+        message_key: str | None,
+        source: str,
+        policy: FeedbackPolicy,
+        secret: bytes,
+    ) -> FeedbackOutcome:
         """Record SES feedback events and act on them, all in one transaction.
 
         Idempotent: a message seen before (by SNS MessageId) or an event seen before (by its
@@ -54,21 +62,29 @@ class FeedbackStore(SubscriberStore):
         now = self.now()
         with self.engine.begin() as conn:
             if message_key is not None:
-                seen = conn.execute(select(t.processed_messages.c.id).where(t.processed_messages.c.message_key == message_key)).first()
+                seen = conn.execute(
+                    select(t.processed_messages.c.id).where(t.processed_messages.c.message_key == message_key)
+                ).first()
                 if seen is not None:
                     outcome.repeated_message = True
                     outcome.duplicates = len(events)
                     return outcome
                 conn.execute(insert(t.processed_messages).values(message_key=message_key, received_at=now))
             for event in events:
-                if conn.execute(select(t.feedback_events.c.id).where(t.feedback_events.c.event_key == event.key)).first():
+                if conn.execute(
+                    select(t.feedback_events.c.id).where(t.feedback_events.c.event_key == event.key)
+                ).first():
                     outcome.duplicates += 1
                     continue
                 delivery = None
                 if event.ses_message_id:
                     delivery = conn.execute(
-                        select(t.deliveries.c.id, t.deliveries.c.campaign_id, t.subscribers.c.id, t.subscribers.c.email_key)
-                        .select_from(t.deliveries.outerjoin(t.subscribers, t.deliveries.c.subscriber_id == t.subscribers.c.id))
+                        select(
+                            t.deliveries.c.id, t.deliveries.c.campaign_id, t.subscribers.c.id, t.subscribers.c.email_key
+                        )
+                        .select_from(
+                            t.deliveries.outerjoin(t.subscribers, t.deliveries.c.subscriber_id == t.subscribers.c.id)
+                        )
                         .where(t.deliveries.c.provider_message_id == event.ses_message_id)
                     ).first()
                 subscriber_id = None
@@ -82,18 +98,27 @@ class FeedbackStore(SubscriberStore):
                         delivery = None
                 conn.execute(
                     insert(t.feedback_events).values(
-                        event_key=event.key, kind=event.kind, source=source, ses_message_id=event.ses_message_id,
-                        campaign_id=delivery[1] if delivery else None, delivery_id=delivery[0] if delivery else None,
+                        event_key=event.key,
+                        kind=event.kind,
+                        source=source,
+                        ses_message_id=event.ses_message_id,
+                        campaign_id=delivery[1] if delivery else None,
+                        delivery_id=delivery[0] if delivery else None,
                         subscriber_id=subscriber_id,
                         recipient_hash=email_hash(secret, email_key(event.recipient)) if event.recipient else None,
-                        bounce_type=event.bounce_type, complaint_type=event.complaint_type, detail=redact(event.detail),
-                        occurred_at=as_utc(event.occurred_at), received_at=now,
+                        bounce_type=event.bounce_type,
+                        complaint_type=event.complaint_type,
+                        detail=redact(event.detail),
+                        occurred_at=as_utc(event.occurred_at),
+                        received_at=now,
                     )
                 )
                 outcome.recorded += 1
                 if subscriber_id is None:
                     continue
-                verdict = policy.verdict(event, lambda: self._soft_bounce_campaigns(conn, subscriber_id, policy))
+                verdict = policy.verdict(
+                    event, lambda person=subscriber_id: self._soft_bounce_campaigns(conn, person, policy)
+                )
                 if verdict is None:
                     continue
                 self._set_status(conn, subscriber_id, verdict.status, from_states=verdict.from_states)
@@ -119,11 +144,14 @@ class FeedbackStore(SubscriberStore):
         ).scalar_one()
 
     def _set_status(self, conn: Connection, subscriber_id: int, status: str, *, from_states: tuple[str, ...]) -> bool:
-        return conn.execute(
-            update(t.subscribers)
-            .where(and_(t.subscribers.c.id == subscriber_id, t.subscribers.c.status.in_(from_states)))
-            .values(status=status, updated_at=self.now())
-        ).rowcount > 0
+        return (
+            conn.execute(
+                update(t.subscribers)
+                .where(and_(t.subscribers.c.id == subscriber_id, t.subscribers.c.status.in_(from_states)))
+                .values(status=status, updated_at=self.now())
+            ).rowcount
+            > 0
+        )
 
     def unsubscribe(self, token_key: str, campaign_id: int | None) -> tuple[Subscriber | None, bool]:
         """One-click unsubscribe: idempotent; returns the person and whether anything changed."""
@@ -154,10 +182,14 @@ class FeedbackStore(SubscriberStore):
             delivery = and_(d.campaign_id == (campaign_id or 0), d.subscriber_id == subscriber.id)
             conn.execute(
                 insert(t.feedback_events).values(
-                    event_key=secrets.token_hex(16), kind=kind, source="web",
+                    event_key=secrets.token_hex(16),
+                    kind=kind,
+                    source="web",
                     campaign_id=select(d.campaign_id).where(delivery).scalar_subquery(),
                     delivery_id=select(d.id).where(delivery).scalar_subquery(),
-                    subscriber_id=subscriber.id, occurred_at=now, received_at=now,
+                    subscriber_id=subscriber.id,
+                    occurred_at=now,
+                    received_at=now,
                 )
             )
         return subscriber, True

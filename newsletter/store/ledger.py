@@ -46,8 +46,15 @@ class LedgerStore(Database):
             return [Campaign(*row) for row in conn.execute(select(*campaign_columns()).order_by(t.campaigns.c.id))]
 
     def create_campaign(
-        self, *, slug: str, list_id: int, content_hash: str, layout: str, provider: str,
-        variant_for: Callable[[str], str], secret: bytes,
+        self,
+        *,
+        slug: str,
+        list_id: int,
+        content_hash: str,
+        layout: str,
+        provider: str,
+        variant_for: Callable[[str], str],
+        secret: bytes,
     ) -> tuple[Campaign, dict[str, int]]:
         """Create the campaign and freeze its recipients into the ledger, in one transaction.
 
@@ -59,8 +66,13 @@ class LedgerStore(Database):
             campaign_id = conn.execute(
                 insert(t.campaigns)
                 .values(
-                    slug=slug, list_id=list_id, content_hash=content_hash, layout=layout, provider=provider,
-                    state=d.CAMPAIGN_SENDING, created_at=now,
+                    slug=slug,
+                    list_id=list_id,
+                    content_hash=content_hash,
+                    layout=layout,
+                    provider=provider,
+                    state=d.CAMPAIGN_SENDING,
+                    created_at=now,
                 )
                 .returning(t.campaigns.c.id)
             ).scalar_one()
@@ -70,8 +82,12 @@ class LedgerStore(Database):
             batch: list[dict] = []
             while True:
                 members = conn.execute(
-                    select(t.subscribers.c.id, t.subscribers.c.email_key, t.subscribers.c.language, t.subscribers.c.status)
-                    .select_from(t.subscribers.join(t.list_members, t.list_members.c.subscriber_id == t.subscribers.c.id))
+                    select(
+                        t.subscribers.c.id, t.subscribers.c.email_key, t.subscribers.c.language, t.subscribers.c.status
+                    )
+                    .select_from(
+                        t.subscribers.join(t.list_members, t.list_members.c.subscriber_id == t.subscribers.c.id)
+                    )
                     .where(and_(t.list_members.c.list_id == list_id, t.subscribers.c.id > last_id))
                     .order_by(t.subscribers.c.id)
                     .limit(5000)
@@ -85,10 +101,15 @@ class LedgerStore(Database):
                         skipped[reason] = skipped.get(reason, 0) + 1
                         continue
                     batch.append(
-                        dict(
-                            campaign_id=campaign_id, subscriber_id=subscriber_id, variant=variant_for(language),
-                            language=language, state=d.PENDING, attempts=0, updated_at=now,
-                        )
+                        {
+                            "campaign_id": campaign_id,
+                            "subscriber_id": subscriber_id,
+                            "variant": variant_for(language),
+                            "language": language,
+                            "state": d.PENDING,
+                            "attempts": 0,
+                            "updated_at": now,
+                        }
                     )
                 if batch:
                     conn.execute(insert(t.deliveries), batch)
@@ -201,7 +222,13 @@ class LedgerStore(Database):
             conn.execute(
                 update(t.deliveries)
                 .where(t.deliveries.c.id == bindparam("delivery_id"))
-                .values(state=d.SENT, provider_message_id=bindparam("message_id"), sent_at=now, updated_at=now, last_error=None),
+                .values(
+                    state=d.SENT,
+                    provider_message_id=bindparam("message_id"),
+                    sent_at=now,
+                    updated_at=now,
+                    last_error=None,
+                ),
                 [{"delivery_id": d, "message_id": m} for d, m in sent],
             )
         for state, items in ((d.FAILED, failed), (d.UNCERTAIN, uncertain)):
@@ -238,7 +265,13 @@ class LedgerStore(Database):
             for row in conn.execute(
                 update(t.deliveries)
                 .where(and_(t.deliveries.c.id.in_(candidates), t.deliveries.c.state == d.PENDING))
-                .values(state=d.SENDING, claimed_by=worker, claimed_at=now, attempts=t.deliveries.c.attempts + 1, updated_at=now)
+                .values(
+                    state=d.SENDING,
+                    claimed_by=worker,
+                    claimed_at=now,
+                    attempts=t.deliveries.c.attempts + 1,
+                    updated_at=now,
+                )
                 .returning(t.deliveries.c.id)
             )
         ]
@@ -246,8 +279,13 @@ class LedgerStore(Database):
             return []
         rows = conn.execute(
             select(
-                t.deliveries.c.id, t.deliveries.c.variant, t.deliveries.c.language,
-                t.subscribers.c.email, t.subscribers.c.name, t.subscribers.c.token_key, t.subscribers.c.status,
+                t.deliveries.c.id,
+                t.deliveries.c.variant,
+                t.deliveries.c.language,
+                t.subscribers.c.email,
+                t.subscribers.c.name,
+                t.subscribers.c.token_key,
+                t.subscribers.c.status,
             )
             .select_from(t.deliveries.outerjoin(t.subscribers, t.deliveries.c.subscriber_id == t.subscribers.c.id))
             .where(t.deliveries.c.id.in_(ids))
@@ -266,7 +304,9 @@ class LedgerStore(Database):
             conn.execute(
                 update(t.deliveries)
                 .where(t.deliveries.c.id == bindparam("delivery_id"))
-                .values(state=d.SKIPPED, last_error=bindparam("error"), attempts=t.deliveries.c.attempts - 1, updated_at=now),
+                .values(
+                    state=d.SKIPPED, last_error=bindparam("error"), attempts=t.deliveries.c.attempts - 1, updated_at=now
+                ),
                 gone,
             )
         return claimed
@@ -274,10 +314,12 @@ class LedgerStore(Database):
     def delivery_counts(self, campaign_id: int) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(t.deliveries.c.state, func.count()).where(t.deliveries.c.campaign_id == campaign_id).group_by(t.deliveries.c.state)
+                select(t.deliveries.c.state, func.count())
+                .where(t.deliveries.c.campaign_id == campaign_id)
+                .group_by(t.deliveries.c.state)
             )
-            counts = {state: 0 for state in d.DELIVERY_STATES}
-            counts.update({state: n for state, n in rows})
+            counts = dict.fromkeys(d.DELIVERY_STATES, 0)
+            counts.update({state: n for state, n in rows})  # noqa: C416 - a result with keys() is no mapping of rows
             return counts
 
     def deliveries_in(self, campaign_id: int, state: str) -> list[tuple[int, str | None, str | None]]:

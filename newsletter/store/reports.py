@@ -14,7 +14,9 @@ class ReportStore(LedgerStore):
         """Per campaign and language: recipients, delivery states, bounces, complaints, unsubscribes."""
         d, f = t.deliveries.c, t.feedback_events.c
         with self.engine.connect() as conn:
-            query = select(d.campaign_id, d.language, d.state, func.count()).group_by(d.campaign_id, d.language, d.state)
+            query = select(d.campaign_id, d.language, d.state, func.count()).group_by(
+                d.campaign_id, d.language, d.state
+            )
             if campaign_id is not None:
                 query = query.where(d.campaign_id == campaign_id)
             rows: dict[tuple[int, str], dict] = {}
@@ -24,7 +26,14 @@ class ReportStore(LedgerStore):
                 if state in row:
                     row[state] += count
             events = (
-                select(f.campaign_id, d.language, f.kind, f.bounce_type, f.complaint_type, func.count(func.distinct(f.delivery_id)))
+                select(
+                    f.campaign_id,
+                    d.language,
+                    f.kind,
+                    f.bounce_type,
+                    f.complaint_type,
+                    func.count(func.distinct(f.delivery_id)),
+                )
                 .select_from(t.feedback_events.join(t.deliveries, t.deliveries.c.id == f.delivery_id))
                 .group_by(f.campaign_id, d.language, f.kind, f.bounce_type, f.complaint_type)
             )
@@ -40,7 +49,7 @@ class ReportStore(LedgerStore):
                     row["unsubscribes"] += count
             campaigns = {c.id: c for c in self.campaigns()}
             out = []
-            for (cid, language), row in sorted(rows.items()):
+            for (cid, _language), row in sorted(rows.items()):
                 row["campaign"] = campaigns[cid].slug if cid in campaigns else None
                 out.append(row)
             return out
@@ -48,6 +57,17 @@ class ReportStore(LedgerStore):
 
 def _empty_report(campaign_id: int, language: str) -> dict:
     return {
-        "campaign_id": campaign_id, "language": language, "recipients": 0, d.SENT: 0, d.FAILED: 0, d.UNCERTAIN: 0,
-        d.PENDING: 0, d.SENDING: 0, d.SKIPPED: 0, "hard_bounces": 0, "soft_bounces": 0, "complaints": 0, "unsubscribes": 0,
+        "campaign_id": campaign_id,
+        "language": language,
+        "recipients": 0,
+        d.SENT: 0,
+        d.FAILED: 0,
+        d.UNCERTAIN: 0,
+        d.PENDING: 0,
+        d.SENDING: 0,
+        d.SKIPPED: 0,
+        "hard_bounces": 0,
+        "soft_bounces": 0,
+        "complaints": 0,
+        "unsubscribes": 0,
     }

@@ -16,8 +16,13 @@ from newsletter.store import tables as t
 from newsletter.store.database import Database
 
 SUBSCRIBER_COLUMNS = (
-    t.subscribers.c.id, t.subscribers.c.email, t.subscribers.c.name, t.subscribers.c.language,
-    t.subscribers.c.status, t.subscribers.c.token_key, t.subscribers.c.created_at,
+    t.subscribers.c.id,
+    t.subscribers.c.email,
+    t.subscribers.c.name,
+    t.subscribers.c.language,
+    t.subscribers.c.status,
+    t.subscribers.c.token_key,
+    t.subscribers.c.created_at,
 )
 
 
@@ -25,7 +30,9 @@ class SubscriberStore(Database):
     def _list_id(self, conn: Connection, name: str, create: bool) -> int | None:
         found = conn.execute(select(t.lists.c.id).where(t.lists.c.name == name)).scalar()
         if found is None and create:
-            found = conn.execute(insert(t.lists).values(name=name, created_at=self.now()).returning(t.lists.c.id)).scalar_one()
+            found = conn.execute(
+                insert(t.lists).values(name=name, created_at=self.now()).returning(t.lists.c.id)
+            ).scalar_one()
         return found
 
     def list_id(self, name: str) -> int | None:
@@ -55,7 +62,6 @@ class SubscriberStore(Database):
         """
         result = ImportResult()
         now = self.now()
-        c = t.subscribers.c
         with self.engine.begin() as conn:
             list_id = self._list_id(conn, list_name, create=True)
             suppressed = {h for (h,) in conn.execute(select(t.suppressions.c.email_hash))}
@@ -82,19 +88,31 @@ class SubscriberStore(Database):
             return
         existing = {
             key: (subscriber_id, status)
-            for subscriber_id, key, status in conn.execute(select(c.id, c.email_key, c.status).where(c.email_key.in_(list(wanted))))
+            for subscriber_id, key, status in conn.execute(
+                select(c.id, c.email_key, c.status).where(c.email_key.in_(list(wanted)))
+            )
         }
         new = [
-            dict(email=row.email, email_key=key, name=row.name, language=row.language, status=d.ACTIVE,
-                 token_key=secrets.token_hex(16), created_at=now, updated_at=now)
-            for key, row in wanted.items() if key not in existing
+            {
+                "email": row.email,
+                "email_key": key,
+                "name": row.name,
+                "language": row.language,
+                "status": d.ACTIVE,
+                "token_key": secrets.token_hex(16),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for key, row in wanted.items()
+            if key not in existing
         ]
         if new:
             conn.execute(insert(t.subscribers), new)
             result.added += len(new)
         updates = [
             {"subscriber_id": existing[key][0], "new_name": row.name, "new_language": row.language}
-            for key, row in wanted.items() if key in existing
+            for key, row in wanted.items()
+            if key in existing
         ]
         if updates:
             conn.execute(
@@ -102,7 +120,8 @@ class SubscriberStore(Database):
                 .where(c.id == bindparam("subscriber_id"))
                 .values(
                     name=func.coalesce(func.nullif(bindparam("new_name"), ""), c.name),
-                    language=bindparam("new_language"), updated_at=now,
+                    language=bindparam("new_language"),
+                    updated_at=now,
                 ),
                 updates,
             )
@@ -114,13 +133,14 @@ class SubscriberStore(Database):
                         result.kept_status += 1
         ids = [i for (i,) in conn.execute(select(c.id).where(c.email_key.in_(list(wanted))))]
         members = {
-            i for (i,) in conn.execute(
+            i
+            for (i,) in conn.execute(
                 select(t.list_members.c.subscriber_id).where(
                     and_(t.list_members.c.list_id == list_id, t.list_members.c.subscriber_id.in_(ids))
                 )
             )
         }
-        missing = [dict(list_id=list_id, subscriber_id=i, added_at=now) for i in ids if i not in members]
+        missing = [{"list_id": list_id, "subscriber_id": i, "added_at": now} for i in ids if i not in members]
         if missing:
             conn.execute(insert(t.list_members), missing)
 
@@ -179,9 +199,13 @@ class SubscriberStore(Database):
         with self.engine.begin() as conn:
             subscriber_id = conn.execute(select(t.subscribers.c.id).where(t.subscribers.c.email_key == key)).scalar()
             if subscriber_id is not None:
-                conn.execute(update(t.deliveries).where(t.deliveries.c.subscriber_id == subscriber_id).values(subscriber_id=None))
                 conn.execute(
-                    update(t.feedback_events).where(t.feedback_events.c.subscriber_id == subscriber_id).values(subscriber_id=None)
+                    update(t.deliveries).where(t.deliveries.c.subscriber_id == subscriber_id).values(subscriber_id=None)
+                )
+                conn.execute(
+                    update(t.feedback_events)
+                    .where(t.feedback_events.c.subscriber_id == subscriber_id)
+                    .values(subscriber_id=None)
                 )
                 conn.execute(delete(t.list_members).where(t.list_members.c.subscriber_id == subscriber_id))
                 conn.execute(delete(t.subscribers).where(t.subscribers.c.id == subscriber_id))
@@ -205,4 +229,7 @@ class SubscriberStore(Database):
     def is_suppressed(self, address: str, secret: bytes) -> bool:
         digest = email_hash(secret, email_key(address))
         with self.engine.connect() as conn:
-            return conn.execute(select(t.suppressions.c.id).where(t.suppressions.c.email_hash == digest)).first() is not None
+            return (
+                conn.execute(select(t.suppressions.c.id).where(t.suppressions.c.email_hash == digest)).first()
+                is not None
+            )

@@ -58,8 +58,13 @@ class PreviewError(NewsletterError):
     exit_code = 1
 
 
-_env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
-                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 _env.filters["kb"] = lambda size: f"{size / 1024:.1f} KB"
 STYLE = Markup((HERE / "static" / "preview.css").read_text(encoding="utf-8"))
 SCRIPT = (HERE / "static" / "preview.js").read_bytes()
@@ -68,12 +73,17 @@ SCRIPT = (HERE / "static" / "preview.js").read_bytes()
 def present(snap: Snapshot, last_good: Snapshot | None, preview: Preview) -> None:
     """What the page shows of a snapshot: its sections, and the state the page polls for."""
     snap.sections = render_sections(snap, last_good, preview)
-    snap.state_json = json.dumps({
-        "server": preview.server_id, "generation": snap.generation, "ok": snap.ok,
-        "variants": variants_of(last_good),
-        "frames": frame_hashes(last_good),
-        "sections": snap.sections,
-    }, ensure_ascii=False).encode("utf-8")
+    snap.state_json = json.dumps(
+        {
+            "server": preview.server_id,
+            "generation": snap.generation,
+            "ok": snap.ok,
+            "variants": variants_of(last_good),
+            "frames": frame_hashes(last_good),
+            "sections": snap.sections,
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
 
 
 def render_sections(snap: Snapshot, last_good: Snapshot | None, preview: Preview) -> dict[str, str]:
@@ -98,9 +108,15 @@ def render_sections(snap: Snapshot, last_good: Snapshot | None, preview: Preview
 # --- the app -------------------------------------------------------------------------------------
 
 
-def create_preview_app(builder: Callable[[], Build], watch_paths: Callable[[], list[Path]], *,
-                       interval: float = WATCH_INTERVAL, on_rebuild: Callable[[Snapshot], None] | None = None,
-                       title: str = "newsletter", watch: bool = True) -> Starlette:
+def create_preview_app(
+    builder: Callable[[], Build],
+    watch_paths: Callable[[], list[Path]],
+    *,
+    interval: float = WATCH_INTERVAL,
+    on_rebuild: Callable[[Snapshot], None] | None = None,
+    title: str = "newsletter",
+    watch: bool = True,
+) -> Starlette:
     """The preview server: builds once now, then (while it runs) again whenever a watched file changes.
 
     `app.state.preview` is the `Preview`; the watcher thread runs between the app's startup and
@@ -111,8 +127,16 @@ def create_preview_app(builder: Callable[[], Build], watch_paths: Callable[[], l
     async def page(request: Request) -> Response:
         snap, last_good = preview.current, preview.last_good
         shown = snap if snap.ok else (last_good or snap)
-        html = _env.get_template("preview.html.j2").render(title=preview.title, style=STYLE, snap=snap, preview=preview, widths=WIDTHS,
-                           variants=variants_of(shown), hashes=frame_hashes(shown), sections={k: Markup(v) for k, v in snap.sections.items()})
+        html = _env.get_template("preview.html.j2").render(
+            title=preview.title,
+            style=STYLE,
+            snap=snap,
+            preview=preview,
+            widths=WIDTHS,
+            variants=variants_of(shown),
+            hashes=frame_hashes(shown),
+            sections={k: Markup(v) for k, v in snap.sections.items()},
+        )
         return HTMLResponse(html, headers={**NO_STORE, "Content-Security-Policy": PAGE_CSP})
 
     async def state(request: Request) -> Response:
@@ -129,13 +153,17 @@ def create_preview_app(builder: Callable[[], Build], watch_paths: Callable[[], l
         snap = preview.current if preview.current.ok else (preview.last_good or preview.current)
         content = snap.files.get(f"{name}.{ext}") if ext in MEDIA_TYPES else None
         if content is None:
-            return PlainTextResponse(f"no variant {name}.{ext} in the current build\n", status_code=404, headers=NO_STORE)
+            return PlainTextResponse(
+                f"no variant {name}.{ext} in the current build\n", status_code=404, headers=NO_STORE
+            )
         headers = dict(NO_STORE)
         if ext == "html":
             headers["Content-Security-Policy"] = VARIANT_CSP
         if ext == "eml":
             slug = snap.build.issue.slug if snap.build else "issue"
-            filename = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in f"{slug}-{name}.eml")
+            filename = "".join(
+                ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in f"{slug}-{name}.eml"
+            )
             headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         return Response(content, media_type=MEDIA_TYPES[ext], headers=headers)
 
@@ -149,8 +177,13 @@ def create_preview_app(builder: Callable[[], Build], watch_paths: Callable[[], l
             except NewsletterError as exc:  # SpamAssassin missing or unreadable: show the quick checks
                 unavailable = str(exc)
         html = _env.get_template("preview_checks.html.j2").render(
-            title=preview.title, style=STYLE, snap=snap, results=results, spamassassin=spamassassin,
-            unavailable=unavailable, seconds=time.perf_counter() - started,
+            title=preview.title,
+            style=STYLE,
+            snap=snap,
+            results=results,
+            spamassassin=spamassassin,
+            unavailable=unavailable,
+            seconds=time.perf_counter() - started,
         )
         return HTMLResponse(html, headers={**NO_STORE, "Content-Security-Policy": PAGE_CSP})
 
@@ -163,13 +196,16 @@ def create_preview_app(builder: Callable[[], Build], watch_paths: Callable[[], l
         finally:
             preview.stop()
 
-    app = Starlette(routes=[
-        Route("/", page, methods=["GET", "HEAD"]),
-        Route("/state", state, methods=["GET"]),
-        Route("/preview.js", script, methods=["GET"]),
-        Route("/variant/{name}.{ext}", variant, methods=["GET", "HEAD"]),
-        Route("/checks", checks, methods=["GET"]),
-    ], lifespan=lifespan)
+    app = Starlette(
+        routes=[
+            Route("/", page, methods=["GET", "HEAD"]),
+            Route("/state", state, methods=["GET"]),
+            Route("/preview.js", script, methods=["GET"]),
+            Route("/variant/{name}.{ext}", variant, methods=["GET", "HEAD"]),
+            Route("/checks", checks, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
     app.state.preview = preview
     return app
 
@@ -177,8 +213,14 @@ def create_preview_app(builder: Callable[[], Build], watch_paths: Callable[[], l
 # --- `newsletter preview` ------------------------------------------------------------------------
 
 
-def serve(issue_dir: Path, *, config_path: Path | None = None, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-          open_browser: bool = False) -> None:
+def serve(
+    issue_dir: Path,
+    *,
+    config_path: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    open_browser: bool = False,
+) -> None:
     """Build, watch and serve ISSUE_DIR until interrupted; prints `Preview: URL` once listening."""
     import uvicorn
 
@@ -204,7 +246,9 @@ def serve(issue_dir: Path, *, config_path: Path | None = None, host: str = "127.
             if failed or warned:
                 line += f" ({failed} checks failed, {warned} warnings)"
         elif snap.problems:
-            line = f"preview: the build failed with {len(snap.problems)} problem{'s' if len(snap.problems) != 1 else ''}"
+            line = (
+                f"preview: the build failed with {len(snap.problems)} problem{'s' if len(snap.problems) != 1 else ''}"
+            )
             line += "".join(f"\n  {p}" for p in snap.problems)
         else:
             line = f"preview: the build crashed: {snap.error}"
@@ -218,12 +262,18 @@ def serve(issue_dir: Path, *, config_path: Path | None = None, host: str = "127.
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise PreviewError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; try another --port (0 picks a free one)") from None
+        raise PreviewError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; try another --port (0 picks a free one)"
+        ) from None
     sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
     actual = sock.getsockname()[1]
 
-    app = create_preview_app(builder, issue_watch_paths(issue_dir, config_path, lambda: seen.get("templates")),
-                             on_rebuild=report, title=issue_dir.resolve().name)
+    app = create_preview_app(
+        builder,
+        issue_watch_paths(issue_dir, config_path, lambda: seen.get("templates")),
+        on_rebuild=report,
+        title=issue_dir.resolve().name,
+    )
     url = f"http://{host}:{actual}/"
     print(f"Preview: {url}", flush=True)
     print(f"preview: watching {issue_dir} (Ctrl-C stops)", file=sys.stderr, flush=True)
@@ -233,7 +283,9 @@ def serve(issue_dir: Path, *, config_path: Path | None = None, host: str = "127.
         opener = threading.Timer(0.3, webbrowser.open, args=(url,))
         opener.daemon = True
         opener.start()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", server_header=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", server_header=False)
+    )
     try:
         server.run(sockets=[sock])
     finally:

@@ -26,8 +26,8 @@ from newsletter.config import Config
 from newsletter.domain import Subscriber
 from newsletter.feedback.policy import FeedbackPolicy
 from newsletter.feedback.ses_events import FeedbackFormatError, events_from_envelope
-from newsletter.languages import LANGUAGES
 from newsletter.feedback.sns import CertificateCache, SNSVerificationError, fetch_certificate, verify_sns_message
+from newsletter.languages import LANGUAGES
 from newsletter.store import Store
 from newsletter.tokens import TokenSigner
 
@@ -79,8 +79,13 @@ def create_app(
         # the sentence is escaped; the organisation is escaped by format; the address stays markup
         paragraph = Markup(escape(language.words[key])).format(address=address, organisation=organisation)
         html = page_template.render(
-            lang=language.code, dir=language.dir, align=language.align, font=language.font_stack,
-            title=language.word("page_title"), paragraphs=[paragraph, *(extra or [])], form=form,
+            lang=language.code,
+            dir=language.dir,
+            align=language.align,
+            font=language.font_stack,
+            title=language.word("page_title"),
+            paragraphs=[paragraph, *(extra or [])],
+            form=form,
         )
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
@@ -100,7 +105,12 @@ def create_app(
         language = LANGUAGES.get(subscriber.language) or config.primary
         if subscriber.status != "active":
             return page(subscriber, "page_already")
-        form = {"action": request.url.path, "name": "List-Unsubscribe", "value": "One-Click", "label": language.word("page_button")}
+        form = {
+            "action": request.url.path,
+            "name": "List-Unsubscribe",
+            "value": "One-Click",
+            "label": language.word("page_button"),
+        }
         return page(subscriber, "page_question", form=form)
 
     async def unsubscribe(request: Request) -> Response:
@@ -117,8 +127,11 @@ def create_app(
         form = None
         if subscriber.status == "unsubscribed":
             form = {
-                "action": f"{request.url.path}/resubscribe", "name": "resubscribe", "value": "1",
-                "label": language.word("page_resubscribe"), "secondary": True,
+                "action": f"{request.url.path}/resubscribe",
+                "name": "resubscribe",
+                "value": "1",
+                "label": language.word("page_resubscribe"),
+                "secondary": True,
             }
         extra = [language.word("page_resubscribe_offer")] if form else None
         return page(subscriber, key, form=form, extra=extra)
@@ -149,7 +162,11 @@ def create_app(
             if not topics:
                 raise SNSVerificationError("no topic is allowed: set feedback.topic_arns in newsletter.toml")
             await run_in_threadpool(
-                verify_sns_message, message, load_certificate=certificates, now=now() if now else None, topic_arns=topics
+                verify_sns_message,
+                message,
+                load_certificate=certificates,
+                now=now() if now else None,
+                topic_arns=topics,
             )
         except SNSVerificationError as exc:
             log.warning("sns: rejected: %s", exc)
@@ -172,12 +189,23 @@ def create_app(
             return PlainTextResponse(f"malformed: {exc}\n", status_code=400)
         try:
             outcome = await run_in_threadpool(
-                store.apply_feedback, events, message_key=f"sns:{message['MessageId']}", source="sns", policy=policy, secret=secret
+                store.apply_feedback,
+                events,
+                message_key=f"sns:{message['MessageId']}",
+                source="sns",
+                policy=policy,
+                secret=secret,
             )
         except Exception:  # noqa: BLE001 - a 5xx makes SNS deliver the message again later
             log.exception("sns: storing feedback failed")
             return PlainTextResponse("store unavailable\n", status_code=503)
-        log.info("sns: %s: %d recorded, %d duplicates, %d unknown", message["MessageId"], outcome.recorded, outcome.duplicates, outcome.unknown)
+        log.info(
+            "sns: %s: %d recorded, %d duplicates, %d unknown",
+            message["MessageId"],
+            outcome.recorded,
+            outcome.duplicates,
+            outcome.unknown,
+        )
         return PlainTextResponse("ok\n")
 
     routes = [

@@ -15,12 +15,20 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from newsletter.message.composer import Outgoing
 from newsletter.errors import NewsletterError
+from newsletter.message.composer import Outgoing
 
 
 class SendError(NewsletterError):
-    def __init__(self, message: str, *, retryable: bool = False, uncertain: bool = False, fatal: bool = False, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        uncertain: bool = False,
+        fatal: bool = False,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.uncertain = uncertain

@@ -19,17 +19,32 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from newsletter.message.composer import Outgoing
 from newsletter.config import SESSettings
+from newsletter.message.composer import Outgoing
 from newsletter.sending.providers import SendError
 
 # InternalFailure is not here: the call may have sent the message before failing, and a
 # retry could send it twice. It counts as uncertain, like any other 5xx.
-RETRYABLE = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException", "ServiceUnavailable"}
+RETRYABLE = {
+    "TooManyRequestsException",
+    "Throttling",
+    "ThrottlingException",
+    "LimitExceededException",
+    "ServiceUnavailable",
+}
 FATAL = {
-    "SendingPausedException", "AccountSuspendedException", "MessageRejected", "MailFromDomainNotVerifiedException",
-    "NotFoundException", "BadRequestException", "AccessDeniedException", "UnrecognizedClientException", "InvalidClientTokenId",
-    "SignatureDoesNotMatch", "ExpiredTokenException", "AccessDenied",
+    "SendingPausedException",
+    "AccountSuspendedException",
+    "MessageRejected",
+    "MailFromDomainNotVerifiedException",
+    "NotFoundException",
+    "BadRequestException",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredTokenException",
+    "AccessDenied",
 }
 
 
@@ -67,9 +82,13 @@ class SESProvider:
         except (ConnectTimeoutError, EndpointConnectionError) as exc:
             raise SendError(f"SES: cannot connect: {exc}", retryable=True) from exc
         except (ReadTimeoutError, ConnectionClosedError) as exc:
-            raise SendError(f"SES: no answer after the message was sent; it may have gone out: {exc}", uncertain=True) from exc
+            raise SendError(
+                f"SES: no answer after the message was sent; it may have gone out: {exc}", uncertain=True
+            ) from exc
         except NoCredentialsError as exc:
-            raise SendError(f"SES: {exc} (set them as for any AWS tool: environment, profile or role)", fatal=True) from exc
+            raise SendError(
+                f"SES: {exc} (set them as for any AWS tool: environment, profile or role)", fatal=True
+            ) from exc
 
     def close(self) -> None:
         pass

@@ -3,13 +3,13 @@ kept open per worker and opened again when the server drops it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import smtplib
-import socket
 import ssl
 
-from newsletter.message.composer import Outgoing
 from newsletter.config import SMTPSettings
+from newsletter.message.composer import Outgoing
 from newsletter.sending.providers import SendError
 
 USERNAME_ENV = "NEWSLETTER_SMTP_USERNAME"
@@ -27,7 +27,9 @@ class SMTPProvider:
         s = self.settings
         try:
             if s.security == "tls":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+                )
             else:
                 conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
                 if s.security == "starttls":
@@ -39,7 +41,9 @@ class SMTPProvider:
                 conn.login(self.username, self.password or "")
             return conn
         except smtplib.SMTPAuthenticationError as exc:
-            raise SendError(f"SMTP {s.host}:{s.port} refused the login for {self.username!r}: {_reply(exc)}", fatal=True) from exc
+            raise SendError(
+                f"SMTP {s.host}:{s.port} refused the login for {self.username!r}: {_reply(exc)}", fatal=True
+            ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise SendError(f"SMTP {s.host}:{s.port}: {exc}", fatal=True) from exc
         except (OSError, smtplib.SMTPException) as exc:
@@ -67,7 +71,7 @@ class SMTPProvider:
         except smtplib.SMTPDataError as exc:
             # an error reply to DATA or to its end: the server answered, so it did not take it
             raise self._reset(_refused(exc.smtp_code, exc.smtp_error, "DATA")) from exc
-        except (smtplib.SMTPServerDisconnected, socket.timeout, OSError, smtplib.SMTPException) as exc:
+        except (TimeoutError, smtplib.SMTPServerDisconnected, OSError, smtplib.SMTPException) as exc:
             self._drop()
             if stage == "before the message":
                 raise SendError(f"SMTP connection lost {stage}: {exc}", retryable=True) from exc
@@ -84,18 +88,14 @@ class SMTPProvider:
 
     def _drop(self) -> None:
         if self.conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken socket
                 self.conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken socket
-                pass
         self.conn = None
 
     def close(self) -> None:
         if self.conn is not None:
-            try:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
                 self.conn.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
         self._drop()
 
 
