@@ -122,16 +122,14 @@ def locate_config(start: Path, explicit: Path | None = None) -> Path:
     return path
 
 
-def load_config(path: Path, problems: Problems | None = None) -> Config:
+def load_config(path: Path) -> Config:
     """Read and validate newsletter.toml; raises BadInput listing every problem."""
-    own = problems is None
-    problems = problems if problems is not None else Problems()
+    problems = Problems()
     data = read_toml(path, problems)
-    if data is None:
+    config = _validate(data, path.resolve(), problems) if data is not None else None
+    if config is None:
         problems.raise_if_any()
-    config = _validate(data, path.resolve(), problems)
-    if own:
-        problems.raise_if_any()
+        raise AssertionError("newsletter.toml refused without a problem")
     return config
 
 
@@ -233,7 +231,7 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
     ses = _ses_settings(r)
     feedback = _feedback_settings(r)
 
-    if problems:
+    if problems or not (sender and reply_to and contact and preview_to):
         return None
     return Config(
         root=root,

@@ -76,7 +76,7 @@ class TomlReader:
     def problem(self, key: str, message: str) -> None:
         self.problems.add(self.path, f"{key}: {message}", line=line_of_key(self.path, key))
 
-    def get(self, key: str, kind: type, default: Any = ..., kind_name: str | None = None) -> Any:
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., kind_name: str | None = None) -> Any:
         self.seen.add(key)
         node: Any = self.data
         for part in key.split("."):
@@ -86,10 +86,9 @@ class TomlReader:
                     return None
                 return default
             node = node[part]
-        if not isinstance(node, kind) or (kind is str and not node.strip()):
-            expected = kind_name or {str: "a non-empty string", list: "a list", dict: "a table"}.get(
-                kind, kind.__name__
-            )
+        if not isinstance(node, kind) or (isinstance(node, str) and not node.strip()):
+            names: dict[Any, str] = {str: "a non-empty string", list: "a list", dict: "a table"}
+            expected = kind_name or names.get(kind, getattr(kind, "__name__", str(kind)))
             self.problem(key, f"expected {expected}, got {node!r}")
             return None
         return node

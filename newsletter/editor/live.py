@@ -206,6 +206,8 @@ def variants_of(snap: Snapshot | None) -> list[str]:
 
 def frame_hashes(snap: Snapshot | None) -> dict[str, str]:
     """Variant → a short hash of its HTML: the page reloads only the frames whose email changed."""
+    if snap is None:
+        return {}
     return {name: hashlib.sha256(snap.files[f"{name}.html"]).hexdigest()[:16] for name in variants_of(snap)}
 
 

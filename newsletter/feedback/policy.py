@@ -23,9 +23,14 @@ SOFT_BOUNCE_TYPES = ("Transient", "Undetermined")
 class Event(Protocol):
     """What the rules need of a feedback event (newsletter.feedback.ses_events.FeedbackEvent)."""
 
-    kind: str
-    bounce_type: str | None
-    complaint_type: str | None
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def bounce_type(self) -> str | None: ...
+
+    @property
+    def complaint_type(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,12 @@ def style_for(language: Language) -> Style:
     )
 
 
+def _attr(token: Token, name: str) -> str:
+    """A token's attribute as text ("" when absent)."""
+    value = token.attrGet(name)
+    return "" if value is None else str(value)
+
+
 def to_html(tokens: list[Token], language: Language) -> str:
     """One block of HTML for `tokens`, with dir and lang on every block element."""
     style = style_for(language)
@@ -122,8 +128,8 @@ def _inline_html(children: list[Token], language: Language, style: Style) -> str
             close = _matching_close(children, i)
             inner = children[i + 1 : close]
             label = "".join(t.content for t in inner if t.type in ("text", "code_inline"))
-            href = escape(token.attrGet("href") or "", quote=True)
-            title = token.attrGet("title")
+            href = escape(_attr(token, "href"), quote=True)
+            title = _attr(token, "title") or None
             title_attr = f' title="{escape(title, quote=True)}"' if title else ""
             inner_html = _inline_html(inner, language, style)
             link = f'<a href="{href}"{title_attr} style="{style.link}">{inner_html}</a>'
@@ -136,7 +142,7 @@ def _inline_html(children: list[Token], language: Language, style: Style) -> str
             out.append(link)
             i = close
         elif kind == "image":
-            src = escape(token.attrGet("src") or "", quote=True)
+            src = escape(_attr(token, "src"), quote=True)
             alt = escape(token.content, quote=True)
             out.append(f'<img src="{src}" alt="{alt}" style="{style.image}">')
         i += 1
@@ -227,7 +233,7 @@ def _inline_text(children: list[Token], direction: str) -> str:
         elif kind == "link_open":
             close = _matching_close(children, i)
             label = _inline_text(children[i + 1 : close], direction)
-            href = token.attrGet("href") or ""
+            href = _attr(token, "href")
             target = href[len("mailto:") :] if href.startswith("mailto:") else href
             shown = mark_text(target, "rtl") if direction == "rtl" else target
             out.append(label if label.strip("\u200e") == target else f"{label} ({shown})")
@@ -249,9 +255,9 @@ def links(tokens: list[Token]) -> list[tuple[str, str, int | None]]:
         line = token.map[0] if token.map else None
         for child in token.children or []:
             if child.type == "link_open":
-                found.append(("link", child.attrGet("href") or "", line))
+                found.append(("link", _attr(child, "href"), line))
             elif child.type == "image":
-                found.append(("image", child.attrGet("src") or "", line))
+                found.append(("image", _attr(child, "src"), line))
     return found
 
 
@@ -264,5 +270,5 @@ def images(tokens: list[Token]) -> list[tuple[str, str, int | None]]:
         line = token.map[0] if token.map else None
         for child in token.children or []:
             if child.type == "image":
-                found.append((child.attrGet("src") or "", child.content, line))
+                found.append((_attr(child, "src"), child.content, line))
     return found

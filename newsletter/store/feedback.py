@@ -114,11 +114,10 @@ class FeedbackStore(SubscriberStore):
                     )
                 )
                 outcome.recorded += 1
-                if subscriber_id is None:
+                if subscriber_id is None or delivery is None:
                     continue
-                verdict = policy.verdict(
-                    event, lambda person=subscriber_id: self._soft_bounce_campaigns(conn, person, policy)
-                )
+                person: int = subscriber_id
+                verdict = policy.verdict(event, lambda: self._soft_bounce_campaigns(conn, person, policy))  # noqa: B023 - called at once
                 if verdict is None:
                     continue
                 self._set_status(conn, subscriber_id, verdict.status, from_states=verdict.from_states)

@@ -5,7 +5,7 @@ in flight (then uncertain). The senders table lets several processes share a cam
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
@@ -197,10 +197,10 @@ class LedgerStore(Database):
         worker: str,
         limit: int,
         *,
-        sent: list[tuple[int, str]],
-        failed: list[tuple[int, str]] = (),
-        uncertain: list[tuple[int, str]] = (),
-        released: list[int] = (),
+        sent: Sequence[tuple[int, str]],
+        failed: Sequence[tuple[int, str]] = (),
+        uncertain: Sequence[tuple[int, str]] = (),
+        released: Sequence[int] = (),
     ) -> list[Claimed]:
         """Record results and claim the next deliveries, in one transaction (one commit).
 

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from markupsafe import Markup, escape
@@ -88,7 +89,7 @@ def present(snap: Snapshot, last_good: Snapshot | None, preview: Preview) -> Non
 
 def render_sections(snap: Snapshot, last_good: Snapshot | None, preview: Preview) -> dict[str, str]:
     """Element id → inner HTML of every part of the page that changes with a build."""
-    module = _env.get_template("preview_fragments.html.j2").make_module(
+    module: Any = _env.get_template("preview_fragments.html.j2").make_module(
         {"clock": time.strftime("%H:%M:%S", time.localtime(snap.built_at)), "size_warning": SIZE_WARNING_BYTES}
     )
     shown = snap if snap.ok else (last_good or snap)

@@ -7,6 +7,7 @@ loop; SendEmail is not idempotent, so a call whose answer was lost is never repe
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -66,7 +67,7 @@ class SESProvider:
         self.settings = settings
 
     def send(self, message: Outgoing) -> str:
-        request = {
+        request: dict[str, Any] = {
             "FromEmailAddress": message.sender,
             "Destination": {"ToAddresses": [message.recipient]},
             "Content": {"Raw": {"Data": message.data}},
