@@ -1,4 +1,4 @@
-"""The real SES payloads in ../shared/samples/ses, pointed at our own deliveries."""
+"""The SES feedback fixtures in tests/fixtures/ses, pointed at our own deliveries."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import json
 import uuid
 from pathlib import Path
 
-# CI clones the repository into some folder with shared/ beside it.
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "ses"
-# the addresses the AWS samples use, replaced by ours
-SAMPLE_ADDRESSES = ("recipient@example.com", "jane@example.com", "mary@example.com", "richard@example.com")
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ses"
+# the addresses the fixtures use, replaced by ours
+SAMPLE_ADDRESSES = ("recipient@example.org", "reader@example.net", "friend@example.org")
 # event type -> (its own object, the field naming its recipients)
 RECIPIENT_FIELDS = {
     "Bounce": ("bounce", "bouncedRecipients"),
@@ -26,10 +25,10 @@ def iso(moment: dt.datetime) -> str:
 
 
 def ses_message(sample: str, message_id: str, recipient: str, when: dt.datetime | None = None, **changes) -> dict:
-    """The real sample, about one recipient of one of our messages.
+    """The fixture `sample`, about one recipient of one of our messages.
 
     With `when`, the event happens then and gets a new feedbackId (as SES gives every event
-    its own; feedback_id= fixes it); without, the sample's own times and ids stay.
+    its own; feedback_id= fixes it); without, the fixture's own times and ids stay.
     `changes` are set on the event's own object (bounceType=..., complaintFeedbackType=...).
     """
     data = json.loads((SAMPLES / sample).read_text(encoding="utf-8"))

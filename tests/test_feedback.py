@@ -1,4 +1,4 @@
-"""SES feedback parsing against the real AWS documentation samples in shared/samples/ses/."""
+"""SES feedback parsing against the fixtures in tests/fixtures/ses/, written in the formats AWS documents."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import copy
 import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
+from ses_samples import SAMPLES
 
 from newsletter.errors import NewsletterError
 from newsletter.feedback.ses_events import (
@@ -18,9 +18,6 @@ from newsletter.feedback.ses_events import (
     parse_envelope,
     parse_ses_message,
 )
-
-# CI clones the repository into some folder with shared/ beside it, as /work/main and /work/shared are here.
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "ses"
 
 SES_SAMPLES = [
     "ses_event_bounce.json",
@@ -36,8 +33,8 @@ SES_SAMPLES = [
     "ses_notification_complaint_no_feedback.json",
     "ses_notification_delivery.json",
 ]
-EVENT_MESSAGE_ID = "EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000"
-EVENT_FEEDBACK_ID = "01000157c44f053b-61b59c11-9236-11e6-8f96-7be8aexample-000000"
+RECIPIENT = "recipient@example.org"
+ENVELOPE_ID = "5e0c3b7a-9d14-4f62-8a3e-1b7d2c9f4e05"
 
 
 def text(name: str) -> str:
@@ -57,18 +54,17 @@ def only(events: list[FeedbackEvent]) -> FeedbackEvent:
     return events[0]
 
 
-def test_samples_folder_resolves_beside_the_repository():
+def test_every_fixture_is_covered():
     assert SAMPLES.is_dir(), SAMPLES
-    assert SAMPLES.parent.parent.name == "shared"
     present = {p.name for p in SAMPLES.glob("ses_*.json")}
-    assert present == set(SES_SAMPLES), "a sample was added or removed: cover it here"
+    assert present == set(SES_SAMPLES), "a fixture was added or removed: cover it here"
 
 
 @pytest.mark.parametrize("name", SES_SAMPLES)
 def test_every_sample_parses_with_message_id_and_aware_utc_timestamps(name):
     data = sample(name)
     from_text = parse_ses_message(text(name))
-    assert from_text, "every SES sample names at least one event"
+    assert from_text, "every SES fixture names at least one event"
     assert parse_ses_message(text(name).encode("utf-8")) == from_text
     assert parse_ses_message(data) == from_text
     expected_format = "event" if "eventType" in data else "notification"
@@ -88,13 +84,13 @@ def test_every_sample_parses_with_message_id_and_aware_utc_timestamps(name):
 def test_permanent_bounce_with_dsn_is_one_hard_bounce_with_diagnostic_code():
     event = only(parse_ses_message(text("ses_notification_bounce_permanent_with_dsn.json")))
     assert event.kind == "bounce"
-    assert event.recipient == "jane@example.com"
-    assert event.ses_message_id == "00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa0680-000000"
-    assert event.feedback_id == "00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa068a-000000"
+    assert event.recipient == RECIPIENT
+    assert event.ses_message_id == "0102018e0c6a4f1d-5b7e2c90-3a41-4d8f-b6e2-91c07d3f5a28-000000"
+    assert event.feedback_id == "0102018e0c6a5a07-8d2f4b1e-6c93-4a70-a5d1-3e8b2f9c7d64-000000"
     assert event.bounce_type == "Permanent"
     assert event.bounce_subtype == "General"
-    assert event.detail == "smtp; 550 5.1.1 <jane@example.com>... User"
-    assert event.occurred_at == utc(2016, 1, 27, 14, 59, 38, 237000)
+    assert event.detail == "smtp; 550 5.1.1 <recipient@example.org>: Recipient address rejected: User unknown"
+    assert event.occurred_at == utc(2024, 3, 4, 9, 15, 4, 532000)  # bounce.timestamp, not mail.timestamp
     assert event.hard_bounce is True
     assert event.soft_bounce is False
     assert event.is_complaint is False
@@ -105,13 +101,13 @@ def test_permanent_bounce_with_dsn_is_one_hard_bounce_with_diagnostic_code():
 
 def test_permanent_bounce_without_dsn_names_two_recipients_not_the_whole_destination():
     events = parse_ses_message(text("ses_notification_bounce_permanent_no_dsn.json"))
-    assert [e.recipient for e in events] == ["jane@example.com", "richard@example.com"]
+    assert [e.recipient for e in events] == [RECIPIENT, "friend@example.org"]
     for event in events:
         assert event.kind == "bounce"
         assert event.hard_bounce
         assert event.detail is None
-        assert event.feedback_id == "00000137860315fd-869464a4-8680-4114-98d3-716fe35851f9-000000"
-        assert event.ses_message_id == "00000137860315fd-34208509-5b74-41f3-95c5-22c1edc3c924-000000"
+        assert event.feedback_id == "0102018e0c6b2c5a-e71d9a36-2f84-4c05-9b7a-0d6e3c8f1a52-000000"
+        assert event.ses_message_id == "0102018e0c6b11e4-a3c58f02-7d16-4b9e-8f20-5c4d1e7a9b33-000000"
 
 
 @pytest.mark.parametrize(
@@ -126,17 +122,18 @@ def test_transient_and_undetermined_bounces_are_soft(bounce_type, subtype):
     assert (event.bounce_type, event.bounce_subtype) == (bounce_type, subtype)
     assert event.soft_bounce is True
     assert event.hard_bounce is False
-    assert event.recipient == "jane@example.com"
+    assert event.recipient == RECIPIENT
 
 
 def test_complaint_with_feedback_report_is_abuse():
     event = only(parse_ses_message(text("ses_notification_complaint_abuse_with_feedback.json")))
     assert event.kind == "complaint"
-    assert event.recipient == "richard@example.com"
+    assert event.recipient == "friend@example.org"
     assert event.complaint_type == "abuse"
     assert event.is_complaint is True
-    assert event.feedback_id == "000001378603177f-18c07c78-fa81-4a58-9dd1-fedc3cb8f49a-000000"
-    assert event.ses_message_id == "000001378603177f-7a5433e7-8edb-42ae-af10-f0181f34d6ee-000000"
+    assert event.feedback_id == "0102018e0d1f3e26-c9a07b54-1d68-4e2f-b3c9-7f5a2d0e8b41-000000"
+    assert event.ses_message_id == "0102018e0c6c7b90-41f6d2a8-9e35-4f1c-8a07-b2d94e6c3f15-000000"
+    assert event.occurred_at == utc(2024, 3, 5, 7, 42, 19, 860000)  # complaint.timestamp, not arrivalDate
     assert event.bounce_type is None and not event.hard_bounce and not event.soft_bounce
     # Only a bounce is ever a hard or soft bounce, whatever else the event carries.
     assert not dataclasses.replace(event, bounce_type="Permanent").hard_bounce
@@ -146,10 +143,10 @@ def test_complaint_with_feedback_report_is_abuse():
 def test_complaint_without_feedback_report_still_counts():
     event = only(parse_ses_message(text("ses_notification_complaint_no_feedback.json")))
     assert event.kind == "complaint"
-    assert event.recipient == "richard@example.com"
+    assert event.recipient == "friend@example.org"
     assert event.complaint_type is None
     assert event.is_complaint is True
-    assert event.feedback_id == "0000013786031775-fea503bc-7497-49e1-881b-a0379bb037d3-000000"
+    assert event.feedback_id == "0102018e0d2a9c18-2b5f8e03-a7c4-4d91-86e5-1c3b9f7d0a26-000000"
 
 
 def test_not_spam_complaint_is_not_a_complaint():
@@ -172,77 +169,80 @@ def test_notification_format_ignores_mail_tags():
 def test_delivery_gives_one_event_per_delivered_recipient():
     event = only(parse_ses_message(text("ses_notification_delivery.json")))
     assert event.kind == "delivery"
-    assert event.recipient == "jane@example.com"
-    assert event.detail == "250 ok: Message 64111812 accepted"
+    assert event.recipient == RECIPIENT
+    assert event.detail == "250 2.0.0 Ok: queued as 4TpQ7v0Xk2z9sVt"  # whitespace collapsed
+    assert event.occurred_at == utc(2024, 3, 4, 9, 15, 4, 701000)
     assert event.feedback_id is None
     assert not event.hard_bounce and not event.soft_bounce and not event.is_complaint
 
     data = sample("ses_notification_delivery.json")
-    data["delivery"]["recipients"] = ["jane@example.com", "Mary@Example.com"]
-    data["mail"]["destination"] = ["jane@example.com", "Mary@Example.com", "richard@example.com"]
+    data["delivery"]["recipients"] = [RECIPIENT, "Reader@Example.net"]
+    data["mail"]["destination"] = [RECIPIENT, "Reader@Example.net", "friend@example.org"]
     events = parse_ses_message(data)
-    assert [e.recipient for e in events] == ["jane@example.com", "Mary@Example.com"]  # original case kept
+    assert [e.recipient for e in events] == [RECIPIENT, "Reader@Example.net"]  # original case kept
 
 
 # --- event-publishing format ------------------------------------------------------------------
 
 
 CONFIG_SET_TAGS = {
-    "ses:configuration-set": ["ConfigSet"],
-    "ses:source-ip": ["192.0.2.0"],
-    "ses:from-domain": ["example.com"],
-    "ses:caller-identity": ["ses_user"],
+    "ses:configuration-set": ["newsletter"],
+    "ses:source-ip": ["192.0.2.10"],
+    "ses:from-domain": ["news.example.org"],
+    "ses:caller-identity": ["newsletter-sender"],
 }
 
 
 def test_event_bounce():
     event = only(parse_ses_message(text("ses_event_bounce.json")))
     assert event.format == "event"
-    assert (event.kind, event.recipient) == ("bounce", "recipient@example.com")
-    assert event.ses_message_id == EVENT_MESSAGE_ID
-    assert event.feedback_id == EVENT_FEEDBACK_ID
+    assert (event.kind, event.recipient) == ("bounce", RECIPIENT)
+    assert event.ses_message_id == "0102018f3a7b6c21-7d0e5f94-2c83-4b1a-9e6d-4a8f2b1c3d57-000000"
+    assert event.feedback_id == "0102018f3a7c0e4b-b8d1a2f6-5e37-4c09-8b4e-6f2a9d1c7e30-000000"
     assert event.hard_bounce
-    assert event.detail == "smtp; 550 5.1.1 user unknown"
-    assert event.occurred_at == utc(2017, 8, 5, 0, 41, 2, 669000)  # bounce.timestamp, not mail.timestamp
+    assert event.detail == "smtp; 550 5.1.1 mailbox unavailable"
+    assert event.occurred_at == utc(2024, 6, 11, 8, 30, 2, 905000)  # bounce.timestamp, not mail.timestamp
     assert event.tags == CONFIG_SET_TAGS
 
 
 def test_event_complaint():
     event = only(parse_ses_message(text("ses_event_complaint.json")))
-    assert (event.kind, event.recipient, event.complaint_type) == ("complaint", "recipient@example.com", "abuse")
+    assert (event.kind, event.recipient, event.complaint_type) == ("complaint", RECIPIENT, "abuse")
     assert event.is_complaint
-    assert event.feedback_id == EVENT_FEEDBACK_ID
+    assert event.ses_message_id == "0102018f3a7d4a8e-1c6b9e25-7f40-4d3a-a2c8-5b9e0f7d1a63-000000"
+    assert event.feedback_id == "0102018f3b02f7c5-d4e8a1b0-3c6f-4a92-9d57-2e0b8c4f6a19-000000"
+    assert event.occurred_at == utc(2024, 6, 12, 19, 4, 51, 127000)
     assert event.tags == CONFIG_SET_TAGS
 
 
 def test_event_delivery_with_custom_tags():
     event = only(parse_ses_message(text("ses_event_delivery.json")))
-    assert (event.kind, event.recipient) == ("delivery", "recipient@example.com")
-    assert event.detail == "250 2.6.0 Message received"
-    assert event.occurred_at == utc(2016, 10, 19, 23, 21, 4, 133000)
-    assert event.tags["myCustomTag1"] == ["myCustomTagValue1"]
-    assert event.tags["ses:outgoing-ip"] == ["192.0.2.0"]
+    assert (event.kind, event.recipient) == ("delivery", RECIPIENT)
+    assert event.detail == "250 2.0.0 OK accepted for delivery"
+    assert event.occurred_at == utc(2024, 6, 11, 8, 30, 1, 874000)
+    assert event.tags["campaign"] == ["2022-12-year-end"]
+    assert event.tags["ses:outgoing-ip"] == ["203.0.113.40"]
     assert len(event.tags) == 7
 
 
 def test_event_send_uses_destination_and_falls_back_to_mail_timestamp():
     event = only(parse_ses_message(text("ses_event_send.json")))
-    assert (event.kind, event.recipient) == ("send", "recipient@example.com")
-    assert event.occurred_at == utc(2016, 10, 14, 5, 2, 16, 645000)  # send is {}: mail.timestamp
+    assert (event.kind, event.recipient) == ("send", RECIPIENT)
+    assert event.occurred_at == utc(2024, 6, 11, 8, 30, 1, 988000)  # send is {}: mail.timestamp
     assert event.feedback_id is None
-    assert event.tags["myCustomTag2"] == ["myCustomTagValue2"]
+    assert event.tags["language"] == ["en"]
 
     data = sample("ses_event_send.json")
-    data["mail"]["destination"] = ["a@example.com", "b@example.com"]
-    assert [e.recipient for e in parse_ses_message(data)] == ["a@example.com", "b@example.com"]
+    data["mail"]["destination"] = ["a@example.org", "b@example.net"]
+    assert [e.recipient for e in parse_ses_message(data)] == ["a@example.org", "b@example.net"]
 
 
 def test_event_reject_carries_the_reason():
     event = only(parse_ses_message(text("ses_event_reject.json")))
     assert event.kind == "reject"
-    assert event.recipient == "sender@example.com"  # this sample's mail.destination
+    assert event.recipient == RECIPIENT  # mail.destination: a reject names no recipient of its own
     assert event.detail == "Bad content"
-    assert event.occurred_at == utc(2016, 10, 14, 17, 38, 15, 211000)
+    assert event.occurred_at == utc(2024, 6, 11, 8, 30, 1, 602000)
 
 
 def test_event_without_destination_has_no_recipient():
@@ -256,23 +256,23 @@ def test_event_without_destination_has_no_recipient():
 
 def test_event_delivery_delay():
     event = only(parse_ses_message(text("ses_event_delivery_delay.json")))
-    assert (event.kind, event.recipient) == ("delivery_delay", "recipient@example.com")
-    assert event.detail == "TransientCommunicationFailure"
-    assert event.occurred_at == utc(2020, 6, 16, 0, 25, 40, 95000)
-    assert event.tags == {"ses:configuration-set": ["ConfigSet"]}
+    assert (event.kind, event.recipient) == ("delivery_delay", RECIPIENT)
+    assert event.detail == "MailboxFull"
+    assert event.occurred_at == utc(2024, 6, 11, 8, 45, 12, 640000)
+    assert event.tags == {"ses:configuration-set": ["newsletter"]}
     assert not event.soft_bounce and not event.hard_bounce
 
     data = sample("ses_event_delivery_delay.json")
-    data["mail"]["destination"] = ["a@example.com", "b@example.com", "c@example.com"]
-    data["deliveryDelay"]["delayedRecipients"] = [{"emailAddress": "b@example.com", "status": "4.4.1"}]
-    assert [e.recipient for e in parse_ses_message(data)] == ["b@example.com"]  # only the delayed one
+    data["mail"]["destination"] = ["a@example.org", "b@example.net", "c@example.org"]
+    data["deliveryDelay"]["delayedRecipients"] = [{"emailAddress": "b@example.net", "status": "4.4.1"}]
+    assert [e.recipient for e in parse_ses_message(data)] == ["b@example.net"]  # only the delayed one
 
 
 def test_event_subscription():
     event = only(parse_ses_message(text("ses_event_subscription.json")))
-    assert (event.kind, event.recipient) == ("subscription", "recipient@example.com")
-    assert event.ses_message_id == "EXAMPLEe4bccb684-777bc8de-afa7-4970-92b0-f515137b1497-000000"
-    assert event.occurred_at == utc(2022, 1, 12, 1, 0, 17, 910000)
+    assert (event.kind, event.recipient) == ("subscription", RECIPIENT)
+    assert event.ses_message_id == "0102018f3a82f0d4-2e9c5b71-c83a-4d6e-b7f1-0a4d9e3c6b58-000000"
+    assert event.occurred_at == utc(2024, 6, 13, 6, 58, 33, 415000)
     assert event.tags["ses:operation"] == ["SendEmail"]
 
 
@@ -294,7 +294,7 @@ def test_other_and_unknown_event_types_are_tolerated(event_type, body_key, body,
     event = only(parse_ses_message(data))
     assert event.kind == kind
     assert event.detail == detail
-    assert event.recipient == "recipient@example.com"
+    assert event.recipient == RECIPIENT
     expected = body.get("timestamp", data["mail"]["timestamp"]).replace("Z", "+00:00")
     assert event.occurred_at == datetime.fromisoformat(expected)
 
@@ -330,7 +330,7 @@ def test_key_is_stable_across_parses_and_differs_between_recipients():
 
 def test_key_ignores_recipient_case_but_not_kind_or_feedback_id():
     event = only(parse_ses_message(text("ses_notification_bounce_permanent_with_dsn.json")))
-    assert dataclasses.replace(event, recipient="JANE@Example.COM").key == event.key
+    assert dataclasses.replace(event, recipient="RECIPIENT@Example.ORG").key == event.key
     assert dataclasses.replace(event, kind="complaint").key != event.key
     assert dataclasses.replace(event, feedback_id="other").key != event.key
     # With a feedbackId the event is already unique: the timestamp does not enter the key.
@@ -358,13 +358,13 @@ def envelope_around(message: str) -> dict:
     return envelope
 
 
-def test_documentation_envelope_carries_hello_world_which_is_not_ses_json():
+def test_notification_envelope_with_plain_text_is_not_ses_json():
     envelope = parse_envelope(text("sns_envelope_notification.json"))
     assert envelope["Type"] == "Notification"
-    assert envelope["MessageId"] == "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324"
+    assert envelope["MessageId"] == ENVELOPE_ID
     with pytest.raises(FeedbackFormatError, match="not JSON") as caught:
         events_from_envelope(envelope)
-    assert "Hello world!" in str(caught.value)
+    assert "Hello from ses-feedback!" in str(caught.value)
 
 
 @pytest.mark.parametrize("name", ["ses_notification_bounce_permanent_no_dsn.json", "ses_event_complaint.json"])
@@ -372,7 +372,7 @@ def test_ses_message_inside_an_sns_envelope(name):
     body = json.dumps(envelope_around(json.dumps(sample(name))))
     for given in (body, body.encode("utf-8"), json.loads(body)):
         envelope = parse_envelope(given)
-        assert envelope["MessageId"] == "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324"
+        assert envelope["MessageId"] == ENVELOPE_ID
         assert "raw" not in envelope
         assert events_from_envelope(envelope) == parse_ses_message(text(name))
 
@@ -390,16 +390,20 @@ def test_raw_message_delivery_body_gets_a_synthetic_envelope(given):
     if given != "dict":
         assert envelope["Message"] == raw
     event = only(events_from_envelope(envelope))
-    assert (event.kind, event.recipient) == ("delivery", "jane@example.com")
+    assert (event.kind, event.recipient) == ("delivery", RECIPIENT)
 
 
 @pytest.mark.parametrize(
-    "name", ["sns_envelope_subscription_confirmation.json", "sns_envelope_unsubscribe_confirmation.json"]
+    ("name", "kind", "token"),
+    [
+        ("sns_envelope_subscription_confirmation.json", "SubscriptionConfirmation", "2b6e0f4d9a1c7e3b"),
+        ("sns_envelope_unsubscribe_confirmation.json", "UnsubscribeConfirmation", "7d3a9f1c5e2b8d4a"),
+    ],
 )
-def test_confirmation_envelopes_give_no_events(name):
+def test_confirmation_envelopes_give_no_events(name, kind, token):
     envelope = parse_envelope(text(name))
-    assert envelope["Type"] in ("SubscriptionConfirmation", "UnsubscribeConfirmation")
-    assert envelope["Token"] == "2336412f37..."
+    assert envelope["Type"] == kind
+    assert envelope["Token"].startswith(token)
     assert events_from_envelope(envelope) == []
 
 
@@ -454,7 +458,7 @@ BOUNCE = "ses_notification_bounce_permanent_with_dsn.json"
         (broken(BOUNCE, lambda d: d["mail"].update(messageId="  ")), "mail.messageId is missing or empty"),
         (broken(BOUNCE, lambda d: d.pop("bounce")), "has no bounce object"),
         (broken(BOUNCE, lambda d: d["bounce"].pop("bouncedRecipients")), "bounce.bouncedRecipients is missing"),
-        (broken(BOUNCE, lambda d: d["bounce"].update(bouncedRecipients="jane@example.com")), "bouncedRecipients is a string, not a list"),
+        (broken(BOUNCE, lambda d: d["bounce"].update(bouncedRecipients=RECIPIENT)), "bouncedRecipients is a string, not a list"),
         (broken(BOUNCE, lambda d: d["bounce"].update(bouncedRecipients=[])), "bouncedRecipients is empty"),
         (broken(BOUNCE, lambda d: d["bounce"].update(bouncedRecipients=[{"status": "5.1.1"}])), "bouncedRecipients[0] has no emailAddress"),
         (broken(BOUNCE, lambda d: d["bounce"].update(timestamp="yesterday")), "bounce.timestamp is not an ISO 8601 timestamp"),
@@ -462,7 +466,7 @@ BOUNCE = "ses_notification_bounce_permanent_with_dsn.json"
         (broken("ses_notification_complaint_no_feedback.json", lambda d: d["complaint"].pop("complainedRecipients")), "complaint.complainedRecipients is missing"),
         (broken("ses_notification_delivery.json", lambda d: d["delivery"].pop("recipients")), "delivery.recipients is missing"),
         (broken("ses_notification_delivery.json", lambda d: d["delivery"].update(recipients=[None])), "delivery.recipients[0] must be an email address"),
-        (broken("ses_event_send.json", lambda d: d["mail"].update(destination="x@example.com")), "mail.destination is a string, not a list"),
+        (broken("ses_event_send.json", lambda d: d["mail"].update(destination=RECIPIENT)), "mail.destination is a string, not a list"),
     ],
 )
 def test_malformed_ses_messages_say_what_is_wrong(message, expected):
@@ -479,7 +483,7 @@ def test_format_error_is_a_newsletter_error():
 
 def test_missing_event_timestamp_falls_back_to_mail_timestamp():
     data = broken(BOUNCE, lambda d: d["bounce"].pop("timestamp"))
-    data["mail"]["timestamp"] = "2016-01-27T16:59:38.237+02:00"
+    data["mail"]["timestamp"] = "2024-03-04T11:15:02.118+02:00"
     event = only(parse_ses_message(data))
-    assert event.occurred_at == utc(2016, 1, 27, 14, 59, 38, 237000)
+    assert event.occurred_at == utc(2024, 3, 4, 9, 15, 2, 118000)
     assert event.occurred_at.tzinfo == timezone.utc

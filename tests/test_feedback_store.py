@@ -2,8 +2,8 @@
 
 Deliveries are made by `newsletter send --provider outbox`, once per issue: the year-end
 issue copied under four names gives four campaigns to the same six people. Feedback events
-come from newsletter.feedback.parse_ses_message on the AWS samples in
-../shared/samples/ses/, pointed at our deliveries (mail.messageId = the delivery's
+come from newsletter.feedback.parse_ses_message on the SES fixtures in
+tests/fixtures/ses/, pointed at our deliveries (mail.messageId = the delivery's
 provider message id, the recipient = the subscriber's address). The store's clock is
 controlled by the test, and every event happens "now" on that clock.
 """
@@ -38,8 +38,6 @@ PEOPLE = 6
 KEY = SECRET.encode()
 START = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 POLICY = FeedbackPolicy()
-
-# the addresses the AWS samples use; replaced by ours wherever they appear (diagnostic codes, headers)
 
 
 def run(project: Project, *args: str):
@@ -148,7 +146,7 @@ def world(template: Path, tmp_path: Path) -> World:
 
 
 def soft(world: World, slug: str, email: str, bounce_type: str = "Transient", **kw):
-    """A soft bounce (the permanent sample with its type changed, as the samples' README says)."""
+    """A soft bounce (the permanent fixture with its type changed, as the fixtures' README says)."""
     sub_type = "MailboxFull" if bounce_type == "Transient" else "General"
     message = world.message(
         "ses_notification_bounce_permanent_with_dsn.json", slug, email, bounceType=bounce_type, bounceSubType=sub_type

@@ -1,9 +1,9 @@
 """`newsletter feedback poll` against moto in server mode: SES, SNS and SQS over real HTTP.
 
 The letter goes out through SES-on-moto, so the ledger holds the MessageIds SendEmail
-returned. An SNS topic has the queue subscribed to it (protocol sqs), and the real AWS
-samples, pointed at those MessageIds and addresses, are published to the topic: what
-reaches the queue is what SNS really wraps around SES feedback.
+returned. An SNS topic has the queue subscribed to it (protocol sqs), and the SES fixtures
+(tests/fixtures/ses), pointed at those MessageIds and addresses, are published to the topic:
+what reaches the queue is what SNS really wraps around SES feedback.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from ses_samples import SAMPLES, ses_message as shared_ses_message
+from ses_samples import SAMPLES, ses_message as fixture_message
 from conftest import SECRET, Project, reset_moto
 from newsletter import domain as d
 from newsletter.store import tables as s
@@ -49,8 +49,8 @@ def moto(moto_url: str, aws_env) -> str:
 
 
 def ses_message(sample: str, message_id: str, recipient: str, **changes) -> str:
-    """The real sample as SES would publish it about `recipient` of our message `message_id`."""
-    return json.dumps(shared_ses_message(sample, message_id, recipient, **changes))
+    """The fixture as SES would publish it about `recipient` of our message `message_id`."""
+    return json.dumps(fixture_message(sample, message_id, recipient, **changes))
 
 
 class DeadlinePassed(BaseException):
@@ -239,7 +239,7 @@ def test_malformed_messages_are_reported_and_left_in_the_queue(world):
     problems = [line for line in result.stderr.splitlines() if "malformed" in line]
     assert len(problems) == 3, result.stderr
     assert any("SNS envelope is not JSON" in line for line in problems), problems
-    assert any("SES message is not JSON" in line and "Hello world!" in line for line in problems), problems
+    assert any("SES message is not JSON" in line and "Hello from ses-feedback!" in line for line in problems), problems
     assert any("is not in feedback.topic_arns" in line for line in problems), problems
     # the bounce from a topic we do not trust was not acted on
     assert world.statuses()[world.a] == d.ACTIVE

@@ -56,10 +56,10 @@ from newsletter.domain import NewSubscriber
 from newsletter.store import Store
 from newsletter.tokens import TokenSigner
 from newsletter.web.public import create_app
+from ses_samples import SAMPLES
 from uvicorn_server import running
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT.parent / "shared" / "samples" / "ses"
 BOUNCE_SAMPLE = SAMPLES / "ses_notification_bounce_permanent_with_dsn.json"
 SCREENSHOTS = ROOT / "dist" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -149,7 +149,7 @@ def subscription_confirmation(key, *, topic: str = TOPIC) -> dict:
 
 
 def bounce_for(address: str, ses_message_id: str) -> dict:
-    """The real SES sample, pointed at one of our deliveries."""
+    """The SES bounce fixture, pointed at one of our deliveries."""
     ses = json.loads(BOUNCE_SAMPLE.read_text(encoding="utf-8"))
     ses["mail"]["messageId"] = ses_message_id
     ses["bounce"]["bouncedRecipients"][0]["emailAddress"] = address
@@ -470,7 +470,7 @@ def test_sns_rejections_change_nothing(site, client, sns_key):
     assert site.status("nour@example.org") == "bounced"
 
 
-def test_sns_bounce_from_real_ses_sample_suppresses_once(site, client, sns_key):
+def test_sns_bounce_from_ses_fixture_suppresses_once(site, client, sns_key):
     site.add(("nour@example.org", "نور", "ar"), ("jane@example.org", "Jane", "en"))
     site.send()
     message_id = _delivery(site, "nour@example.org")
