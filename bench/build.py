@@ -1,8 +1,11 @@
-"""mjml-python against the reference MJML compiler (npm `mjml`) on the same MJML.
+"""Building the year-end letter, and MJML to HTML alone against the reference compiler.
 
-The reference compiler is installed into dist/mjml-node/ with npm when Node is present
-(benchmarks only; the project never runs it). Both are timed in-process: medians of
-repeated renders of the year-end letter's MJML, one per variant.
+`bench_build`: load + assemble + render + plain text, per variant and all three in one
+`build_issue` call, in process after a warm-up. `bench_mjml`: mjml-python against the
+reference MJML compiler (npm `mjml`) on the same MJML. The reference compiler is installed
+into dist/mjml-node/ with npm when Node is present (benchmarks only; the project never runs
+it). Both are timed in-process: medians of repeated renders of the year-end letter's MJML,
+one per variant.
 """
 
 from __future__ import annotations
@@ -12,10 +15,44 @@ import shutil
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.harness import ROOT
+from newsletter.config import find_config, load_config
+from newsletter.errors import Problems
+from newsletter.letter import render
+from newsletter.letter.assemble import assemble
+from newsletter.letter.build import build_issue
+from newsletter.letter.issue_folder import load_issue
+
+ISSUE = ROOT / "issues" / "2022-12-year-end"
 NODE_DIR = ROOT / "dist" / "mjml-node"
+
+
+def median_ms(fn, repeat: int) -> tuple[float, list[float]]:
+    fn()  # warm caches (template compilation) as a long-lived process would have them
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), samples
+
+
+def bench_build(repeat: int) -> dict:
+    config = load_config(find_config(ISSUE))
+    results: dict[str, float] = {}
+
+    def one(name: str):
+        problems = Problems()
+        issue = load_issue(ISSUE, config, problems)
+        letters = assemble(issue, config)
+        render.render_variants(letters, config, problems, only=[name])
+
+    for name in render.variant_names(config):
+        results[name], _ = median_ms(lambda: one(name), repeat)
+    results["all three (one build_issue call)"], _ = median_ms(lambda: build_issue(ISSUE), repeat)
+    return results
+
 
 NODE_SCRIPT = r"""
 const mjml = require('mjml');
@@ -42,10 +79,7 @@ const fs = require('fs');
 
 def mjml_sources() -> dict[str, str]:
     """The MJML each variant renders to (Jinja2 output, before mjml-python)."""
-    from newsletter.build import build_issue
-    from newsletter import render
-
-    build = build_issue(ROOT / "issues" / "2022-12-year-end")
+    build = build_issue(ISSUE)
     captured: dict[str, str] = {}
     original = render._mjml_to_html
 
@@ -55,7 +89,7 @@ def mjml_sources() -> dict[str, str]:
 
     render._mjml_to_html = capture
     try:
-        render.render_variants(build.letters, build.config, render.Problems())
+        render.render_variants(build.letters, build.config, Problems())
     finally:
         render._mjml_to_html = original
     names = list(build.variants)
@@ -97,4 +131,4 @@ def bench_mjml(repeat: int = 50, log=print) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(bench_mjml(), indent=2))
+    print(json.dumps({"build_ms": bench_build(10), "mjml": bench_mjml(10)}, indent=2))

@@ -1,4 +1,4 @@
-"""Benchmark: per-recipient personalisation + MIME building, in process, on one core.
+"""Per-recipient personalisation + MIME building, in process, on one core.
 
 The year-end issue is built once; then `Composer.compose` runs for `messages` recipients per
 run, per variant, as the send loop calls it (a fresh `utcnow()` per message, a signed
@@ -14,8 +14,8 @@ import statistics
 import time
 from pathlib import Path
 
-from newsletter.build import build_issue
-from newsletter.compose import Composer, Recipient
+from newsletter.letter.build import build_issue
+from newsletter.message.composer import Composer, Recipient
 from newsletter.store import utcnow
 from newsletter.tokens import TokenSigner
 

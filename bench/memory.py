@@ -1,13 +1,13 @@
-"""Benchmark: peak memory of one sending process as the list grows (100,000 → 1,000,000).
+"""Peak memory of one sending process as the list grows (100,000 → 1,000,000).
 
-The lists are set up straight through SQL (scripts/bench_bulk.py) in a PostgreSQL database
-each (tests/postgres.py), the store several workers share. Measured:
+The lists are set up straight through SQL (bench/harness/bulk.py) in a PostgreSQL database
+each (bench/harness/postgres.py), the store several workers share. Measured:
 
-- `newsletter send ISSUE --list main --dry-run`, run under the launcher of
-  scripts/bench_send.py (its `ru_maxrss` is the command's peak RSS), on 10 recipients (the
+- `newsletter send ISSUE --list main --dry-run`, run under the launcher
+  (bench/harness/launcher.py; its `ru_maxrss` is the command's peak RSS), on 10 recipients (the
   floor: interpreter, imports, build), on the smaller and on the larger list;
 - optionally, a real campaign on the larger list: `newsletter send --provider ses
-  --workers 2` against the SES stub (scripts/bench_ses_stub.py), stopped with Ctrl-C
+  --workers 2` against the SES stub (bench/harness/ses_stub.py), stopped with Ctrl-C
   (SIGINT) once the workers have sent for a while; the peak RSS (VmHWM, sampled from /proc)
   of the `send` process, which freezes the whole list into the ledger, and of each
   `newsletter worker`, and how long the freeze took.
@@ -19,18 +19,18 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from bench_proc import ProcWatch  # noqa: E402
-from bench_project import ISSUE, LIST, write_project  # noqa: E402
-from bench_send import DRY_RUN, measure, newsletter  # noqa: E402
-from bench_ses import Postgres, Stub, aws_env, fill, ses_toml  # noqa: E402
+from bench.harness.bulk import fill
+from bench.harness.children import SESStub
+from bench.harness.launcher import measure, newsletter
+from bench.harness.postgres import Postgres
+from bench.harness.proc import ProcWatch
+from bench.harness.project import ISSUE, LIST, write_project
+from bench.send import DRY_RUN
+from bench.ses import DELAY, aws_env, ses_toml
 
 TARGET_MB = 300  # per process, 1,000,000 recipients
 
@@ -43,7 +43,7 @@ def _dry_run(config: Path, root: Path, env: dict[str, str], count: int) -> dict:
     return usage
 
 
-def _worker_run(config: Path, root: Path, env: dict[str, str], stub: Stub, count: int, send_for: float, log) -> dict:
+def _worker_run(config: Path, root: Path, env: dict[str, str], stub: SESStub, count: int, send_for: float, log) -> dict:
     """A real campaign on a big list, 2 workers, stopped with SIGINT (as Ctrl-C) after
     `send_for` s of sending. Output goes to files, not pipes: a worker that outlived `send`
     would hold a pipe open."""
@@ -117,7 +117,7 @@ def bench_memory(small: int, large: int, runs: int, large_runs: int, worker_run:
         tmp = Path(tmpdir)
         env = aws_env(tmp)
         pg = pg or Postgres()
-        stub = Stub() if worker_run else None
+        stub = SESStub(DELAY) if worker_run else None
         try:
             results: dict[str, dict] = {}
             for count, n_runs in ((10, 1), (small, runs), (large, large_runs)):
@@ -178,7 +178,7 @@ if __name__ == "__main__":
     import argparse
     import json
 
-    parser = argparse.ArgumentParser(description="dry-run memory at two sizes (scripts/bench.py runs it with the rest)")
+    parser = argparse.ArgumentParser(description="dry-run memory at two sizes (python -m bench runs it with the rest)")
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1)

@@ -1,195 +1,22 @@
-"""Benchmarks for newsletter. Figures are medians of repeated runs.
-
-Run with scripts/bench (`--quick` for smaller sizes); writes dist/bench.json and
-docs/benchmarks.md. In process: building the year-end letter, and composing per-recipient
-messages (scripts/bench_compose.py). As child processes (scripts/bench_send.py): the peak
-memory of a 100,000-recipient dry run, and sending through SMTP to an aiosmtpd sink
-(scripts/bench_sink.py) at 500/s; the throwaway projects come from scripts/bench_project.py.
-With a real PostgreSQL (tests/postgres.py): sending through a simulated SES with 1, 2 and 4
-worker processes (scripts/bench_ses.py, the stub scripts/bench_ses_stub.py), and the peak
-memory of a dry run of 100,000 and 1,000,000 recipients set up through SQL
-(scripts/bench_memory.py, scripts/bench_bulk.py). And the one-click unsubscribe of
-`newsletter serve` under load (scripts/bench_unsub.py, scripts/bench_loadgen.py).
-`python scripts/bench_ses.py --profile 4` and `python scripts/bench_unsub.py --profile cpu`
-show where the CPU goes (scripts/bench_profile.py).
-"""
+"""The report: dist/bench.json as it is, and docs/benchmarks.md written from it."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from newsletter.build import build_issue  # noqa: E402
-from newsletter.config import find_config, load_config  # noqa: E402
-from newsletter.errors import Problems  # noqa: E402
-from newsletter.issue import load_issue  # noqa: E402
-from newsletter.letter import assemble  # noqa: E402
-from newsletter.render import render_variants, variant_names  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from bench_mjml import bench_mjml  # noqa: E402
-from bench_compose import bench_compose  # noqa: E402
-from bench_send import bench_dry_run, bench_smtp  # noqa: E402
-from bench_memory import bench_memory  # noqa: E402
-from bench_ses import Postgres, bench_ses, profile_ses  # noqa: E402
-from bench_unsub import bench_unsubscribe, profile_unsubscribe  # noqa: E402
-
-ISSUE = ROOT / "issues" / "2022-12-year-end"
-
-FULL = {
-    "build_repeat": 50,
-    "compose_messages": 20_000, "compose_runs": 5,
-    "dry_run_recipients": 100_000, "dry_run_runs": 3,
-    "smtp_messages": 5_000, "smtp_runs": 3,
-    "ses_counts": {1: 2_400, 2: 3_600, 4: 6_000}, "ses_runs": 3,
-    "mem_small": 100_000, "mem_large": 1_000_000, "mem_runs": 3, "mem_large_runs": 1, "mem_worker": True,
-    "unsub_subscribers": 100_000, "unsub_runs": 3, "unsub_duration": 10.0, "unsub_max": 25_000,
-}
-QUICK = {
-    "build_repeat": 10,
-    "compose_messages": 2_000, "compose_runs": 3,
-    "dry_run_recipients": 5_000, "dry_run_runs": 1,
-    "smtp_messages": 1_000, "smtp_runs": 1,
-    "ses_counts": {1: 400, 2: 600, 4: 1_200}, "ses_runs": 1,
-    "mem_small": 10_000, "mem_large": 50_000, "mem_runs": 1, "mem_large_runs": 1, "mem_worker": False,
-    "unsub_subscribers": 10_000, "unsub_runs": 1, "unsub_duration": 3.0, "unsub_max": 5_000,
-}
+from bench.harness import ROOT
 
 
-def median_ms(fn, repeat: int) -> tuple[float, list[float]]:
-    fn()  # warm caches (template compilation) as a long-lived process would have them
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples), samples
-
-
-def bench_build(repeat: int) -> dict:
-    config = load_config(find_config(ISSUE))
-    results: dict[str, float] = {}
-
-    def one(name: str):
-        problems = Problems()
-        issue = load_issue(ISSUE, config, problems)
-        letters = assemble(issue, config)
-        render_variants(letters, config, problems, only=[name])
-
-    for name in variant_names(config):
-        results[name], _ = median_ms(lambda: one(name), repeat)
-    results["all three (one build_issue call)"], _ = median_ms(lambda: build_issue(ISSUE), repeat)
-    return results
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")).split()[1])
-        memory = f", {kb / 1024 / 1024:.0f} GB RAM"
-    except (OSError, StopIteration, ValueError):
-        pass
-    postgres = ""
-    try:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from postgres import _bin
-
-        postgres = ", " + subprocess.run([_bin("postgres"), "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
-    except (RuntimeError, OSError, subprocess.SubprocessError):
-        pass
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}{memory}, Python {platform.python_version()}{postgres}"
-
-
-def load() -> float:
-    """The 1-minute load average: other work on this shared machine moves the figures."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return -1.0
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Benchmarks; writes dist/bench.json and docs/benchmarks.md.")
-    parser.add_argument("--repeat", type=int, default=None, help="build runs per variant (default 50, --quick 10)")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes: the whole run in well under a minute")
-    parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
-                        help="profiled runs (cProfile) of the SES and unsubscribe benchmarks; auto: when a full run misses a target")
-    args = parser.parse_args()
-    sizes = QUICK if args.quick else FULL
-    repeat = args.repeat or sizes["build_repeat"]
-    started = time.perf_counter()
-
-    def log(text: str) -> None:
-        print(text, flush=True)
-
-    report: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "quick": args.quick, "load_average": {"start": load()}}
-    log(f"building the year-end letter ({repeat} runs per variant) …")
-    report["build_ms"] = bench_build(repeat)
-    log("MJML: mjml-python against the reference compiler (npm mjml) …")
-    report["mjml"] = bench_mjml(repeat, log=log)
-    log(f"composing {sizes['compose_messages']} messages × {sizes['compose_runs']} runs per variant …")
-    report["compose"] = bench_compose(ISSUE, sizes["compose_messages"], sizes["compose_runs"])
-    log(f"dry run of {sizes['dry_run_recipients']} recipients …")
-    report["dry_run"] = bench_dry_run(sizes["dry_run_recipients"], sizes["dry_run_runs"], log=log)
-    report["load_average"]["before_smtp"] = load()
-    log(f"sending {sizes['smtp_messages']} messages to an SMTP sink at 500/s …")
-    report["smtp"] = bench_smtp(sizes["smtp_messages"], sizes["smtp_runs"], rate=500, workers=4, log=log)
-    pg = Postgres()
-    try:
-        report["load_average"]["before_ses"] = load()
-        counts = sizes["ses_counts"]
-        log(f"sending through a simulated SES with {', '.join(str(w) for w in counts)} workers "
-            f"({', '.join(f'{c:,}' for c in counts.values())} messages), {sizes['ses_runs']} run(s) each …")
-        report["ses"] = bench_ses(counts, sizes["ses_runs"], log=log, pg=pg)
-        if args.profile == "always" or (args.profile == "auto" and not args.quick and report["ses"]["ratio_to_target"] < 1):
-            most = max(counts)
-            log(f"profiling a run of {most} workers (CPU time of every thread) …")
-            report["ses"]["profiled"] = profile_ses(most, counts[most], log=log, pg=pg)
-        report["load_average"]["before_memory"] = load()
-        log(f"peak memory of dry runs of {sizes['mem_small']:,} and {sizes['mem_large']:,} recipients …")
-        report["memory"] = bench_memory(sizes["mem_small"], sizes["mem_large"], sizes["mem_runs"], sizes["mem_large_runs"],
-                                        sizes["mem_worker"], log=log, pg=pg)
-    finally:
-        pg.stop()
-    report["load_average"]["before_unsubscribe"] = load()
-    log(f"one-click unsubscribes, {sizes['unsub_runs']} run(s) of up to {sizes['unsub_duration']:g} s …")
-    report["unsubscribe"] = bench_unsubscribe(sizes["unsub_subscribers"], sizes["unsub_runs"], sizes["unsub_duration"],
-                                              sizes["unsub_max"], log=log)
-    u = report["unsubscribe"]
-    if args.profile == "always" or (args.profile == "auto" and not args.quick and (u["rate_ratio_to_target"] < 1 or u["p99_ratio_to_target"] >= 1)):
-        log("profiling the server (CPU time, then wall time) …")
-        u["profiled"] = profile_unsubscribe(min(sizes["unsub_subscribers"], 30_000), min(sizes["unsub_duration"], 5.0),
-                                            min(sizes["unsub_max"], 10_000), log=log)
-    report["load_average"]["end"] = load()
-    report["total_s"] = time.perf_counter() - started
-
+def write(report: dict) -> list[str]:
+    """Writes dist/bench.json and docs/benchmarks.md; returns the markdown's lines."""
     out = ROOT / "dist" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
     lines = markdown(report)
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
-    print(f"wrote {out.relative_to(ROOT)} and docs/benchmarks.md in {report['total_s']:.0f} s")
+    return lines
 
 
 def _meets(ok: bool) -> str:
@@ -261,7 +88,7 @@ def markdown(report: dict) -> list[str]:
     lines += [
         "## Peak memory of a dry run",
         "",
-        f"`newsletter send ISSUE --list main --dry-run` on a throwaway project (SQLite) with",
+        "`newsletter send ISSUE --list main --dry-run` on a throwaway project (SQLite) with",
         f"{d['recipients']:,} subscribers (every other one Arabic; the bilingual layout sends everyone",
         "the bilingual variant), run as its own child process; peak RSS is its `ru_maxrss`.",
         f"Median of {d['runs']} run{'s' if d['runs'] != 1 else ''}.",
@@ -276,7 +103,7 @@ def markdown(report: dict) -> list[str]:
         f"| messages composed | {d['messages_mb']:.0f} MB in all |",
         f"| `Store.import_subscribers` of {d['recipients']:,} rows | {d['import_s']:.1f} s ({d['import_per_s']:,.0f} rows/s) |",
         "",
-        f"Target: under 150 MB for 100,000 recipients: "
+        "Target: under 150 MB for 100,000 recipients: "
         + (_meets(d["peak_rss_mb"] < 150) if d["recipients"] >= 100_000 else "not measured at this size (quick run)")
         + ".",
         "",
@@ -333,7 +160,7 @@ def markdown_ses(r: dict) -> list[str]:
         "`newsletter send ISSUE --list main --provider ses --workers N --threads 8 --rate 100000 --yes`",
         "(with `--workers 1` the `send` process sends; with more it freezes the campaign and",
         "starts N `newsletter worker` processes sharing it through PostgreSQL). SES is a stub in",
-        f"its own process (scripts/bench_ses_stub.py) that answers SendEmail after {r['delay_ms']:.0f} ms,",
+        f"its own process (bench/harness/ses_stub.py) that answers SendEmail after {r['delay_ms']:.0f} ms,",
         "reached through `[ses] endpoint_url` with dummy credentials; the store is a real",
         "PostgreSQL on loopback, a fresh database per run filled through SQL. With 8 calls in",
         f"flight per worker the ceiling is 160 messages/s per worker. Median of {runs} run{'s' if runs != 1 else ''}",
@@ -372,7 +199,7 @@ def markdown_ses(r: dict) -> list[str]:
     if prof:
         lines += [
             f"Where the CPU goes: one more run of {prof['workers']} workers, {prof['messages']:,} messages, every thread of every",
-            "sending process under cProfile with a CPU-time clock (scripts/bench_profile.py; it slows",
+            "sending process under cProfile with a CPU-time clock (bench/harness/profiling.py; it slows",
             f"Python code about twofold, {prof['rate']:.0f}/s in that run, so compare the rows with each other). Per message sent:",
             "",
             "| | CPU ms/message | CPU s in all | calls |",
@@ -457,9 +284,9 @@ def markdown_unsubscribe(r: dict) -> list[str]:
     lines = [
         "## One-click unsubscribe",
         "",
-        f"`newsletter serve` (uvicorn, Starlette, access log on) on 127.0.0.1 with the SQLite store holding",
+        "`newsletter serve` (uvicorn, Starlette, access log on) on 127.0.0.1 with the SQLite store holding",
         f"{r['subscribers']:,} subscribers and a finished campaign with a delivery each. A load generator in its own",
-        f"process (scripts/bench_loadgen.py, asyncio, keep-alive) keeps {r['connections']} connections busy, each",
+        f"process (bench/harness/loadgen.py, asyncio, keep-alive) keeps {r['connections']} connections busy, each",
         "request a one-click `POST /u/<token>` (body `List-Unsubscribe=One-Click`) to a token not used",
         f"before, for {r['duration_s']:g} s or {r['max_requests']:,} requests, after a warm-up of a few hundred. Every",
         "answer is checked (200 and the confirmation page) and so is the store (exactly as many",
@@ -481,7 +308,7 @@ def markdown_unsubscribe(r: dict) -> list[str]:
     if prof:
         cpu, wall = prof["cpu"], prof["wall"]
         lines += [
-            "Where the time goes: two more short runs with the server under cProfile (scripts/bench_profile.py),",
+            "Where the time goes: two more short runs with the server under cProfile (bench/harness/profiling.py),",
             "one with a CPU-time clock (what keeps the core busy), one with a wall clock (where a request",
             f"waits; summed over the thread pool's threads). Both slow the server down ({cpu['rate']:.0f}/s and",
             f"{wall['rate']:.0f}/s), so compare rows with each other. Per request:",
@@ -492,13 +319,13 @@ def markdown_unsubscribe(r: dict) -> list[str]:
         wall_rows = {row["label"]: row for row in wall["highlights"]["rows"]}
         for row in cpu["highlights"]["rows"]:
             w = wall_rows.get(row["label"])
-            # a coroutine's (web.py's handlers) wall time leaves out its awaits: not comparable, not shown
-            wall_cell = f"{w['ms_per_request']:.2f}" if w and not row["function"].startswith("newsletter/web.py") else "–"
+            # a coroutine's (the web handlers') wall time leaves out its awaits: not comparable, not shown
+            wall_cell = f"{w['ms_per_request']:.2f}" if w and not row["function"].startswith("newsletter/web/public.py") else "–"
             lines.append(f"| {row['label']} (`{row['function']}`) | {row['ms_per_request']:.2f} | {wall_cell} |")
         waits = {row["function"].split(":")[0] + row["function"].split(")")[0].split("(")[-1]: row["ms_per_request"]
                  for row in wall["highlights"]["rows"]}
         pool = waits.get("sqlalchemy/pool/impl.py_do_get")
-        update = waits.get("newsletter/store.py_set_status")
+        update = waits.get("newsletter/store/feedback.py_web_change")
         lines.append("")
         if pool is not None and update is not None:
             lines += [
@@ -517,6 +344,3 @@ def markdown_unsubscribe(r: dict) -> list[str]:
     ]
     return lines
 
-
-if __name__ == "__main__":
-    main()

@@ -1,92 +1,21 @@
-"""Benchmarks that run `newsletter send` as a child process: peak memory of a dry run and
-throughput against a real SMTP sink. Used by scripts/bench.py.
-
-Every measured command is started by a tiny launcher (this file, run with `--measure`,
-stdlib only) that waits for it and reads its rusage. A child's ru_maxrss on Linux starts
-from the peak RSS of the process that spawned it (the kernel carries the parent's high-water
-mark over the exec), so a big parent such as the bench process itself would inflate it;
-the launcher is a few MB, far below anything measured.
+"""`newsletter send` as a child process: the peak memory of a dry run and the throughput
+against a real SMTP sink, each on a throwaway project with its SQLite store. Every measured
+command runs under the launcher (bench/harness/launcher.py), which reads its rusage.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-
-from bench_proc import LineChild  # noqa: E402
-from bench_project import ISSUE, LIST, bench_env  # noqa: E402 - stdlib only at import time
+from bench.harness.children import SMTPSink
+from bench.harness.launcher import measure, newsletter
+from bench.harness.project import ISSUE, LIST, bench_env, make_project
 
 SUMMARY = re.compile(r"(\d+) sent in this run, at most ([\d.]+)/s, in ([\d.]+) s")
 DRY_RUN = re.compile(r"dry run: (\d+) messages? to .*?, ([\d.]+) MB in all")
-
-
-# --- the launcher ---------------------------------------------------------------------------
-
-
-def _launcher(out: str, command: list[str]) -> int:
-    start = time.perf_counter()
-    code = subprocess.call(command)
-    wall = time.perf_counter() - start
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    Path(out).write_text(
-        json.dumps(
-            {"rc": code, "wall_s": wall, "maxrss_mb": usage.ru_maxrss / 1024, "utime_s": usage.ru_utime, "stime_s": usage.ru_stime,
-             "launcher_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-        )
-    )
-    return code
-
-
-def measure(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 900) -> dict:
-    """Run `command` under the launcher; its rusage (peak RSS, CPU) and wall time, and its output."""
-    with tempfile.NamedTemporaryFile("r", suffix=".json", delete=False) as handle:
-        out = handle.name
-    try:
-        result = subprocess.run(
-            [sys.executable, "-S", str(Path(__file__).resolve()), "--measure", out, "--", *command],
-            cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-        )
-        usage = json.loads(Path(out).read_text() or "{}")
-    finally:
-        os.unlink(out)
-    if result.returncode != 0 or usage.get("rc") != 0:
-        raise RuntimeError(f"{' '.join(command)}: exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
-    usage["stdout"], usage["stderr"] = result.stdout, result.stderr
-    return usage
-
-
-# --- helpers --------------------------------------------------------------------------------
-
-
-def make_project(root: Path, count: int, env: dict[str, str], extra_toml: str = "") -> dict:
-    """A project with `count` subscribers on LIST, made in a child process; its import time."""
-    result = subprocess.run(
-        [sys.executable, str(HERE / "bench_project.py"), str(root), str(count), "--extra-toml", extra_toml],
-        env=env, capture_output=True, text=True, timeout=1800,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"bench_project.py {count}: exit {result.returncode}\n{result.stdout}\n{result.stderr}")
-    info = json.loads(result.stdout.strip().splitlines()[-1])
-    return info
-
-
-def newsletter(*args: str, config: Path) -> list[str]:
-    return [sys.executable, "-m", "newsletter", *args, "--config", str(config)]
-
-
-# --- 2. peak memory of a dry run --------------------------------------------------------------
 
 
 def bench_dry_run(count: int, runs: int, log=print) -> dict:
@@ -129,16 +58,6 @@ def bench_dry_run(count: int, runs: int, log=print) -> dict:
     }
 
 
-# --- 3. throughput against an SMTP sink ---------------------------------------------------------
-
-
-class Sink(LineChild):
-    """scripts/bench_sink.py as a child process."""
-
-    def __init__(self):
-        super().__init__(HERE / "bench_sink.py")
-
-
 def smtp_toml(port: int, rate: float, workers: int) -> str:
     return (
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 10\n\n'
@@ -148,7 +67,7 @@ def smtp_toml(port: int, rate: float, workers: int) -> str:
 
 def bench_smtp(count: int, runs: int, rate: float = 500, workers: int = 4, log=print) -> dict:
     env = bench_env()
-    sink = Sink()
+    sink = SMTPSink()
     samples = []
     try:
         with tempfile.TemporaryDirectory(prefix="newsletter-bench-") as tmp:
@@ -202,8 +121,3 @@ def bench_smtp(count: int, runs: int, rate: float = 500, workers: int = 4, log=p
         "ratio_to_target": median["rate"] / rate / 0.9,
     }
 
-
-if __name__ == "__main__":
-    if len(sys.argv) > 3 and sys.argv[1] == "--measure" and sys.argv[3] == "--":
-        sys.exit(_launcher(sys.argv[2], sys.argv[4:]))
-    raise SystemExit("usage: bench_send.py --measure OUT -- COMMAND… (used by scripts/bench.py)")

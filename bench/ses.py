@@ -1,16 +1,16 @@
-"""Benchmark: `newsletter send --provider ses --workers N` against a simulated SES.
+"""`newsletter send --provider ses --workers N` against a simulated SES.
 
-A stub SES endpoint (scripts/bench_ses_stub.py, its own process) answers every SendEmail
+A stub SES endpoint (bench/harness/ses_stub.py, its own process) answers every SendEmail
 after 50 ms; the project reaches it through `[ses] endpoint_url` with dummy credentials.
-The store is a real PostgreSQL (tests/postgres.py), a fresh database per run, filled
-straight through SQL (scripts/bench_bulk.py). No rate cap (`rate = 100000`) and
+The store is a real PostgreSQL (bench/harness/postgres.py), a fresh database per run, filled
+straight through SQL (bench/harness/bulk.py). No rate cap (`rate = 100000`) and
 `--threads 8`: each worker has at most 8 calls in flight, so at most 8 / 0.05 s = 160
 messages/s; N workers at most 160·N/s.
 
 Measured per run: the sending phase at the stub (its own receive timestamps: first to last
 request, and the 10th to the 90th percentile for the steady state without ramp-up and
 tail), the CPU time of the whole sending tree (`send` + its `newsletter worker` children,
-RUSAGE_CHILDREN of the launcher in scripts/bench_send.py), of the stub and of PostgreSQL
+RUSAGE_CHILDREN of the launcher, bench/harness/launcher.py), of the stub and of PostgreSQL
 (the postmaster and its backends, from /proc), and each worker's peak RSS (VmHWM sampled
 from /proc while it runs).
 """
@@ -21,20 +21,17 @@ import json
 import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from bench_proc import LineChild, ProcWatch, postmaster_pid, process_cpu_s, tree_cpu_s  # noqa: E402
-from bench_project import ISSUE, LIST, bench_env, write_project  # noqa: E402
-from bench_send import measure, newsletter  # noqa: E402
+from bench.harness.bulk import fill
+from bench.harness.children import SESStub
+from bench.harness.launcher import measure, newsletter
+from bench.harness.postgres import Postgres
+from bench.harness.proc import ProcWatch, process_cpu_s
+from bench.harness.profiling import highlights, profile_env, summary
+from bench.harness.project import ISSUE, LIST, bench_env, write_project
 
 DELAY = 0.05
 THREADS = 8
@@ -42,14 +39,6 @@ THREADS = 8
 # and with several (`send` freezes the campaign, its `newsletter worker` children send)
 COUNTS = re.compile(r"sent (\d+), failed (\d+), uncertain (\d+), pending (\d+)")
 TARGET_RATIO = 3.5  # 4 workers against 1
-
-
-class Stub(LineChild):
-    """scripts/bench_ses_stub.py as a child process."""
-
-    def __init__(self, delay: float = DELAY):
-        super().__init__(HERE / "bench_ses_stub.py", "--delay", str(delay))
-        self.url = f"http://127.0.0.1:{self.port}"
 
 
 def aws_env(tmp: Path) -> dict[str, str]:
@@ -74,34 +63,7 @@ def ses_toml(store_url: str, endpoint: str) -> str:
     )
 
 
-def fill(url: str, count: int, env: dict[str, str], *extra: str) -> dict:
-    result = subprocess.run([sys.executable, str(HERE / "bench_bulk.py"), url, str(count), "--list", LIST, *extra],
-                            env=env, capture_output=True, text=True, timeout=1800)
-    if result.returncode != 0:
-        raise RuntimeError(f"bench_bulk.py {count}: exit {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-class Postgres:
-    """tests/postgres.py's server, plus the CPU time of all its processes."""
-
-    def __init__(self):
-        from postgres import PostgresServer
-
-        self.server = PostgresServer().start()
-        self.pid = postmaster_pid(self.server.data)
-
-    def cpu_s(self) -> float:
-        return tree_cpu_s(self.pid)
-
-    def create_database(self, name: str) -> str:
-        return self.server.create_database(name)
-
-    def stop(self) -> None:
-        self.server.stop()
-
-
-def one_run(pg: Postgres, stub: Stub, tmp: Path, name: str, workers: int, count: int, env: dict[str, str],
+def one_run(pg: Postgres, stub: SESStub, tmp: Path, name: str, workers: int, count: int, env: dict[str, str],
             profile_dir: Path | None = None) -> dict:
     url = pg.create_database(name)
     root = tmp / name
@@ -110,8 +72,6 @@ def one_run(pg: Postgres, stub: Stub, tmp: Path, name: str, workers: int, count:
     command = newsletter("send", ISSUE, "--list", LIST, "--provider", "ses", "--workers", str(workers),
                          "--threads", str(THREADS), "--rate", "100000", "--yes", config=config)
     if profile_dir is not None:
-        from bench_profile import profile_env
-
         env = profile_env(env, profile_dir)
     stub.reset()
     stub_cpu, pg_cpu = stub.stats()["cpu_s"], pg.cpu_s()
@@ -181,7 +141,7 @@ def bench_ses(counts: dict[int, int], runs: int, log=print, pg: Postgres | None 
         tmp = Path(tmpdir)
         env = aws_env(tmp)
         pg = pg or Postgres()
-        stub = Stub()
+        stub = SESStub(DELAY)
         try:
             for run in range(runs):  # interleaved, so that a busy spell on the machine hits every size alike
                 for workers, count in counts.items():
@@ -222,31 +182,29 @@ def bench_ses(counts: dict[int, int], runs: int, log=print, pg: Postgres | None 
 
 
 PROFILE_ITEMS = [
-    ("SendEmail through boto3 (whole call)", "newsletter/providers/ses.py", "(send)"),
+    ("SendEmail through boto3 (whole call)", "newsletter/sending/providers/ses.py", "(send)"),
     ("… botocore: serialising the request (JSON, base64 of the message)", "botocore/client.py", "(_convert_to_request_dict)"),
     ("… botocore: preparing, signing and sending it, reading the answer", "botocore/endpoint.py", "(_send_request)"),
     ("… … of which SigV4 signing", "botocore/signers.py", "(sign)"),
     ("… … of which the HTTP exchange (urllib3, http.client)", "urllib3/connectionpool.py", "(urlopen)"),
-    ("composing messages", "newsletter/compose.py", "(compose)"),
-    ("recording results and claiming (the ledger)", "newsletter/store.py", "(record_and_claim)"),
-    ("heartbeats", "newsletter/sending.py", "(_beat)"),
-    ("building the issue (start-up)", "newsletter/build.py", "(build_issue)"),
+    ("composing messages", "newsletter/message/composer.py", "(compose)"),
+    ("recording results and claiming (the ledger)", "newsletter/store/ledger.py", "(record_and_claim)"),
+    ("heartbeats", "newsletter/sending/campaign.py", "(_beat)"),
+    ("building the issue (start-up)", "newsletter/letter/build.py", "(build_issue)"),
     ("imports (start-up)", "<frozen importlib._bootstrap>", "(_find_and_load)"),
-    ("freezing the campaign (`send`)", "newsletter/store.py", "(create_campaign)"),
+    ("freezing the campaign (`send`)", "newsletter/store/ledger.py", "(create_campaign)"),
 ]
 
 
 def profile_ses(workers: int, count: int, log=print, pg: Postgres | None = None) -> dict:
-    """One run under cProfile (CPU time of every thread, scripts/bench_profile.py): where the
+    """One run under cProfile (CPU time of every thread, bench/harness/profiling.py): where the
     sending processes spend their CPU. Slower than an unprofiled run; for diagnosis."""
-    from bench_profile import highlights, summary
-
     own_pg = pg is None
     with tempfile.TemporaryDirectory(prefix="newsletter-bench-ses-") as tmpdir:
         tmp = Path(tmpdir)
         env = aws_env(tmp)
         pg = pg or Postgres()
-        stub = Stub()
+        stub = SESStub(DELAY)
         try:
             sample = one_run(pg, stub, tmp, f"ses_profile_{workers}", workers, count, env, profile_dir=tmp / "profiles")
         finally:
@@ -264,17 +222,16 @@ def profile_ses(workers: int, count: int, log=print, pg: Postgres | None = None)
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="SES send throughput alone (scripts/bench.py runs it with the rest)")
+    from bench.harness.profiling import as_text
+
+    parser = argparse.ArgumentParser(description="SES send throughput alone (python -m bench runs it with the rest)")
     parser.add_argument("--counts", default="1:2400,2:3600,4:6000")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--profile", type=int, default=0, metavar="WORKERS", help="one profiled run with this many workers")
     args = parser.parse_args()
+    counts = {int(w): int(c) for w, c in (item.split(":") for item in args.counts.split(","))}
     if args.profile:
-        from bench_profile import as_text
-
-        counts = {int(w): int(c) for w, c in (item.split(":") for item in args.counts.split(","))}
         result = profile_ses(args.profile, counts.get(args.profile, 2400))
         print(as_text(result["profile"], top=30))
         raise SystemExit(0)
-    counts = {int(w): int(c) for w, c in (item.split(":") for item in args.counts.split(","))}
     print(json.dumps(bench_ses(counts, args.runs), indent=2))

@@ -1,10 +1,10 @@
-"""Benchmark: one-click unsubscribe throughput and latency of `newsletter serve`.
+"""One-click unsubscribe throughput and latency of `newsletter serve`.
 
 A throwaway project with its SQLite store (the default: a file beside newsletter.toml)
 holding many subscribers and one finished campaign with a delivery each, set up straight
-through SQL (scripts/bench_bulk.py), which also writes a signed unsubscribe token for each
+through SQL (bench/harness/bulk.py), which also writes a signed unsubscribe token for each
 of them. `newsletter serve` runs as its own process on loopback, exactly as deployed
-(uvicorn, access log on, sent to /dev/null); the load generator (scripts/bench_loadgen.py)
+(uvicorn, access log on, sent to /dev/null); the load generator (bench/harness/loadgen.py)
 runs in another, with 32 keep-alive connections in a closed loop, each request a one-click
 POST (RFC 8058 body) to a token not used before, for a bounded time and count. After each
 run the store is checked: exactly as many people unsubscribed as 200 answers were counted.
@@ -25,11 +25,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from bench_proc import process_cpu_s  # noqa: E402
-from bench_project import bench_env, write_project  # noqa: E402
+from bench.harness.bulk import fill
+from bench.harness.children import run_json
+from bench.harness.proc import process_cpu_s
+from bench.harness.profiling import as_text, highlights, profile_env, summary
+from bench.harness.project import bench_env, write_project
 
 CONNECTIONS = 32
 TARGET_RATE = 1000  # requests/s
@@ -82,14 +82,9 @@ class Server:
 
 
 def load(port: int, tokens: Path, *, skip: int, count: int, duration: float, connections: int, env: dict[str, str]) -> dict:
-    result = subprocess.run(
-        [sys.executable, str(HERE / "bench_loadgen.py"), "--port", str(port), "--tokens", str(tokens), "--skip", str(skip),
-         "--max", str(count), "--duration", str(duration), "--connections", str(connections)],
-        env=env, capture_output=True, text=True, timeout=duration + 120,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"bench_loadgen.py: exit {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_json("bench.harness.loadgen", "--port", str(port), "--tokens", str(tokens), "--skip", str(skip),
+                    "--max", str(count), "--duration", str(duration), "--connections", str(connections),
+                    env=env, timeout=duration + 120)
 
 
 def unsubscribed(db: Path) -> int:
@@ -99,13 +94,11 @@ def unsubscribed(db: Path) -> int:
 
 def bench_unsubscribe(subscribers: int, runs: int, duration: float, max_requests: int, connections: int = CONNECTIONS, log=print,
                       profile_dir: Path | None = None, wall: bool = False) -> dict:
-    """`profile_dir`: run the server under cProfile (scripts/bench_profile.py; CPU time, or
+    """`profile_dir`: run the server under cProfile (bench/harness/profiling.py; CPU time, or
     wall time with `wall`), for diagnosis."""
     env = bench_env()
     server_env = env
     if profile_dir is not None:
-        from bench_profile import profile_env
-
         server_env = profile_env(env, profile_dir, wall=wall)
     needed = WARMUP + runs * max_requests
     if needed > subscribers:
@@ -116,14 +109,8 @@ def bench_unsubscribe(subscribers: int, runs: int, duration: float, max_requests
         config = write_project(root, "[store]\nurl = \"newsletter.sqlite3\"\n")
         db = root / "newsletter.sqlite3"
         tokens = root / "tokens.txt"
-        result = subprocess.run(
-            [sys.executable, str(HERE / "bench_bulk.py"), f"sqlite:///{db}", str(subscribers), "--campaign", "2022-12-year-end",
-             "--tokens", str(tokens), "--tokens-count", str(needed)],
-            env=env, capture_output=True, text=True, timeout=1800,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"bench_bulk.py: exit {result.returncode}\n{result.stdout}\n{result.stderr}")
-        fill = json.loads(result.stdout.strip().splitlines()[-1])
+        fill_info = fill(f"sqlite:///{db}", subscribers, env, "--campaign", "2022-12-year-end",
+                         "--tokens", str(tokens), "--tokens-count", str(needed))
         server = Server(config, server_env)
         try:
             warm = load(server.port, tokens, skip=0, count=WARMUP, duration=30, connections=connections, env=env)
@@ -152,7 +139,7 @@ def bench_unsubscribe(subscribers: int, runs: int, duration: float, max_requests
     p99 = statistics.median(s["latency_ms"]["p99"] for s in samples)
     return {
         "subscribers": subscribers,
-        "fill_s": fill["fill_s"],
+        "fill_s": fill_info["fill_s"],
         "runs": runs,
         "connections": connections,
         "duration_s": duration,
@@ -175,15 +162,15 @@ def bench_unsubscribe(subscribers: int, runs: int, duration: float, max_requests
 
 
 PROFILE_ITEMS = [
-    ("one-click POST handler, in the event loop (the page included)", "newsletter/web.py", "(unsubscribe)"),
-    ("Store.unsubscribe (in a worker thread)", "newsletter/store.py", "(unsubscribe)"),
-    ("… UPDATE of the status (waits for SQLite's write lock)", "newsletter/store.py", "(_set_status)"),
-    ("… reading the person back", "newsletter/store.py", "(subscriber_by_token_key)"),
+    ("one-click POST handler, in the event loop (the page included)", "newsletter/web/public.py", "(unsubscribe)"),
+    ("Store.unsubscribe (in a worker thread)", "newsletter/store/feedback.py", "(unsubscribe)"),
+    ("… UPDATE … RETURNING of the status, and the event (waits for SQLite's write lock)", "newsletter/store/feedback.py",
+     "(_web_change)"),
     ("… SQL through SQLAlchemy (every statement)", "sqlalchemy/engine/base.py", "(_execute_clauseelement)"),
     ("… sqlite3 execute", "sqlite3.Cursor", "execute"),
     ("… sqlite3 commit", "sqlite3.Connection", "commit"),
     ("… waiting for a pooled connection", "sqlalchemy/pool/impl.py", "(_do_get)"),
-    ("rendering the page", "newsletter/web.py", "(page)"),
+    ("rendering the page", "newsletter/web/public.py", "(page)"),
     ("HTTP parsing (uvicorn, h11)", "uvicorn/protocols/http/h11_impl.py", "(data_received)"),
     ("HTTP response (uvicorn, h11)", "uvicorn/protocols/http/h11_impl.py", "(send)"),
     ("hand-off to the thread pool", "anyio/to_thread.py", "(run_sync)"),
@@ -194,8 +181,6 @@ def profile_unsubscribe(subscribers: int, duration: float, max_requests: int, lo
     """Two short runs with the server under cProfile: CPU time (what the core is busy with)
     and wall time (where requests wait: SQLite's write lock, the connection pool). Slower
     than unprofiled runs; for diagnosis."""
-    from bench_profile import highlights
-
     out = {}
     for kind in ("cpu", "wall"):
         with tempfile.TemporaryDirectory(prefix="newsletter-bench-prof-") as prof:
@@ -203,7 +188,7 @@ def profile_unsubscribe(subscribers: int, duration: float, max_requests: int, lo
                                        log=lambda text: log(f"  profiled ({kind} time):{text[1:]}"))
             found = highlights(Path(prof), PROFILE_ITEMS)
             # per request: Store.unsubscribe runs once per request (the warm-up's included)
-            requests = next((r["calls"] for r in found["rows"] if r["function"].startswith("newsletter/store.py") and
+            requests = next((r["calls"] for r in found["rows"] if r["function"].startswith("newsletter/store/feedback.py") and
                              r["function"].endswith("(unsubscribe)")), 0)
             for row in found["rows"]:
                 row["ms_per_request"] = row["s"] * 1000 / requests if requests else 0.0
@@ -214,7 +199,7 @@ def profile_unsubscribe(subscribers: int, duration: float, max_requests: int, lo
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="unsubscribe throughput alone (scripts/bench.py runs it with the rest)")
+    parser = argparse.ArgumentParser(description="unsubscribe throughput alone (python -m bench runs it with the rest)")
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--duration", type=float, default=10)
@@ -224,8 +209,6 @@ if __name__ == "__main__":
                         help="run the server under cProfile and print where its CPU (or wall) time goes")
     args = parser.parse_args()
     if args.profile:
-        from bench_profile import as_text, summary
-
         with tempfile.TemporaryDirectory(prefix="newsletter-bench-prof-") as prof:
             bench_unsubscribe(args.subscribers, args.runs, args.duration, args.max, args.connections, profile_dir=Path(prof),
                               wall=args.profile == "wall")

@@ -1,15 +1,15 @@
-"""Benchmark helper: fill a store with many subscribers quickly, straight through SQL.
+"""Fill a store with many subscribers quickly, straight through SQL.
 
 `Store.import_subscribers` checks every row (a few thousand rows/s): fine for real lists,
 far too slow to set up a million. This migrates the store with `Store.open`, then bulk
 inserts `subscribers` and `list_members` (PostgreSQL: COPY; SQLite: executemany in one
 transaction), and optionally one campaign with a pending delivery per person (for the
 unsubscribe benchmark: a token names a campaign, and the page links the unsubscribe to its
-delivery). Run as a child of the bench so that its memory and CPU stay out of it:
+delivery). Run as a child of the bench (`fill`) so that its memory and CPU stay out of it:
 
-    python scripts/bench_bulk.py STORE_URL COUNT [--list main] [--campaign SLUG] [--tokens FILE --tokens-count N]
+    python -m bench.harness.bulk STORE_URL COUNT [--list main] [--campaign SLUG] [--tokens FILE --tokens-count N]
 
-The people are the same as scripts/bench_project.py's (every other one Arabic, addresses
+The people are the same as bench/harness/project.py's (every other one Arabic, addresses
 person000000@example.net …), with a random unique 32-hex token_key each. `--tokens FILE`
 writes the signed unsubscribe tokens (NEWSLETTER_SECRET_KEY; campaign: the one made with
 --campaign, else 0) of N people, one a line, in a random order. Prints one JSON line:
@@ -23,12 +23,15 @@ import datetime as dt
 import json
 import random
 import secrets
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.harness.children import run_json
+
+
+def fill(url: str, count: int, env: dict[str, str], *extra: str) -> dict:
+    """The store at `url` migrated and filled in a child process; what it printed."""
+    return run_json("bench.harness.bulk", url, str(count), *extra, env=env)
 
 
 def person(n: int) -> tuple[str, str, str]:
@@ -49,7 +52,7 @@ def _pg_conninfo(url: str) -> str:
 def fill_postgres(url: str, count: int, list_name: str, campaign: str | None) -> tuple[int | None, list[str]]:
     import psycopg
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     keys: list[str] = []
     with psycopg.connect(_pg_conninfo(url)) as conn:
         with conn.cursor() as cur:
@@ -94,7 +97,7 @@ def fill_sqlite(url: str, count: int, list_name: str, campaign: str | None) -> t
 
     path = url.split("sqlite:///", 1)[1]
     # SQLAlchemy's own text form of a DateTime on SQLite
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
     keys: list[str] = []
     conn = sqlite3.connect(path)
     try:
@@ -147,7 +150,7 @@ def main() -> None:
     campaign_id, keys = fill(args.url, args.count, args.list, args.campaign)
     fill_s = time.perf_counter() - start
     if args.tokens:
-        from newsletter.secrets import secret_key
+        from newsletter.keys import secret_key
         from newsletter.tokens import TokenSigner
 
         signer = TokenSigner(secret_key())

@@ -1,6 +1,6 @@
-"""Benchmark helper: an HTTP/1.1 load generator for the one-click unsubscribe, stdlib only.
+"""An HTTP/1.1 load generator for the one-click unsubscribe, stdlib only.
 
-    python scripts/bench_loadgen.py --port P --tokens FILE [--connections 32] [--duration 10] [--max N] [--skip K]
+    python -m bench.harness.loadgen --port P --tokens FILE [--connections 32] [--duration 10] [--max N] [--skip K]
 
 Opens `--connections` keep-alive connections to 127.0.0.1:P and sends, on each, one request
 after the other: `POST /u/<token>` with the RFC 8058 body `List-Unsubscribe=One-Click`

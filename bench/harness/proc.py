@@ -1,4 +1,4 @@
-"""Benchmark helper: what /proc tells about other processes (Linux), stdlib only.
+"""What /proc tells about other processes (Linux), stdlib only.
 
 - `ProcWatch`: samples, while a benchmark runs, the processes whose command line matches,
   and keeps each one's peak RSS (VmHWM, the kernel's own high-water mark, so sampling every
@@ -98,7 +98,7 @@ class ProcWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="procwatch", daemon=True)
 
-    def __enter__(self) -> "ProcWatch":
+    def __enter__(self) -> ProcWatch:
         self._thread.start()
         return self
 
@@ -152,48 +152,3 @@ class ProcWatch:
     def peaks(self, predicate: Callable[[list[str]], bool] = lambda args: True) -> list[float]:
         return [p["peak_rss_mb"] for p in self.seen.values() if predicate(p["cmdline"]) and p["peak_rss_mb"] > 0]
 
-
-class LineChild:
-    """A helper server run as a child process that prints `port N`, then answers one-line
-    commands on stdin (`stats` → JSON, `reset`, `quit`)."""
-
-    def __init__(self, script: Path, *args: str):
-        import subprocess
-        import sys
-
-        self.script = script
-        self.proc = subprocess.Popen(
-            [sys.executable, str(script), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-        )
-        line = self.proc.stdout.readline()
-        if not line.startswith("port "):
-            self.close()
-            raise RuntimeError(f"{script.name} did not start: {line!r}")
-        self.port = int(line.split()[1])
-
-    def ask(self, command: str) -> str:
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def stats(self) -> dict:
-        import json
-
-        return json.loads(self.ask("stats"))
-
-    def reset(self) -> None:
-        self.ask("reset")
-
-    def close(self) -> None:
-        import subprocess
-
-        try:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-        except (BrokenPipeError, ValueError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()

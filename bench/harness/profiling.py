@@ -1,4 +1,4 @@
-"""Benchmark helper: CPU profiles of every thread of the `newsletter` processes a benchmark
+"""CPU profiles of every thread of the `newsletter` processes a benchmark
 starts, without changing them.
 
 `profile_env(env, out_dir)` returns an environment whose PYTHONPATH holds a throwaway
@@ -18,6 +18,8 @@ import io
 import os
 import pstats
 from pathlib import Path
+
+from bench.harness import ROOT
 
 SITECUSTOMIZE = r'''
 import atexit, cProfile, os, sys, threading, time
@@ -94,7 +96,7 @@ def _short(func: tuple) -> str:
             filename = filename.split(marker, 1)[1]
             break
     else:
-        filename = filename.replace(str(Path(__file__).resolve().parents[1]) + "/", "")
+        filename = filename.replace(str(ROOT) + "/", "")
     return f"{filename}:{line}({name})" if line else name
 
 

@@ -1,14 +1,13 @@
-"""Benchmark helper: a throwaway project with its own SQLite store, filled with subscribers.
+"""Throwaway projects with their own SQLite store, filled with subscribers.
 
-Run as a child of scripts/bench.py so that the import's memory and CPU stay out of the
-bench process:
+`write_project` writes a newsletter.toml (templates pointing to this repository, like the
+tests' Project helper) and links the year-end issue into issues/. `make_project` also
+imports COUNT fictional subscribers (every other one Arabic) onto the list "main" in a child
+process, so that the import's memory and CPU stay out of the bench process:
 
-    python scripts/bench_project.py DIR COUNT [--extra-toml TEXT]
+    python -m bench.harness.project DIR COUNT [--extra-toml TEXT]
 
-It writes DIR/newsletter.toml (templates pointing to this repository, like the tests'
-Project helper), links the year-end issue into DIR/issues/, imports COUNT fictional
-subscribers with `Store.import_subscribers` (every other one Arabic) onto the list "main"
-and prints one JSON line: {"count": ..., "import_s": ..., "open_s": ...}.
+prints one JSON line: {"count": ..., "import_s": ..., "open_s": ...}.
 """
 
 from __future__ import annotations
@@ -16,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.harness import ROOT
+from bench.harness.children import run_json
+
 YEAR_END = ROOT / "issues" / "2022-12-year-end"
 ISSUE = "issues/2022-12-year-end"
 LIST = "main"
@@ -49,8 +49,13 @@ def write_project(root: Path, extra_toml: str = "") -> Path:
     return config_path
 
 
+def make_project(root: Path, count: int, env: dict[str, str], extra_toml: str = "") -> dict:
+    """A project with `count` subscribers on LIST, made in a child process; its import time."""
+    return run_json("bench.harness.project", str(root), str(count), "--extra-toml", extra_toml, env=env)
+
+
 def people(count: int):
-    from newsletter.store import NewSubscriber
+    from newsletter.domain import NewSubscriber
 
     for n in range(count):
         language = "ar" if n % 2 == 0 else "en"
@@ -66,9 +71,8 @@ def main() -> None:
     parser.add_argument("--extra-toml", default="")
     args = parser.parse_args()
 
-    sys.path.insert(0, str(ROOT))
     from newsletter.config import load_config
-    from newsletter.secrets import secret_key
+    from newsletter.keys import secret_key
     from newsletter.store import Store
 
     config_path = write_project(args.dir, args.extra_toml)
@@ -82,7 +86,7 @@ def main() -> None:
     import_s = time.perf_counter() - start
     store.close()
     if result.added != args.count:
-        raise SystemExit(f"bench_project: expected {args.count} added, got {result}")
+        raise SystemExit(f"bench.harness.project: expected {args.count} added, got {result}")
     print(json.dumps({"count": args.count, "import_s": import_s, "open_s": open_s}))
 
 

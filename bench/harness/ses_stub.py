@@ -1,6 +1,6 @@
-"""Benchmark helper: a simulated Amazon SES v2 endpoint on loopback, in a process of its own.
+"""A simulated Amazon SES v2 endpoint on loopback, in a process of its own.
 
-    python scripts/bench_ses_stub.py [--delay 0.05]
+    python -m bench.harness.ses_stub [--delay 0.05]
 
 Answers the sesv2 SendEmail call (`POST /v2/email/outbound-emails`) with
 `{"MessageId": "<unique>"}` after waiting `--delay` seconds (50 ms: about what SES takes),

@@ -1,64 +1,63 @@
-"""Benchmark helper: the tests' aiosmtpd sink (tests/smtp_sink.py) in a process of its own,
-so that its CPU does not compete with the sender for the same GIL.
+"""An SMTP sink (aiosmtpd) on loopback, in a process of its own so that its CPU does not
+compete with the sender for the same GIL.
 
-    python scripts/bench_sink.py
+    python -m bench.harness.sink
 
 Prints `port N` once listening on 127.0.0.1, then answers each line read on stdin:
 `stats` → one JSON line {"count", "refused", "first", "last", "cpu_s"} (first/last:
 time.monotonic() of the first and last accepted message, comparable across processes on
-Linux; cpu_s: the sink process's CPU time so far); `reset`
-→ forgets what was counted; `quit` or end of input → stops.
+Linux; cpu_s: the sink process's CPU time so far); `reset` → forgets what was counted;
+`quit` or end of input → stops. It accepts every message and keeps nothing but the count.
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import socket
 import sys
+import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from aiosmtpd.controller import Controller  # noqa: E402
-from smtp_sink import SinkHandler, free_port  # noqa: E402
+from aiosmtpd.controller import Controller
 
 
-class TimedSink(SinkHandler):
-    """Counts envelopes only (keep_raw=False) and notes when the first and last arrived."""
-
+class CountingHandler:
     def __init__(self):
-        super().__init__(keep_raw=False)
-        self.first: float | None = None
-        self.last: float | None = None
+        self.lock = threading.Lock()
+        self.reset()
 
-    async def handle_DATA(self, server, session, envelope):
-        reply = await super().handle_DATA(server, session, envelope)
-        if reply.startswith("250"):
-            now = time.monotonic()
-            with self.lock:
-                if self.first is None:
-                    self.first = now
-                self.last = now
-        return reply
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        now = time.monotonic()
+        with self.lock:
+            self.count += 1
+            if self.first is None:
+                self.first = now
+            self.last = now
+        return "250 OK: queued"
 
     def stats(self) -> dict:
         with self.lock:
-            stats = {"count": len(self.messages), "refused": self.refused, "first": self.first, "last": self.last}
+            stats = {"count": self.count, "refused": 0, "first": self.first, "last": self.last}
         usage = resource.getrusage(resource.RUSAGE_SELF)
         stats["cpu_s"] = usage.ru_utime + usage.ru_stime  # the whole sink process so far
         return stats
 
     def reset(self) -> None:
         with self.lock:
-            self.messages.clear()
-            self.refused = 0
-            self.first = self.last = None
+            self.count = 0
+            self.first: float | None = None
+            self.last: float | None = None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def main() -> None:
-    handler = TimedSink()
+    handler = CountingHandler()
     controller = None
     for _ in range(5):  # the free port can be taken between the check and the bind
         port = free_port()
@@ -68,11 +67,10 @@ def main() -> None:
         except Exception:  # noqa: BLE001 - retried on another port
             continue
         controller = candidate
-        handler.port = port
         break
     if controller is None:
-        raise SystemExit("bench_sink: cannot start the SMTP sink")
-    print(f"port {handler.port}", flush=True)
+        raise SystemExit("bench.harness.sink: cannot start the SMTP sink")
+    print(f"port {port}", flush=True)
     try:
         for line in sys.stdin:
             command = line.strip()
