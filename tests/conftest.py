@@ -9,6 +9,20 @@ FIXTURES = ROOT / "tests" / "fixtures"
 YEAR_END = ROOT / "issues" / "2022-12-year-end"
 
 
+# What `scripts/test --fast` leaves out: tests that need a PostgreSQL server, Chromium or
+# SpamAssassin, and the kill trials. CI runs everything.
+SLOW_MARKERS = ("postgres", "browser", "spamassassin", "trials")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgres" in getattr(item, "fixturenames", ()) or params.get("store_url") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+        if "served" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture
 def in_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run from the project root, as the team does; messages name paths relative to it."""

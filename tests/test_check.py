@@ -21,10 +21,12 @@ def lines(result, level: str) -> list[str]:
     return [line for line in result.output.splitlines() if line.startswith(level)]
 
 
+@pytest.mark.spamassassin
 def test_spamassassin_is_installed():
     assert shutil.which("spamassassin"), "spamassassin missing: scripts/setup installs the Debian package"
 
 
+@pytest.mark.spamassassin
 def test_year_end_letter_is_clean_with_a_low_spam_score(in_root):
     result = check("issues/2022-12-year-end", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -76,6 +78,7 @@ def test_unsupported_html_and_css_fail(in_root):
     ]
 
 
+@pytest.mark.spamassassin
 def test_spam_score_over_the_limit_fails_and_names_the_rules(in_root):
     result = check(f"{ISSUES}/check-spam", "--max-spam-score", "2", "--format", "json")
     assert result.exit_code == 1

@@ -32,6 +32,8 @@ import pytest
 from conftest import Project
 from smtp_sink import smtp_config, smtp_sink  # noqa: F401 - fixture
 
+pytestmark = pytest.mark.trials
+
 PEOPLE = 2000
 WORKERS = 4
 ISSUE = "issues/2022-12-year-end"

@@ -36,12 +36,15 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from conftest import Project
 from newsletter import domain as d
 from newsletter.store import tables as s
 from smtp_sink import smtp_config, smtp_sink  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.trials
 
 PEOPLE = 20_000
 WORKERS = 4
