@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+import newsletter.store.tables as t
 from newsletter import domain as d
 from newsletter.domain import Subscriber, email_key
 from newsletter.feedback.policy import SOFT_BOUNCE_TYPES, FeedbackPolicy
 from newsletter.feedback.ses_events import FeedbackEvent
 from newsletter.keys import email_hash
-from newsletter.store import tables as t
 from newsletter.store.database import as_utc
 from newsletter.store.subscribers import SUBSCRIBER_COLUMNS, SubscriberStore
 

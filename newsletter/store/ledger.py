@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+import newsletter.store.tables as t
 from newsletter import domain as d
 from newsletter.audience.selection import skip_reason
 from newsletter.domain import Campaign, Claimed
 from newsletter.keys import email_hash
-from newsletter.store import tables as t
 from newsletter.store.database import Database
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.store import tables as t
 from newsletter.store.ledger import LedgerStore
 
 

@@ -9,10 +9,10 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+import newsletter.store.tables as t
 from newsletter import domain as d
 from newsletter.domain import ImportResult, NewSubscriber, Subscriber, email_key
 from newsletter.keys import email_hash
-from newsletter.store import tables as t
 from newsletter.store.database import Database
 
 SUBSCRIBER_COLUMNS = (

@@ -22,7 +22,7 @@ from botocore.exceptions import (
 
 from newsletter.config import SESSettings
 from newsletter.message.composer import Outgoing
-from newsletter.sending.providers import SendError
+from newsletter.sending.providers.base import SendError
 
 # InternalFailure is not here: the call may have sent the message before failing, and a
 # retry could send it twice. It counts as uncertain, like any other 5xx.

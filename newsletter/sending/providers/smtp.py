@@ -10,7 +10,7 @@ import ssl
 
 from newsletter.config import SMTPSettings
 from newsletter.message.composer import Outgoing
-from newsletter.sending.providers import SendError
+from newsletter.sending.providers.base import SendError
 
 USERNAME_ENV = "NEWSLETTER_SMTP_USERNAME"
 PASSWORD_ENV = "NEWSLETTER_SMTP_PASSWORD"
