@@ -97,7 +97,7 @@ def test_quoted_printable_split_encoding_decodes_to_the_same_bytes():
     import binascii
     import random
 
-    from newsletter.message.mime import _qp, _qp_open_end
+    from newsletter.message.composer import _qp, _qp_open_end
 
     rng = random.Random(7)
     for _ in range(3000):

@@ -1,0 +1,1 @@
+"""Who gets a letter: addresses, subscriber spreadsheets and the rules that choose recipients."""

@@ -1,0 +1,1 @@
+"""What an editor gets before sending: the built files, the checks, the live rebuild."""

@@ -1,0 +1,1 @@
+"""One message for one person, composed from a rendered variant."""
