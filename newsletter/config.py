@@ -23,7 +23,7 @@ SMTP_SECURITY = ("starttls", "tls", "none")
 
 @dataclass(frozen=True)
 class SendSettings:
-    provider: str = "outbox"
+    provider: str | None = None  # none: `send` asks for --provider
     rate: float = 14.0  # messages per second; SES's default sandbox-lifted rate
     threads: int = 4  # sending threads in each process
     max_attempts: int = 6
@@ -290,18 +290,18 @@ def _number(r: TomlReader, key: str, default, *, minimum: float, integer: bool =
     return value
 
 
-def _choice(r: TomlReader, key: str, default: str, choices: tuple[str, ...]) -> str:
+def _choice(r: TomlReader, key: str, default: str | None, choices: tuple[str, ...]) -> str:
     value = r.get(key, str, default)
     if value is not None and value not in choices:
         r.problem(key, f"expected one of {', '.join(choices)}, got {value!r}")
-        return default
-    return value or default
+        return default or choices[0]
+    return value or default or choices[0]
 
 
 def _send_settings(r: TomlReader) -> SendSettings:
     d = SendSettings()
     return SendSettings(
-        provider=_choice(r, "send.provider", d.provider, PROVIDERS),
+        provider=_choice(r, "send.provider", None, PROVIDERS) if "provider" in (r.data.get("send") or {}) else None,
         rate=float(_number(r, "send.rate", d.rate, minimum=0.01)),
         threads=int(_number(r, "send.threads", d.threads, minimum=1, integer=True)),
         max_attempts=int(_number(r, "send.max_attempts", d.max_attempts, minimum=1, integer=True)),

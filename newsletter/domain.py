@@ -14,10 +14,13 @@ BOUNCED = "bounced"
 COMPLAINED = "complained"
 STATUSES = (ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
 
-# A campaign's state.
+# A campaign's state. Paused: stopped before the end (an outage, a refusal, Ctrl-C) and
+# resumed by the same `send`; cancelled: nothing more is sent, what was sent stays recorded.
 CAMPAIGN_SENDING = "sending"
-CAMPAIGN_STOPPED = "stopped"
+CAMPAIGN_PAUSED = "paused"
 CAMPAIGN_DONE = "done"
+CAMPAIGN_CANCELLED = "cancelled"
+CAMPAIGN_STATES = (CAMPAIGN_SENDING, CAMPAIGN_PAUSED, CAMPAIGN_DONE, CAMPAIGN_CANCELLED)
 
 # A delivery's state. `sending` is written before the provider is called and `sent` only
 # after it returned a message id, so a delivery left `sending` by a dead process may or may
@@ -30,6 +33,9 @@ UNCERTAIN = "uncertain"
 SKIPPED = "skipped"  # the person left (or was forgotten) after the recipients were frozen
 DELIVERY_STATES = (PENDING, SENDING, SENT, FAILED, UNCERTAIN, SKIPPED)
 FINISHED_STATES = (SENT, FAILED, UNCERTAIN)
+# A person whose delivery of an issue is in one of these has had it (or may have): no other
+# campaign of that issue sends it to them again unless asked (`send --again`).
+HAD_STATES = (SENT, SENDING, UNCERTAIN)
 
 
 # The variant with every language of the letter, the primary one first.
@@ -43,11 +49,13 @@ def email_key(address: str) -> str:
 
 @dataclass(frozen=True)
 class NewSubscriber:
-    """A person to add or update, as read from a spreadsheet or the command line."""
+    """A person to add or update, as read from a spreadsheet or the command line. A field left
+    empty (None, or "" for the name) changes nothing stored; a new person without a language
+    gets the primary one."""
 
     email: str  # normalised
     name: str
-    language: str
+    language: str | None
     line: int | None = None
 
 
@@ -57,6 +65,7 @@ class ImportResult:
     updated: int = 0
     kept_status: int = 0  # known, not active: stays as it is
     suppressed: int = 0  # forgotten or suppressed before: not added back
+    primary_language: int = 0  # new people given no language, who get the primary one
 
     def total(self) -> int:
         return self.added + self.updated + self.kept_status + self.suppressed
@@ -77,13 +86,21 @@ class Subscriber:
 class Campaign:
     id: int
     slug: str
-    list_id: int
+    list_id: int  # the first of its lists
     content_hash: str
     layout: str
     provider: str
     state: str
     stop_reason: str | None
     created_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    rehearsal: bool = False
+    lists: tuple[str, ...] = ()  # the names of its lists
+
+    @property
+    def open(self) -> bool:
+        """Not cancelled: a later `send` of the same issue to the same lists comes back to it."""
+        return self.state != CAMPAIGN_CANCELLED
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ LANGUAGES: dict[str, Language] = {
             "page_resubscribe_offer": "هل ألغيت الاشتراك عن طريق الخطأ؟",
             "page_resubscribe": "إعادة الاشتراك",
             "page_resubscribed": "تمت إعادة اشتراك العنوان {address} في رسائل {organisation}.",
+            "page_test_copy": "هذه نسخة تجريبية من الرسالة: في الرسائل الحقيقية يُلغي هذا الرابط اشتراك القارئ. لم يتغيّر شيء.",
         },
     ),
     "en": Language(
@@ -77,6 +78,7 @@ LANGUAGES: dict[str, Language] = {
             "page_resubscribe_offer": "Unsubscribed by mistake?",
             "page_resubscribe": "Subscribe again",
             "page_resubscribed": "{address} is subscribed again to the letters of {organisation}.",
+            "page_test_copy": "This is a test copy of the letter: in real letters this link unsubscribes the reader. Nothing was changed.",
         },
     ),
 }

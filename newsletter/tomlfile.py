@@ -10,6 +10,10 @@ from typing import Any
 
 from newsletter.errors import Problems
 
+# Control characters (tab aside) and line breaks: no setting needs one, and in a header one
+# would start a header of its own.
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
 ADDRESS = re.compile(
     r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
@@ -90,6 +94,9 @@ class TomlReader:
             names: dict[Any, str] = {str: "a non-empty string", list: "a list", dict: "a table"}
             expected = kind_name or names.get(kind, getattr(kind, "__name__", str(kind)))
             self.problem(key, f"expected {expected}, got {node!r}")
+            return None
+        if isinstance(node, str) and CONTROL.search(node):
+            self.problem(key, f"control characters and line breaks are not allowed, got {node!r}")
             return None
         return node
 

@@ -38,6 +38,9 @@ def year_end_build():
 
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# A throwaway project sends "for real" (SMTP, SES) only to loopback servers, but `send` refuses
+# the repository's placeholder domain for a real send: projects use the organisation's own.
+DOMAIN = "news.cssrweb.org"
 
 
 class Project:
@@ -46,7 +49,7 @@ class Project:
     def __init__(self, root: Path, extra_config: str = ""):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        base = (ROOT / "newsletter.toml").read_text(encoding="utf-8")
+        base = (ROOT / "newsletter.toml").read_text(encoding="utf-8").replace("news.example.org", DOMAIN)
         base = base.replace('layout = "bilingual"', f'layout = "bilingual"\ntemplates = "{ROOT / "templates"}"', 1)
         self.config_path = root / "newsletter.toml"
         self.config_path.write_text(base + "\n" + extra_config, encoding="utf-8")

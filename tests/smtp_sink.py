@@ -3,8 +3,11 @@
 `SinkHandler` keeps every accepted message (envelope sender, envelope recipients, raw
 bytes) behind a lock, because the server runs in its own thread while the test reads.
 It can refuse a seeded-random fraction of messages with a 4xx at the end of DATA (the
-"throttled, try again" every bulk sender meets), refuse the sender at MAIL FROM, and
-refuse logins; each can be changed while the server runs ("the operator fixed it").
+"throttled, try again" every bulk sender meets), refuse the sender at MAIL FROM, refuse
+logins, refuse named recipients with a 550 at RCPT TO, drop the connection after DATA and
+before its 354 (nothing of the message has left the client), and go down: new connections
+are closed at once and sessions get a 421 at their next command (an outage, or a server
+shutting down between transactions). Each can be changed while the server runs.
 
 Use the `smtp_sink` fixture: `sink = smtp_sink(refuse_fraction=0.3, seed=1)` starts a
 server and returns its handler, which knows its `port`; every server started through
@@ -25,7 +28,7 @@ from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult
 
 THROTTLED = "451 4.7.0 Throttling failure: try again later"
 SENDER_REFUSED = "550 5.7.1 Sender address rejected: not allowed to send"
@@ -45,7 +48,7 @@ class Received:
 class SinkHandler:
     def __init__(self, *, refuse_fraction: float = 0.0, seed: int = 0, refuse_reply: str = THROTTLED,
                  mail_from_reply: str | None = None, credentials: tuple[str, str] | None = None,
-                 keep_raw: bool = True):
+                 keep_raw: bool = True, refuse_recipients: tuple[str, ...] = (), drop_before_354: float = 0.0):
         self.lock = threading.Lock()
         self.refuse_fraction = refuse_fraction
         self.refuse_reply = refuse_reply
@@ -53,6 +56,10 @@ class SinkHandler:
         self.mail_from_reply = mail_from_reply  # e.g. SENDER_REFUSED; None accepts the sender
         self.credentials = credentials  # the one login accepted when the server requires auth
         self.keep_raw = keep_raw  # False: record envelopes only (big runs)
+        self.refuse_recipients = {a.lower() for a in refuse_recipients}  # answered 550 at RCPT TO
+        self.drop_before_354 = drop_before_354  # fraction of DATA commands met by a dropped connection
+        self.down = False  # an outage: connections closed, sessions answered 421
+        self.dropped = 0
         self.messages: list[Received] = []
         self.refused = 0  # messages refused at the end of DATA
         self.refused_senders = 0
@@ -62,6 +69,9 @@ class SinkHandler:
     # --- aiosmtpd hooks (run in the server's thread) ----------------------------------------
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.down:
+            server.transport.close()
+            return "421 4.3.2 Service shutting down, try again later"
         with self.lock:
             reply = self.mail_from_reply
             if reply:
@@ -70,6 +80,19 @@ class SinkHandler:
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            if address.lower() in self.refuse_recipients:
+                return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def drops_this_data(self) -> bool:
+        with self.lock:
+            drop = bool(self.drop_before_354) and self.rng.random() < self.drop_before_354
+            self.dropped += drop
+            return drop
 
     async def handle_DATA(self, server, session, envelope):
         raw = envelope.original_content or envelope.content
@@ -129,6 +152,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class FaultySMTP(SMTP):
+    """aiosmtpd's server with the sink's connection-level faults."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        if self.event_handler.down:
+            transport.close()
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if self.event_handler.drops_this_data():
+            self.transport.close()  # before the 354: the client has sent nothing of the message
+            return
+        await super().smtp_DATA(arg)
+
+
+class FaultyController(Controller):
+    def factory(self):
+        return FaultySMTP(self.handler, **self.SMTP_kwargs)
+
+
 def start_sink(*, require_auth: bool = False, **options) -> tuple[SinkHandler, Controller]:
     handler = SinkHandler(**options)
     last_error: Exception | None = None
@@ -137,7 +180,7 @@ def start_sink(*, require_auth: bool = False, **options) -> tuple[SinkHandler, C
         kwargs = dict(hostname="127.0.0.1", port=port, ready_timeout=10)
         if require_auth:
             kwargs.update(authenticator=handler.authenticate, auth_required=True, auth_require_tls=False)
-        controller = Controller(handler, **kwargs)
+        controller = FaultyController(handler, **kwargs)
         try:
             controller.start()
         except Exception as exc:  # noqa: BLE001 - retried on another port

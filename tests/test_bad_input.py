@@ -82,7 +82,7 @@ CONFIG_CASES = {
         "tests/fixtures/config-values/newsletter.toml:7: organisation.ar: missing",
         "tests/fixtures/config-values/newsletter.toml:8: organisation.en: language 'en' is not in languages",
         "tests/fixtures/config-values/newsletter.toml:11: email.from: not an email address: 'not an address'",
-        "tests/fixtures/config-values/newsletter.toml:12: email.reply_to: line breaks are not allowed in an address: 'Team <team@example.org>\\nBcc: victim@example.org'",
+        "tests/fixtures/config-values/newsletter.toml:12: email.reply_to: control characters and line breaks are not allowed, got 'Team <team@example.org>\\nBcc: victim@example.org'",
         "tests/fixtures/config-values/newsletter.toml:15: numbering.ar: expected one of western, arabic-indic, got 'roman'",
     ],
     "templates-jinja-syntax": [

@@ -43,9 +43,9 @@ def cli(project: Project, *args: str) -> list[str]:
     return [sys.executable, "-m", "newsletter", *args, "--config", str(project.config_path)]
 
 
-def run(project: Project, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def run(project: Project, *args: str, timeout: float = 120, status: int = 0) -> subprocess.CompletedProcess:
     result = subprocess.run(cli(project, *args), cwd=project.root, env=project.env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{args}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == status, f"{args}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
 
@@ -82,7 +82,7 @@ def test_killed_mid_campaign_then_resumed(tmp_path: Path, secret_env, smtp_sink,
     assert kill_after <= at_kill < PEOPLE
 
     # resume, without resending what may have gone out
-    resumed = run(project, *SEND)
+    resumed = run(project, *SEND, status=1)  # some deliveries are uncertain: not all of the work is known done
     store = project.store()
     (campaign,) = store.campaigns()
     uncertain = {address for _, address, _ in store.deliveries_in(campaign.id, "uncertain")}
@@ -104,7 +104,7 @@ def test_killed_mid_campaign_then_resumed(tmp_path: Path, secret_env, smtp_sink,
           f"{len(uncertain)} uncertain, of which the server had received {received_uncertain}")
 
     # a further plain run changes nothing
-    again = run(project, *SEND)
+    again = run(project, *SEND, status=1)
     assert "0 sent in this run" in again.stdout
     assert sink.per_recipient() == got
 

@@ -287,7 +287,7 @@ def test_complaint_stops_mail_to_the_person(world, sample):
     assert world.suppressed(person)
     # no later campaign includes them
     shutil.copytree(world.project.issue, world.project.root / "issues" / "issue-e")
-    result = run(world.project, "send", str(world.project.root / "issues" / "issue-e"), "--list", LIST, "--yes")
+    result = run(world.project, "send", str(world.project.root / "issues" / "issue-e"), "--list", LIST, "--yes", "--provider", "outbox")
     assert result.exit_code == 0, result.output
     assert f"sent {PEOPLE - 1}, failed 0" in result.output, result.output
     cid = next(c.id for c in world.store.campaigns() if c.slug == "issue-e")

@@ -16,7 +16,7 @@ SECRET = b"k" * 32
 def campaign_with(store: Store, people: int):
     store.import_subscribers([NewSubscriber(f"p{i}@example.org", "", "ar") for i in range(people)], "main", SECRET)
     campaign, skipped = store.create_campaign(
-        slug="x", list_id=store.list_id("main"), content_hash="h", layout="bilingual", provider="outbox",
+        slug="x", lists=["main"], content_hash="h", layout="bilingual", provider="outbox",
         variant_for=lambda language: "bilingual", secret=SECRET,
     )
     return campaign

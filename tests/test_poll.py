@@ -30,7 +30,7 @@ from newsletter.cli import cli
 from newsletter.feedback.sqs import poll
 from newsletter.store import Store
 
-SENDER = "updates@news.example.org"
+SENDER = "updates@news.cssrweb.org"
 REGION = "us-east-1"
 LIST = "feedback-readers"
 KEY = SECRET.encode()

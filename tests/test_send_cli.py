@@ -12,6 +12,8 @@ from newsletter.cli import cli
 
 
 def run(project, *args: str, input: str | None = None):
+    if args[0] == "send" and "--provider" not in args:
+        args = (*args, "--provider", "outbox")  # a rehearsal: these tests read the .eml files
     return CliRunner().invoke(cli, [*args, "--config", str(project.config_path)], env=project.env, input=input)
 
 
@@ -51,15 +53,18 @@ def test_ten_or_fewer_go_without_asking(project):
 def test_test_copy_of_each_variant_outside_the_ledger(project):
     result = run(project, "send", str(project.issue), "--test", "Editor@Example.org")
     assert result.exit_code == 0, result.output
+    assert len(outbox_files(project)) == 1  # what subscribers get: the bilingual variant
+    result = run(project, "send", str(project.issue), "--test", "Editor@Example.org", "--all-variants")
+    assert result.exit_code == 0, result.output
     files = outbox_files(project)
-    assert len(files) == 3
+    assert len(files) == 4
     subjects = set()
     for path in files:
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert msg["To"] == "Editor@example.org"
         assert msg["Subject"].startswith("[TEST] ")
         subjects.add(msg["Content-Language"])
-    assert subjects == {"ar", "en", "ar,en"}
+    assert subjects == {"ar", "en", "ar,en"}  # the four copies: bilingual, then each variant
     assert project.store().campaigns() == []
 
 
@@ -83,7 +88,7 @@ def test_changed_issue_does_not_resume_with_different_content(project, tmp_path)
     store = project.store()
     assert run(project, "send", str(issue)).exit_code == 0
     campaign = store.campaigns()[0]
-    store.set_campaign_state(campaign.id, "stopped")
+    store.set_campaign_state(campaign.id, "paused")
     (issue / "closing.en.md").write_text("---\ntitle: In closing\n---\n\nChanged.\n", encoding="utf-8")
     result = run(project, "send", str(issue))
     assert result.exit_code == 2 and "the issue changed since campaign" in result.output
@@ -91,7 +96,9 @@ def test_changed_issue_does_not_resume_with_different_content(project, tmp_path)
 
 def test_missing_secret_is_reported(project):
     result = CliRunner().invoke(
-        cli, ["send", str(project.issue), "--config", str(project.config_path)], env={"NEWSLETTER_SECRET_KEY": "short"}
+        cli,
+        ["send", str(project.issue), "--provider", "outbox", "--config", str(project.config_path)],
+        env={"NEWSLETTER_SECRET_KEY": "short"},
     )
     assert result.exit_code == 2 and "NEWSLETTER_SECRET_KEY: too short" in result.output
 

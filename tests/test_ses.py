@@ -4,7 +4,7 @@ The `newsletter` command talks to moto over HTTP exactly as it would to SES (bot
 `[ses] endpoint_url`); sent mail is read back from moto's `/moto-api/data.json`:
 
     {"ses": {"RawMessage": [{"id": "<MessageId returned by SendEmail>",
-                             "source": "updates@news.example.org",
+                             "source": "updates@news.cssrweb.org",
                              "destinations": ["<Destination.ToAddresses...>", "<To/Cc/Bcc header addresses>"],
                              "raw_data": "<the MIME message as a str>"}, ...], ...}}
 
@@ -37,7 +37,7 @@ from newsletter.config import SESSettings
 from newsletter.sending.providers import ses as ses_module
 from newsletter.sending.providers.ses import SESFactory, convert
 
-SENDER = "updates@news.example.org"
+SENDER = "updates@news.cssrweb.org"
 REGION = "us-east-1"
 LIST = "ses-readers"
 SUBSCRIBERS = 20
@@ -212,7 +212,7 @@ def test_unverified_sender_stops_the_campaign_then_resumes(moto, project):
     assert result.exit_code == 1, result.output
     assert "MessageRejected" in result.output
     assert SENDER in result.output  # moto: "Did not have authority to send from email …"
-    assert "run the same command again to resume" in result.output
+    assert "run the same send again to resume" in result.output
     assert raw_messages(moto) == []
 
     cid = campaign_id(project)
@@ -222,7 +222,7 @@ def test_unverified_sender_stops_the_campaign_then_resumes(moto, project):
     assert counts[d.PENDING] == SUBSCRIBERS, counts  # none failed, uncertain or left claimed
     assert {state for state, _ in deliveries(project, cid).values()} == {d.PENDING}
     campaign = store.campaign(cid)
-    assert campaign.state == d.CAMPAIGN_STOPPED
+    assert campaign.state == d.CAMPAIGN_PAUSED
     assert "MessageRejected" in (campaign.stop_reason or "")
 
     sesv2(moto).create_email_identity(EmailIdentity=SENDER)

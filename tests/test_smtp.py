@@ -124,7 +124,7 @@ def check_messages(sink: SinkHandler, project: Project, active: dict[str, str], 
     for message in received:
         assert len(message.rcpt_tos) == 1
         rcpt = message.rcpt_tos[0]
-        assert message.mail_from == "updates@news.example.org"
+        assert message.mail_from == "updates@news.cssrweb.org"
         for address in gone:
             assert address.encode() not in message.raw, f"{address} appears in the message to {rcpt}"
 
@@ -140,19 +140,19 @@ def check_messages(sink: SinkHandler, project: Project, active: dict[str, str], 
         assert msg["To"] == rcpt
         assert msg.get_all("To") == [rcpt]
         assert msg["Cc"] is None and msg["Bcc"] is None
-        assert "updates@news.example.org" in msg["From"]
+        assert "updates@news.cssrweb.org" in msg["From"]
         assert msg["Reply-To"] == "contact@cssrweb.org"
         assert msg["Date"] is not None and msg["Date"].datetime is not None
         assert msg["Message-ID"] and msg["Message-ID"] not in message_ids
         message_ids.add(msg["Message-ID"])
-        assert msg["List-Id"] == "Civil Society Support Room <newsletter.news.example.org>"
+        assert msg["List-Id"] == "Civil Society Support Room <newsletter.news.cssrweb.org>"
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
         targets = re.findall(r"<([^>]*)>", unsubscribe)
         https = [t for t in targets if t.startswith("https://")]
         assert len(https) == 1, unsubscribe
         url = https[0]
-        assert url.startswith("https://news.example.org/u/")
+        assert url.startswith("https://news.cssrweb.org/u/")
         assert "@" not in url and rcpt.split("@")[0] not in url
         for other in targets:
             assert other == url or other.startswith("mailto:"), unsubscribe
@@ -192,7 +192,7 @@ def test_smtp_one_message_per_active_subscriber(project_dir, smtp_sink, layout):
         assert text.count('layout = "bilingual"') == 1
         text = text.replace('layout = "bilingual"', 'layout = "per-recipient"')
         # and a mailto target besides the https one
-        text = text.replace('[email]\n', '[email]\nunsubscribe = "unsubscribe@news.example.org"\n', 1)
+        text = text.replace('[email]\n', '[email]\nunsubscribe = "unsubscribe@news.cssrweb.org"\n', 1)
         project.config_path.write_text(text, encoding="utf-8")
     active, gone = populate(project)
 
@@ -200,7 +200,7 @@ def test_smtp_one_message_per_active_subscriber(project_dir, smtp_sink, layout):
     assert "sent 30, failed 0, uncertain 0, pending 0" in result.stdout
     check_messages(sink, project, active, gone, layout=layout)
     if layout == "per-recipient":
-        with_mailto = [m for m in sink.received() if "mailto:unsubscribe@news.example.org" in raw_headers(m.raw)[1]["list-unsubscribe"]]
+        with_mailto = [m for m in sink.received() if "mailto:unsubscribe@news.cssrweb.org" in raw_headers(m.raw)[1]["list-unsubscribe"]]
         assert len(with_mailto) == ACTIVE
 
     # a second run sends nothing more
@@ -222,7 +222,7 @@ def test_smtp_throttling_retried_until_everyone_has_one(project_dir, smtp_sink):
     active, gone = populate(project)
     build = build_issue(project.issue, project.config_path)
     store = project.store()
-    options = SendOptions(list_name="main", provider="smtp", rate=2000, threads=4, max_attempts=12)
+    options = SendOptions(lists=("main",), provider="smtp", rate=2000, threads=4, max_attempts=12)
     factory = provider_factory("smtp", build.config)
     summary = send_campaign(store, build, options, factory, SECRET.encode(), backoff=Backoff(base=0.01, cap=0.05))
 
@@ -269,7 +269,7 @@ def test_smtp_refused_sender_stops_the_campaign(project_dir, smtp_sink, fault, m
     assert time.monotonic() - started < 30
     expected = "MAIL FROM refused: 550" if fault == "sender_refused" else "refused the login for 'news'"
     assert expected in result.stderr, result.stderr
-    assert "stopped" in result.stderr and "run the same command again to resume" in result.stderr
+    assert "paused" in result.stderr and "run the same send again to resume" in result.stderr
     assert "Traceback" not in result.stderr
     assert sink.count() == 0
     assert (sink.refused_senders if fault == "sender_refused" else sink.refused_logins) > 0
@@ -278,7 +278,7 @@ def test_smtp_refused_sender_stops_the_campaign(project_dir, smtp_sink, fault, m
     counts = store.delivery_counts(campaign.id)
     assert counts["sent"] == 0 and counts["uncertain"] == 0 and counts["failed"] == 0
     assert counts["pending"] == ACTIVE
-    assert campaign.state == "stopped" and campaign.stop_reason
+    assert campaign.state == "paused" and campaign.stop_reason
 
     sink.configure(**fix)
     result = ok(send(project))

@@ -192,8 +192,9 @@ def test_four_workers_one_killed_nobody_twice_rate_kept(tmp_path: Path, secret_e
     # the coordinator claims at most 2 × threads ahead, and a busy worker always holds some
     assert 1 <= counts["uncertain"] <= 2 * THREADS, counts
 
-    # a plain send afterwards finds nothing to do but report
-    again = ok(project, "send", ISSUE, "--list", "main", "--yes", "--provider", "smtp")
+    # a plain send afterwards finds nothing to do but report (exit 1: some are uncertain)
+    again = run(project, "send", ISSUE, "--list", "main", "--yes", "--provider", "smtp")
+    assert again.returncode == 1 and "uncertain; `newsletter campaign show" in again.stderr, again.stderr
     finished = time.monotonic()
     counts = store.delivery_counts(campaign.id)
     uncertain = {a for _, a, _ in store.deliveries_in(campaign.id, "uncertain")}
@@ -236,7 +237,7 @@ def test_four_workers_one_killed_nobody_twice_rate_kept(tmp_path: Path, secret_e
 def test_several_workers_need_postgresql(tmp_path: Path, secret_env):
     project = Project(tmp_path / "project")  # the default store: SQLite beside newsletter.toml
     write_issue(project)
-    sent = run(project, "send", ISSUE, "--list", "main", "--yes", "--workers", "2")
+    sent = run(project, "send", ISSUE, "--list", "main", "--yes", "--workers", "2", "--provider", "outbox")
     assert sent.returncode == 2, (sent.stdout, sent.stderr)
     assert "several workers need PostgreSQL" in sent.stderr, sent.stderr
     assert "workers started" not in sent.stderr

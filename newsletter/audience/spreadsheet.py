@@ -24,14 +24,15 @@ class RowProblem:
 
 
 def one_subscriber(email: str, name: str, language: str | None, languages: tuple[str, ...]) -> NewSubscriber:
-    """A person given on the command line, checked like a spreadsheet row; BadInput if not."""
-    language = (language or languages[0]).lower()
+    """A person given on the command line, checked like a spreadsheet row; BadInput if not.
+    No language given: a known person keeps theirs, a new one gets the primary language."""
+    language = language.lower() if language else None
     problems = []
     try:
         address = normalise_email(email)
     except ValueError as exc:
         problems.append(Problem("EMAIL", None, f"{email!r}: {exc}"))
-    if language not in languages:
+    if language is not None and language not in languages:
         problems.append(Problem("--language", None, f"{language!r} is not one of {', '.join(languages)}"))
     if problems:
         raise BadInput(problems)
@@ -104,8 +105,8 @@ def parse_csv(
         except ValueError as exc:
             bad.append(RowProblem(line, f"{raw!r}: {exc}"))
             continue
-        language = cell("language").lower() or languages[0]
-        if language not in languages:
+        language = cell("language").lower() or None  # none: keep theirs, or the primary one
+        if language is not None and language not in languages:
             bad.append(RowProblem(line, f"language {language!r} is not one of {', '.join(languages)}"))
             continue
         name = " ".join(cell("name").split())

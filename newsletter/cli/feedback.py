@@ -14,6 +14,11 @@ from newsletter.interrupts import stop_on_signals
 REPORT_COLUMNS = [
     ("campaign_id", "#"),
     ("campaign", "issue"),
+    ("lists", "lists"),
+    ("provider", "provider"),
+    ("started", "started"),
+    ("finished", "finished"),
+    ("state", "state"),
     ("language", "lang"),
     ("recipients", "recipients"),
     ("sent", "sent"),
@@ -85,7 +90,7 @@ def report(campaign: str | None, fmt: str, config_path: Path | None) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = [[str(row.get(key, "")) for key, _ in REPORT_COLUMNS] for row in rows]
+    table = [[_cell(key, row.get(key)) for key, _ in REPORT_COLUMNS] for row in rows]
     widths = [
         max(len(title), *(len(r[i]) for r in table)) if table else len(title)
         for i, (_, title) in enumerate(REPORT_COLUMNS)
@@ -95,3 +100,11 @@ def report(campaign: str | None, fmt: str, config_path: Path | None) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)))
     if not table:
         click.echo("no campaigns yet")
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value).replace("T", " ") if key in ("started", "finished") else str(value)

@@ -24,58 +24,84 @@ def _confirm(question: str) -> bool:
 
 @cli.command()
 @click.argument("issue_dir", type=click.Path(path_type=Path))
-@click.option("--list", "list_name", default="main", show_default=True, help="Subscriber list to send to.")
-@click.option("--provider", type=PROVIDERS, default=None, help="Default: send.provider in newsletter.toml (outbox).")
-@click.option("--dry-run", is_flag=True, help="Render and count; send nothing.")
+@click.option(
+    "--list", "lists", multiple=True, help="List to send to; several: their union, once each (default: main)."
+)
+@click.option(
+    "--provider", type=PROVIDERS, default=None, help="outbox (a rehearsal), smtp or ses; default: send.provider."
+)
+@click.option("--dry-run", is_flag=True, help="Check, compose and count what would be sent; send nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask before sending to more than 10 people.")
 @click.option("--resend-uncertain", is_flag=True, help="Send again the deliveries left uncertain by a crash.")
+@click.option("--retry-failed", is_flag=True, help="Send again the deliveries that failed (not to people who left).")
+@click.option("--again", is_flag=True, help="Also send to people who already had this issue in another campaign.")
+@click.option("--skip-checks", is_flag=True, help="Send even when the pre-send checks fail.")
 @click.option(
-    "--test",
-    "test_address",
-    default=None,
-    metavar="ADDRESS",
-    help="Send one copy of each variant to ADDRESS, outside the ledger.",
+    "--test", "tests", multiple=True, metavar="ADDRESS", help="Send a [TEST] copy to ADDRESS (repeatable, or a,b)."
 )
+@click.option("--all-variants", is_flag=True, help="With --test: every variant, not only those subscribers get.")
 @click.option("--rate", type=float, default=None, help="Messages per second (default: send.rate).")
 @click.option("--threads", type=int, default=None, help="Sending threads per process (default: send.threads).")
-@click.option(
-    "--workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Sending processes sharing the campaign (PostgreSQL only).",
-)
+@click.option("--workers", type=int, default=1, show_default=True, help="Sending processes (PostgreSQL only).")
 @config_option
 def send(
     issue_dir: Path,
-    list_name: str,
+    lists: tuple[str, ...],
     provider: str | None,
     dry_run: bool,
     yes: bool,
     resend_uncertain: bool,
-    test_address: str | None,
+    retry_failed: bool,
+    again: bool,
+    skip_checks: bool,
+    tests: tuple[str, ...],
+    all_variants: bool,
     rate: float | None,
     threads: int | None,
     workers: int,
     config_path: Path | None,
 ) -> None:
-    """Send ISSUE_DIR to every active subscriber of a list, one message each.
+    """Send ISSUE_DIR to every active subscriber of the lists, one message each.
 
-    Running it again on a campaign that stopped resumes it: nothing sent is sent again.
+    Running it again resumes a paused campaign (nothing sent is sent again) and, once a
+    campaign is done, offers it to the people who joined its lists since. Exit status: 0 when
+    every recipient was sent the letter or skipped for a stated reason; 1 when any failed, is
+    uncertain or the campaign paused; 2 for bad input.
     """
     from newsletter.sending import campaign, trial
     from newsletter.sending import workers as several
-    from newsletter.sending.options import CampaignStopped, SendRequest, check_numbers
+    from newsletter.sending.options import SendRequest, check_numbers
     from newsletter.sending.progress import TerminalProgress
 
     check_numbers(rate=rate, threads=threads, workers=workers)
-    if test_address:
-        trial.send_test(issue_dir, address=test_address, provider=provider, config_path=config_path, report=click.echo)
+    if tests:
+        addresses = [a.strip() for value in tests for a in value.split(",") if a.strip()]
+        trial.send_test(
+            issue_dir,
+            addresses=addresses,
+            provider=provider,
+            every_variant=all_variants,
+            config_path=config_path,
+            report=click.echo,
+        )
         return
+    request = SendRequest(
+        issue_dir,
+        lists or ("main",),
+        provider,
+        yes,
+        resend_uncertain,
+        retry_failed,
+        again,
+        skip_checks,
+        rate,
+        threads,
+        workers,
+        config_path,
+    )
     if dry_run:
-        _print_dry_run(trial.dry_run(issue_dir, list_name=list_name, config_path=config_path))
+        _print_dry_run(trial.dry_run(request))
         return
-    request = SendRequest(issue_dir, list_name, provider, yes, resend_uncertain, rate, threads, workers, config_path)
     stop = threading.Event()
     with stop_on_signals(stop, echo_err, STOPPING):
         if workers > 1:
@@ -85,19 +111,17 @@ def send(
     if workers > 1:
         c = outcome.counts
         click.echo(
-            f"campaign {outcome.campaign_id} ({outcome.slug} to list {outcome.list_name!r} through {outcome.provider}) "
+            f"campaign {outcome.campaign_id} ({outcome.slug} to {outcome.list_name} through {outcome.provider}) "
             f"with {outcome.workers} workers: sent {c[d.SENT]}, failed {c[d.FAILED]}, uncertain {c[d.UNCERTAIN]}, "
             f"pending {c[d.PENDING]}, skipped {c[d.SKIPPED]}"
         )
         _print_skipped(outcome.skipped_at_freeze)
-        if stopped := outcome.stopped():
-            raise stopped
+        if problem := outcome.problem():
+            raise problem
         return
     _print_summary(summary)
-    if summary.stopped:
-        raise CampaignStopped(
-            f"campaign {summary.campaign.id} stopped: {summary.stopped}\nFix the cause, then run the same command again to resume."
-        )
+    if problem := summary.problem():
+        raise problem
 
 
 @cli.command()
@@ -149,8 +173,11 @@ def _started(campaign_id: int, pids: list[int]) -> None:
 
 def _print_dry_run(result) -> None:
     total = result.total
+    where = ", ".join(repr(name) for name in result.lists)
+    what = f"campaign {result.campaign_id}" if result.campaign_id else "a new campaign"
     click.echo(
-        f"dry run: {total} message{'s' if total != 1 else ''} to {result.list_name!r}, {result.size / 1024 / 1024:.1f} MB in all; nothing sent"
+        f"dry run: {total} message{'s' if total != 1 else ''} to {where} ({what}), "
+        f"{result.size / 1024 / 1024:.1f} MB in all; nothing sent"
     )
     for variant, count in sorted(result.by_variant.items()):
         click.echo(f"  {variant:<10} {count}")
@@ -167,10 +194,14 @@ def _print_summary(summary) -> None:
     c = summary.counts
     campaign = summary.campaign
     verb = "started" if summary.created else "resumed"
-    if not summary.created and summary.sent_now == 0 and c[d.PENDING] == 0 and not summary.stopped:
+    if not summary.created and summary.added:
+        verb = f"extended to {summary.added} people who joined its lists since it started"
+    elif not summary.created and summary.sent_now == 0 and c[d.PENDING] == 0 and not summary.stopped:
         verb = "was already finished; nothing left to send"
+    lists = ", ".join(repr(name) for name in summary.lists)
+    kind = " (a rehearsal)" if campaign.rehearsal else ""
     click.echo(
-        f"campaign {campaign.id} ({campaign.slug} to list {summary.list_name!r} through {summary.provider}) {verb}: "
+        f"campaign {campaign.id} ({campaign.slug} to {lists} through {summary.provider}{kind}) {verb}: "
         f"{summary.sent_now} sent in this run, at most {summary.rate:g}/s, in {summary.elapsed:.1f} s"
     )
     click.echo(
@@ -182,8 +213,8 @@ def _print_summary(summary) -> None:
         click.echo(
             f"  {summary.recovered_uncertain} deliveries were in flight when the previous run stopped: now uncertain"
         )
-    if summary.requeued_uncertain:
-        click.echo(f"  {summary.requeued_uncertain} uncertain deliveries were sent again (--resend-uncertain)")
+    for state, count in summary.requeued.items():
+        click.echo(f"  {count} {state} deliveries were tried again")
     for label, rows in (("failed", summary.failed), ("uncertain", summary.uncertain)):
         for _delivery_id, address, error in rows[:20]:
             click.echo(f"  {label}: {address or '(forgotten)'}: {error}")

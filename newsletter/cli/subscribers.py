@@ -25,7 +25,9 @@ def subscribers_import(csv_file: Path, list_name: str, config_path: Path | None)
     """Import CSV_FILE (columns email, name, language) in one transaction.
 
     Bad rows are reported with their line; every good row is imported. Nobody who
-    unsubscribed, bounced, complained or was forgotten is subscribed again.
+    unsubscribed, bounced, complained or was forgotten is subscribed again; a missing name
+    or language keeps the stored one. Exit status 0 when every row was good, 1 when some
+    were left out, 2 when the file cannot be used.
     """
     from newsletter.audience.spreadsheet import read_csv
     from newsletter.keys import secret_key
@@ -33,7 +35,7 @@ def subscribers_import(csv_file: Path, list_name: str, config_path: Path | None)
     config = load(config_path)
     secret = secret_key()
     good, bad = read_csv(csv_file, config.codes)
-    result = open_store(config).import_subscribers(good, list_name, secret)
+    result = open_store(config).import_subscribers(good, list_name, secret, default_language=config.codes[0])
     for problem in bad:
         echo_err(f"{csv_file}:{problem.line}: {problem.message}")
     click.echo(
@@ -41,6 +43,13 @@ def subscribers_import(csv_file: Path, list_name: str, config_path: Path | None)
         f"{result.kept_status} kept as they were (unsubscribed, bounced or complained), "
         f"{result.suppressed} not added back (suppressed), {plural(len(bad), 'bad row')}"
     )
+    if result.primary_language:
+        n = result.primary_language
+        click.echo(
+            f"  {n} new {'person' if n == 1 else 'people'} without a language got {config.codes[0]}, the primary one"
+        )
+    if bad:
+        raise click.exceptions.Exit(1)  # some rows were left out: not all of the work was done
 
 
 @subscribers.command("add")
@@ -56,7 +65,7 @@ def subscribers_add(email: str, name: str, language: str | None, list_name: str,
 
     config = load(config_path)
     person = one_subscriber(email, name, language, config.codes)
-    result = open_store(config).import_subscribers([person], list_name, secret_key())
+    result = open_store(config).import_subscribers([person], list_name, secret_key(), default_language=config.codes[0])
     if result.added:
         click.echo(f"added {person.email} to {list_name}")
     elif result.suppressed:

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from newsletter.config import Config
 from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
 from newsletter.editor.spam import SPAM_FAIL, check_spam
-from newsletter.errors import Problems
+from newsletter.errors import Problem, Problems
 from newsletter.letter import markdown
 from newsletter.letter.build import GMAIL_CLIP_BYTES, SIZE_WARNING_BYTES, Build, build_issue
+from newsletter.tomlfile import line_of_key
 
 SUBJECT_MAX = 70  # characters most inboxes show before cutting
 PREHEADER_MIN, PREHEADER_MAX = 40, 110
@@ -60,6 +62,7 @@ def run_checks(build: Build, *, spamassassin: bool = True, max_spam_score: float
     results: list[CheckResult] = []
     results += check_subjects(build)
     results += check_links_and_images(build)
+    results += check_raw_html(build)
     results += check_sizes(build)
     results += check_support(build)
     if spamassassin:
@@ -159,6 +162,48 @@ def check_links_and_images(build: Build) -> list[CheckResult]:
     if not any(r.check == "images" for r in out):
         out.append(CheckResult("images", OK, f"{images} images, all with alt text and absolute https URLs"))
     return out
+
+
+def check_raw_html(build: Build) -> list[CheckResult]:
+    """Raw HTML in Markdown is shown to the reader as text (`<b>` and all): say where."""
+    out = []
+    for part in _parts(build):
+        for tag, line in markdown.raw_html(part.body):
+            where = f"{Problems.where(part.path)}:{part.body_line + line}"
+            message = f"raw HTML {tag!r} is shown as text in the email; write Markdown (**bold**, [link](url))"
+            out.append(CheckResult("html", ERROR, message, part.language, where))
+    return out or [CheckResult("html", OK, "no raw HTML in the Markdown")]
+
+
+# Placeholder domains: letters from them, or links to them, never reach anyone.
+PLACEHOLDER_DOMAINS = ("example.org", "example.com", "example.net", "localhost")
+
+
+def _placeholder(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == domain or host.endswith("." + domain) for domain in PLACEHOLDER_DOMAINS)
+
+
+def real_send_problems(config: Config) -> list[Problem]:
+    """What stops a real send (SMTP, SES) that a rehearsal allows: placeholder addresses."""
+    found = Problems()
+    host = urlsplit(config.base_url).hostname or ""
+    if urlsplit(config.base_url).scheme != "https" or _placeholder(host):
+        message = f"base_url: {config.base_url!r} is not where your `newsletter serve` answers; unsubscribe links would lead nowhere"
+        found.add(config.path, message, line=line_of_key(config.path, "base_url"))
+    if _placeholder(config.sender.rpartition("@")[2].strip("> ")):
+        message = f"email.from: {config.sender!r} is a placeholder address; mail from it is refused or lost"
+        found.add(config.path, message, line=line_of_key(config.path, "email.from"))
+    return found.items
+
+
+def blocking_problems(build: Build, *, spamassassin: bool) -> list[Problem]:
+    """The errors of every check, as problems that stop a send (`--skip-checks` sends anyway)."""
+    return [
+        Problem(r.where or r.variant or "check", None, f"{r.check}: {r.message}")
+        for r in run_checks(build, spamassassin=spamassassin)
+        if r.level == ERROR
+    ]
 
 
 def _bad_link(url: str) -> str | None:

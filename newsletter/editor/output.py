@@ -9,11 +9,12 @@ import tempfile
 from pathlib import Path
 
 from newsletter.letter.build import Build
-from newsletter.message.composer import preview_text, sample_message
+from newsletter.message.composer import ensure_composable, preview_text, sample_message
 
 
 def build_files(build: Build) -> dict[str, bytes]:
     """File name → content for every variant: .html and .txt personalised for preview, and .eml."""
+    ensure_composable(build)
     files: dict[str, bytes] = {}
     for name, variant in build.variants.items():
         files[f"{name}.html"] = preview_text(variant.html, build.config, html=True).encode("utf-8")

@@ -13,7 +13,7 @@ from newsletter.config import Config
 from newsletter.errors import Problems
 from newsletter.languages import LANGUAGES
 from newsletter.letter import markdown
-from newsletter.tomlfile import line_of_key, read_toml
+from newsletter.tomlfile import CONTROL, line_of_key, read_toml
 
 SECTION_FILE = re.compile(r"^(?P<number>\d+)-(?P<name>[a-z0-9][a-z0-9_-]*)\.(?P<lang>[A-Za-z-]+)\.md$")
 FRAME_FILE = re.compile(r"^(?P<name>opening|closing)\.(?P<lang>[A-Za-z-]+)\.md$")
@@ -282,8 +282,8 @@ def _load_issue_toml(path: Path, config: Config, problems: Problems) -> dict | N
                 )
             elif not isinstance(value, str) or not value.strip():
                 problem(f"{table}.{code}", f"expected a non-empty string, got {value!r}")
-            elif any(ch in value for ch in "\r\n"):
-                problem(f"{table}.{code}", "must be one line")
+            elif CONTROL.search(value):
+                problem(f"{table}.{code}", f"must be one line, without control characters: {value!r}")
         if required or values:
             for code in config.codes:
                 if code not in values:

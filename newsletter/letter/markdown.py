@@ -17,6 +17,7 @@ from newsletter.languages import Language
 from newsletter.letter.bidi import is_foreign, mark_text, wrap_html
 
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_WITH_HTML = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
 
 TEXT_WIDTH = 76
 
@@ -271,4 +272,17 @@ def images(tokens: list[Token]) -> list[tuple[str, str, int | None]]:
         for child in token.children or []:
             if child.type == "image":
                 found.append((_attr(child, "src"), child.content, line))
+    return found
+
+
+def raw_html(body: str) -> list[tuple[str, int]]:
+    """Raw HTML an editor typed (shown as text, since HTML is off) as (tag, line within the body)."""
+    found = []
+    for token in _WITH_HTML.parse(body):
+        line = token.map[0] if token.map else 0
+        if token.type == "html_block":
+            found.append((token.content.strip().split("\n")[0][:40], line))
+        for child in token.children or []:
+            if child.type == "html_inline" and not child.content.startswith("</"):
+                found.append((child.content[:40], line))
     return found

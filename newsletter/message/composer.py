@@ -13,6 +13,7 @@ import base64
 import binascii
 import datetime as dt
 import email.policy
+import re
 import secrets
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -20,9 +21,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from newsletter.config import Config
+from newsletter.errors import BadInput, Problem, Problems
+from newsletter.letter.build import Build
 from newsletter.letter.render import Variant
 from newsletter.placeholders import Slots
 from newsletter.tokens import TokenSigner
+from newsletter.tomlfile import line_of_key
 
 # What the unsubscribe link of a preview or test copy says: no page answers to it.
 PREVIEW_TOKEN = "preview"
@@ -34,11 +38,28 @@ NOBODY_TOKEN_KEY = "00" * 16
 POLICY = email.policy.SMTP.clone(max_line_length=998, cte_type="7bit")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def header(name: str, value: str) -> bytes:
-    """A header encoded the way the email package would, without its line folding surprises."""
+    """A header encoded the way the email package would, without its line folding surprises.
+
+    Checked on the way in and on the way out: the email package decodes RFC 2047 encoded-words
+    it is given, so `=?utf-8?q?=0D=0ABcc:…?=` would otherwise come out as a line break and a
+    header of its own. Raises ComposeError for any control character in the value or the result.
+    """
+    if _CONTROL.search(value):
+        raise ComposeError(name, f"a control character or line break in {value!r}")
     msg = EmailMessage(policy=POLICY)
     msg[name] = value
-    return msg.as_bytes(policy=POLICY).split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    out = msg.as_bytes(policy=POLICY).split(b"\r\n\r\n", 1)[0]
+    first, *rest = out.split(b"\r\n")
+    if any(_CONTROL_BYTES.search(line) for line in (first, *rest)) or any(
+        line[:1] not in (b" ", b"\t") for line in rest
+    ):
+        raise ComposeError(name, f"{value!r} would put a line break or control character into the header")
+    return out + b"\r\n"
 
 
 def _base64(data: bytes) -> bytes:
@@ -119,6 +140,10 @@ def domain_of(address: str) -> str:
 class ComposeError(ValueError):
     """A value that cannot go into a header (a line break, a non-ASCII address)."""
 
+    def __init__(self, header: str, problem: str):
+        super().__init__(f"{header}: {problem}")
+        self.header = header
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -140,8 +165,8 @@ class Outgoing:
 
 
 def _check(name: str, value: str) -> str:
-    if any(ch in value for ch in "\r\n\0"):
-        raise ComposeError(f"{name}: line break in header value {value!r}")
+    if _CONTROL.search(value):
+        raise ComposeError(name, f"line break or control character in header value {value!r}")
     return value
 
 
@@ -172,7 +197,7 @@ class VariantComposer:
     ) -> Outgoing:
         to = _check("To", recipient.email)
         if not to.isascii() or "@" not in to or any(c in to for c in ' <>,;"()'):
-            raise ComposeError(f"To: not a plain ASCII address: {to!r}")
+            raise ComposeError("To", f"not a plain ASCII address: {to!r}")
         token = signer.make(recipient.token_key, campaign_id) if signer else PREVIEW_TOKEN
         unsubscribe = unsubscribe_url(self.base_url, token)
         values = {"unsubscribe_url": unsubscribe, "name": recipient.name, "email": to}
@@ -267,3 +292,30 @@ def sample_message(variant: Variant, config: Config, *, now: dt.datetime | None 
     recipient = Recipient(config.preview_to, "", NOBODY_TOKEN_KEY)
     when = now or dt.datetime.now(dt.UTC)
     return VariantComposer(variant, config).compose(recipient, signer=None, campaign_id=0, now=when).data
+
+
+def composable(build: Build) -> list[Problem]:
+    """Every variant composed for a sample recipient: a value that cannot go into a header is
+    a problem in the file and key it came from, found before any campaign exists."""
+    config = build.config
+    problems = Problems()
+    issue_toml = build.issue.path / "issue.toml"
+    for variant in build.variants.values():
+        try:
+            sample_message(variant, config)
+        except ComposeError as exc:
+            path, key = {
+                "Subject": (issue_toml, f"subject.{variant.lang}"),
+                "From": (config.path, f"organisation.{variant.lang}"),
+                "Reply-To": (config.path, "email.reply_to"),
+                "List-Id": (config.path, "organisation.en"),
+                "To": (config.path, "email.preview_to"),
+            }.get(exc.header, (config.path, exc.header))
+            problems.add(path, f"{key}: {exc}", line=line_of_key(path, key))
+    return problems.items
+
+
+def ensure_composable(build: Build) -> None:
+    """BadInput naming file, line and key when a variant cannot be composed."""
+    if found := composable(build):
+        raise BadInput(found)

@@ -1,13 +1,16 @@
 """A campaign's life: the only module that writes a campaign's state, and its send loop.
 
-A campaign is one issue sent to one list. It is created with its recipients frozen into the
-ledger, then sent by this loop in one or several processes, and stopped or done.
+A campaign is one issue sent to the union of some lists, as a rehearsal (the outbox) or for
+real. It is created with its recipients frozen into the ledger, sent by this loop in one or
+several processes, paused (an outage, a refusal, Ctrl-C; the same `send` resumes it), done,
+or cancelled. A done campaign takes the people who joined its lists since, on request.
 
 The coordinator (the calling thread) is the only one that writes to the ledger; worker
 threads only compose and call the provider. A delivery is claimed (`sending`) before its
 message is handed to a worker and marked `sent` only after the provider returned its
 message id, so a process killed at any moment leaves each delivery either pending (never
-handed over), sent, or `sending` — which the next run reports as uncertain.
+handed over), sent, or `sending` — which the next run reports as uncertain. A person who
+leaves while the campaign runs is skipped, with the reason, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -22,55 +25,19 @@ from newsletter import domain as d
 from newsletter.audience.selection import variant_chooser
 from newsletter.domain import Campaign, Claimed
 from newsletter.errors import BadInput
-from newsletter.keys import secret_key
 from newsletter.letter.build import Build, build_issue
 from newsletter.message.composer import ComposeError, Composer, Recipient
-from newsletter.sending.options import (
-    CONFIRM_ABOVE,
-    HEARTBEAT,
-    LEASE,
-    NotConfirmed,
-    SendOptions,
-    SendRequest,
-    Summary,
-    check_numbers,
-    unknown_list,
-)
+from newsletter.sending.options import HEARTBEAT, LEASE, CampaignNotFound, SendOptions, SendRequest, Summary
 from newsletter.sending.pacing import Backoff, TokenBucket
+from newsletter.sending.preflight import Ready, ask, prepare
 from newsletter.sending.progress import Progress
 from newsletter.sending.providers import ProviderFactory, SendError, provider_factory
 from newsletter.store import Store, utcnow
+from newsletter.store.campaigns import Recipients
 from newsletter.tokens import TokenSigner
 
-
-def start(request: SendRequest, confirm: Callable[[str], bool]) -> tuple[Build, Store, SendOptions, bytes]:
-    """Everything a send needs, checked before anything is sent: the build (a bad issue stops
-    here), the numbers, the key, the store, and the user's yes for a new campaign to many."""
-    build = build_issue(request.issue_dir, request.config_path)
-    config = build.config
-    check_numbers(rate=request.rate, threads=request.threads, workers=request.workers)
-    if request.workers > 1 and not config.store_url.startswith("postgresql"):
-        message = 'several workers need PostgreSQL (store.url = "postgresql://…"); SQLite allows one'
-        raise BadInput.single("--workers", message)
-    secret = secret_key()
-    store = Store.open(config.store_url)
-    options = SendOptions(
-        list_name=request.list_name,
-        provider=request.provider or config.send.provider,
-        rate=request.rate or config.send.rate,
-        threads=request.threads or config.send.threads,
-        max_attempts=config.send.max_attempts,
-        resend_uncertain=request.resend_uncertain,
-    )
-    list_id = store.list_id(options.list_name)
-    if list_id is not None and store.find_campaign(build.issue.slug, list_id) is None:
-        recipients = sum(1 for _ in store.subscribers(options.list_name, d.ACTIVE))
-        question = (
-            f"Send {build.issue.slug!r} to {recipients} people on {options.list_name!r} through {options.provider}?"
-        )
-        if recipients > CONFIRM_ABOVE and not request.yes and not confirm(question):
-            raise NotConfirmed(f"nothing sent: answer yes, or pass --yes to send to more than {CONFIRM_ABOVE} people")
-    return build, store, options, secret
+UNAVAILABLE_ATTEMPTS = 3  # tries, about 2 s in all, before an unreachable provider pauses the campaign
+TRANSIENT_RUN = 10  # transient errors in a row, across recipients, that pause the campaign
 
 
 def send_issue(
@@ -79,40 +46,69 @@ def send_issue(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> Summary:
-    """`newsletter send` in one process: start or resume the campaign and send it to the end."""
-    build, store, options, secret = start(request, confirm)
-    label = f"{build.issue.slug}-{options.list_name}"
-    factory = provider_factory(options.provider, build.config, campaign_label=label)
-    return send_campaign(store, build, options, factory, secret, progress=progress, stop=stop)
+    """`newsletter send` in one process: start, resume or extend the campaign and send it."""
+    ready = prepare(build_issue(request.issue_dir, request.config_path), request)
+    with ready.store.sender_lock(ready.lock_key):
+        campaign, created, added = open_campaign(ready, confirm, yes=request.yes)
+        label = f"{ready.build.issue.slug}-{'-'.join(ready.options.lists)}"
+        factory = provider_factory(ready.options.provider, ready.build.config, campaign_label=label)
+        opened = (campaign, created, added)
+        return send_campaign(ready.store, ready.build, ready.options, factory, ready.secret, opened, progress, stop)
 
 
-def prepare_campaign(
-    store: Store, build: Build, options: SendOptions, secret: bytes
-) -> tuple[Campaign, bool, dict[str, int]]:
-    """The campaign for this issue and list: found (to resume) or created with its recipients frozen."""
-    list_id = store.list_id(options.list_name)
-    if list_id is None:
-        raise unknown_list(options.list_name, [name for name, _ in store.list_names()])
-    digest = build.content_hash()
-    campaign = store.find_campaign(build.issue.slug, list_id)
-    if campaign is not None:
-        if campaign.content_hash != digest:
-            raise BadInput.single(
-                build.issue.path.name,
-                f"the issue changed since campaign {campaign.id} started sending it to {options.list_name!r}; "
-                "the rest of the list would get a different letter. Undo the change to resume.",
-            )
-        return campaign, False, {}
-    campaign, skipped = store.create_campaign(
-        slug=build.issue.slug,
-        list_id=list_id,
-        content_hash=digest,
-        layout=build.config.layout,
-        provider=options.provider,
-        variant_for=variant_chooser(build.config),
-        secret=secret,
+@dataclass(frozen=True)
+class Plan:
+    """What a send would do, found without writing: the campaign to resume or extend (None: a
+    new one), and the people it would add."""
+
+    campaign: Campaign | None
+    newcomers: Recipients
+
+
+def plan(ready: Ready) -> Plan:
+    store, build, options = ready.store, ready.build, ready.options
+    campaign = store.find_campaign(build.issue.slug, options.lists, rehearsal=options.rehearsal)
+    if campaign is not None and campaign.state == d.CAMPAIGN_DONE and options.again:
+        campaign = None  # --again: a new campaign, to those who had the issue too
+    if campaign is not None and campaign.content_hash != build.content_hash():
+        raise BadInput.single(
+            build.issue.path.name,
+            f"the issue changed since campaign {campaign.id} started sending it to {options.list_name}; the rest "
+            "would get a different letter. Undo the change to resume, or cancel it (newsletter campaign cancel "
+            f"{campaign.id}) and send the new letter to those who did not get it.",
+        )
+    if campaign is not None and campaign.state != d.CAMPAIGN_DONE:
+        return Plan(campaign, Recipients())  # resumed as it is
+    newcomers = store.count_newcomers(
+        campaign, build.issue.slug, options.lists, rehearsal=options.rehearsal, secret=ready.secret, again=options.again
     )
-    return campaign, True, skipped
+    return Plan(campaign, newcomers)
+
+
+def open_campaign(ready: Ready, confirm: Callable[[str], bool], *, yes: bool) -> tuple[Campaign, bool, Recipients]:
+    """The campaign this send is about: resumed, extended to newcomers, or created (the user's
+    yes first when many people would get it). Returns it, whether it is new, and who was added."""
+    store, build, options = ready.store, ready.build, ready.options
+    found = plan(ready)
+    variant_for = variant_chooser(build.config)
+    if found.campaign is None:
+        ask(confirm, ready, found.newcomers.added, yes=yes)
+        campaign, added = store.create_campaign(
+            slug=build.issue.slug,
+            lists=options.lists,
+            content_hash=build.content_hash(),
+            layout=build.config.layout,
+            provider=options.provider,
+            variant_for=variant_for,
+            secret=ready.secret,
+            rehearsal=options.rehearsal,
+            again=options.again,
+        )
+        return campaign, True, added
+    if found.newcomers.added:
+        ask(confirm, ready, found.newcomers.added, yes=yes, newcomers_of=found.campaign.id)
+        return found.campaign, False, store.add_newcomers(found.campaign, variant_for=variant_for, secret=ready.secret)
+    return found.campaign, False, Recipients()
 
 
 def finish_if_complete(store: Store, campaign_id: int) -> bool:
@@ -120,8 +116,19 @@ def finish_if_complete(store: Store, campaign_id: int) -> bool:
     counts = store.delivery_counts(campaign_id)
     if counts[d.PENDING] or counts[d.SENDING]:
         return False
-    store.set_campaign_state(campaign_id, d.CAMPAIGN_DONE)
-    return True
+    return store.set_campaign_state(campaign_id, d.CAMPAIGN_DONE)
+
+
+def cancel(store: Store, reference: str) -> tuple[Campaign, int]:
+    """Cancel a campaign: nothing more is sent, what was sent stays recorded, and the issue can
+    then go out as a new campaign to those who did not get it. Returns it and the pending skipped."""
+    found = store.find_campaigns(reference)
+    if len(found) != 1:
+        raise CampaignNotFound(reference, len(found))
+    campaign = found[0]
+    store.set_campaign_state(campaign.id, d.CAMPAIGN_CANCELLED, "cancelled by the user")
+    skipped = store.cancel_pending(campaign.id)
+    return store.campaign(campaign.id) or campaign, skipped
 
 
 def send_campaign(
@@ -130,65 +137,49 @@ def send_campaign(
     options: SendOptions,
     factory: ProviderFactory,
     secret: bytes,
-    *,
+    opened: tuple[Campaign, bool, Recipients] | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     backoff: Backoff | None = None,
-    campaign: Campaign | None = None,
 ) -> Summary:
+    """Send the campaign (`opened`: campaign, whether new, who was added; opened here when not
+    given) until nothing is left, it pauses or `stop` is set."""
     progress = progress or Progress()
     stop = stop or threading.Event()
     started = clock()
-    created = False
-    skipped: dict[str, int] = {}
-    if campaign is None:
-        campaign, created, skipped = prepare_campaign(store, build, options, secret)
-    summary = Summary(
-        campaign=campaign,
-        created=created,
-        counts={},
-        list_name=options.list_name,
-        provider=options.provider,
-        written_to=getattr(factory, "folder", None),
-        skipped_at_freeze=skipped,
-    )
+    campaign, created, added = opened or open_campaign(Ready(build, store, options, secret), lambda _: True, yes=True)
+    summary = Summary(campaign, created, {}, options.lists, options.provider, getattr(factory, "folder", None))
+    summary.added, summary.skipped_at_freeze = added.added, added.skipped
     store.register_sender(campaign.id, options.worker_name)
-    # Alone, every `sending` delivery belongs to a dead run; shared, only those of senders
-    # whose lease ran out.
+    # Alone (the sender lock held), every `sending` delivery belongs to a dead run; shared,
+    # only those of senders whose lease ran out.
     summary.recovered_uncertain = store.recover_in_flight(campaign.id, lease=LEASE if options.shared else None)
-    if options.resend_uncertain:
-        summary.requeued_uncertain = store.requeue(campaign.id, (d.UNCERTAIN,))
+    for wanted, state in ((options.resend_uncertain, d.UNCERTAIN), (options.retry_failed, d.FAILED)):
+        if wanted:
+            summary.requeued[state] = store.requeue(campaign.id, (state,))
     store.set_campaign_state(campaign.id, d.CAMPAIGN_SENDING)
 
-    rate = options.rate
-    provider_rate = factory.max_rate()
-    if provider_rate:
-        rate = min(rate, provider_rate)
+    rate = min(options.rate, factory.max_rate() or options.rate)
     summary.rate = rate
-    live = store.heartbeat(options.worker_name, campaign.id, LEASE)
-    if not options.shared:
-        live = 1  # alone: a sender that died just before is not sharing the rate any more
-    else:
+    live = 1  # alone: a sender that died just before is not sharing the rate any more
+    if options.shared:
         # Let the senders already at work see this one and lower their share first, so
         # that the sum of the shares never exceeds the rate.
+        store.heartbeat(options.worker_name, campaign.id, LEASE)
         sleep(HEARTBEAT * 1.5)
         live = store.heartbeat(options.worker_name, campaign.id, LEASE)
     share = rate / max(live, 1)
     # Alone, a small burst (2 % of a second's share, at most 10) lets the threads catch up
     # after a slow reply; shared, the bursts of several senders would add up, so none.
     burst = 1.0 if options.shared else max(1.0, min(share / 50, 10.0))
-    bucket = TokenBucket(share, burst=burst, clock=clock, sleep=sleep)
     composer = Composer(build.variants, build.config, signer=TokenSigner(secret), campaign_id=campaign.id)
-    loop = _Loop(
-        store, campaign, composer, factory, options, bucket, backoff or Backoff(), stop, sleep, progress, rate, clock
-    )
-
+    bucket = TokenBucket(share, burst=burst, clock=clock, sleep=sleep)
+    loop = _Loop(store, campaign, options, factory, composer, bucket, backoff or Backoff(), stop, progress, rate, clock)
     counts = store.delivery_counts(campaign.id)
-    progress.start(
-        total=sum(counts.values()) - counts[d.SKIPPED], done=counts[d.SENT] + counts[d.FAILED] + counts[d.UNCERTAIN]
-    )
+    progress.start(total=sum(counts.values()) - counts[d.SKIPPED], done=sum(counts[s] for s in d.FINISHED_STATES))
     try:
         summary.sent_now = loop.run()
     finally:
@@ -200,7 +191,7 @@ def send_campaign(
     summary.elapsed = clock() - started
     if loop.stopped_by:
         summary.stopped = loop.stopped_by
-        store.set_campaign_state(campaign.id, d.CAMPAIGN_STOPPED, loop.stopped_by)
+        store.set_campaign_state(campaign.id, d.CAMPAIGN_PAUSED, loop.stopped_by)
     elif not loop.others_in_flight:
         finish_if_complete(store, campaign.id)
     summary.campaign = store.campaign(campaign.id) or campaign
@@ -210,31 +201,31 @@ def send_campaign(
 @dataclass
 class _Result:
     delivery_id: int
-    outcome: str  # "sent", "failed", "uncertain", "released", "fatal"
+    outcome: str  # "sent", "failed", "uncertain", "skipped", "released", "pause"
     detail: str
 
 
+@dataclass
 class _Loop:
-    def __init__(
-        self, store, campaign, composer, factory, options, bucket, backoff, stop, sleep, progress, rate, clock
-    ):
-        self.store: Store = store
-        self.campaign: Campaign = campaign
-        self.composer: Composer = composer
-        self.factory: ProviderFactory = factory
-        self.options: SendOptions = options
-        self.bucket: TokenBucket = bucket
-        self.backoff: Backoff = backoff
-        self.stop: threading.Event = stop
-        self.sleep = sleep
-        self.progress: Progress = progress
+    store: Store
+    campaign: Campaign
+    options: SendOptions
+    factory: ProviderFactory
+    composer: Composer
+    bucket: TokenBucket
+    backoff: Backoff
+    stop: threading.Event
+    progress: Progress
+    total_rate: float
+    clock: Callable[[], float]
+
+    def __post_init__(self) -> None:
         self.jobs: queue.Queue[Claimed | None] = queue.Queue()
         self.results: queue.Queue[_Result] = queue.Queue()
         self.stopped_by: str | None = None
-        self._fatal_lock = threading.Lock()
-        self.total_rate = rate
-        self.clock = clock
         self.others_in_flight = False
+        self._lock = threading.Lock()
+        self._transient_run = 0  # transient errors in a row, across every thread
 
     def run(self) -> int:
         threads = [
@@ -279,7 +270,7 @@ class _Loop:
             for thread in threads:
                 thread.join(timeout=60)
         if self.stop.is_set() and self.stopped_by is None:
-            self.stopped_by = "interrupted"
+            self.stopped_by = "interrupted (Ctrl-C or SIGTERM)"
         if self.options.shared and not self.stopped_by:
             # others may still hold deliveries: the campaign is done when the last one finishes
             self.others_in_flight = self.store.delivery_counts(self.campaign.id)[d.SENDING] > 0
@@ -292,7 +283,7 @@ class _Loop:
             self.store.recover_in_flight(self.campaign.id, lease=LEASE)
 
     def _halt(self, reason: str) -> None:
-        with self._fatal_lock:
+        with self._lock:
             if self.stopped_by is None:
                 self.stopped_by = reason
         self.stop.set()
@@ -309,14 +300,16 @@ class _Loop:
 
     def _record(self, batch: list[_Result], *, claim: int) -> list[Claimed]:
         for r in batch:
-            if r.outcome == "fatal":
+            if r.outcome == "pause":
                 self._halt(r.detail)
         if self.stop.is_set():
             claim = 0
-        sent = [(r.delivery_id, r.detail) for r in batch if r.outcome == "sent"]
-        failed = [(r.delivery_id, r.detail) for r in batch if r.outcome == "failed"]
-        uncertain = [(r.delivery_id, r.detail) for r in batch if r.outcome == "uncertain"]
-        released = [r.delivery_id for r in batch if r.outcome in ("released", "fatal")]
+
+        def outcome(name: str) -> list[tuple[int, str]]:
+            return [(r.delivery_id, r.detail) for r in batch if r.outcome == name]
+
+        sent, failed, uncertain, skipped = outcome("sent"), outcome("failed"), outcome("uncertain"), outcome("skipped")
+        released = [r.delivery_id for r in batch if r.outcome in ("released", "pause")]
         claimed = self.store.record_and_claim(
             self.campaign.id,
             self.options.worker_name,
@@ -325,6 +318,7 @@ class _Loop:
             failed=failed,
             uncertain=uncertain,
             released=released,
+            skipped=skipped,
         )
         if batch:
             self.progress.advance(len(sent) + len(failed) + len(uncertain))
@@ -344,9 +338,7 @@ class _Loop:
                     try:
                         provider = self.factory.open()
                     except SendError as exc:
-                        self.results.put(_Result(job.id, "fatal" if exc.fatal else "released", str(exc)))
-                        if not exc.fatal:
-                            self._halt(f"cannot open the provider: {exc}")
+                        self.results.put(_Result(job.id, "pause", f"cannot open the provider: {exc}"))
                         continue
                 self.results.put(self._send(provider, job))
         finally:
@@ -365,16 +357,41 @@ class _Loop:
             attempt += 1
             if not self.bucket.acquire(self.stop):
                 return _Result(job.id, "released", "stopped before sending")
+            # the person may have left since the claim: the last look before the handover
+            if reason := self.store.still_wanted(job.id):
+                return _Result(job.id, "skipped", reason)
             try:
-                return _Result(job.id, "sent", provider.send(message))
+                message_id = provider.send(message)
             except SendError as exc:
-                if exc.fatal:
-                    return _Result(job.id, "fatal", str(exc))
-                if exc.uncertain:
-                    return _Result(job.id, "uncertain", str(exc))
-                if not exc.retryable:
-                    return _Result(job.id, "failed", str(exc))
-                if attempt >= self.options.max_attempts:
-                    return _Result(job.id, "failed", f"gave up after {attempt} attempts: {exc}")
+                verdict = self._judge(exc, attempt)
+                if verdict is not None:
+                    return _Result(job.id, verdict, str(exc) if verdict != "pause" else self._why(exc, attempt))
                 if self.stop.wait(self.backoff.delay(attempt, exc.retry_after)):
                     return _Result(job.id, "released", "stopped before sending")
+                continue
+            with self._lock:
+                self._transient_run = 0
+            return _Result(job.id, "sent", message_id)
+
+    def _judge(self, exc: SendError, attempt: int) -> str | None:
+        """What a provider error means for this delivery: an outcome, or None to try again.
+
+        Only an answer about this one message fails it; an error of the provider (down,
+        refusing everything, or transient for many recipients in a row) pauses the campaign
+        with nothing marked failed."""
+        if exc.fatal:
+            return "pause"
+        if exc.uncertain:
+            return "uncertain"
+        if not (exc.retryable or exc.unavailable):
+            return "failed"
+        with self._lock:
+            self._transient_run += 1
+            run = self._transient_run
+        limit = UNAVAILABLE_ATTEMPTS if exc.unavailable else self.options.max_attempts
+        return "pause" if attempt >= limit or run >= TRANSIENT_RUN else None
+
+    def _why(self, exc: SendError, attempt: int) -> str:
+        if exc.fatal:
+            return str(exc)
+        return f"{exc} (still failing after {attempt} attempts)"

@@ -1,10 +1,10 @@
-"""Sending that never touches the ledger: a dry run that counts and composes every message,
-and test copies of each variant to an editor."""
+"""Sending that never touches the ledger: a dry run that counts and composes exactly what the
+same `send` would send, and test copies of the letter to editors."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,16 +14,19 @@ from newsletter.audience.selection import variant_chooser
 from newsletter.errors import BadInput, Problem
 from newsletter.keys import secret_key
 from newsletter.letter.build import build_issue
-from newsletter.message.composer import NOBODY_TOKEN_KEY, Composer, Recipient
-from newsletter.sending.options import CampaignStopped, unknown_list
+from newsletter.message.composer import NOBODY_TOKEN_KEY, Composer, Recipient, ensure_composable
+from newsletter.sending.campaign import plan
+from newsletter.sending.options import CampaignStopped, SendRequest
+from newsletter.sending.preflight import CHOOSE_PROVIDER, prepare
 from newsletter.sending.providers import SendError, provider_factory
-from newsletter.store import Store, utcnow
+from newsletter.store import utcnow
 from newsletter.tokens import TokenSigner
 
 
 @dataclass
 class DryRun:
-    list_name: str
+    lists: tuple[str, ...]
+    campaign_id: int | None = None  # the campaign it would resume or extend; None: a new one
     by_variant: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     size: int = 0  # bytes of every message composed
@@ -33,48 +36,89 @@ class DryRun:
         return sum(self.by_variant.values())
 
 
-def dry_run(issue_dir: Path, *, list_name: str, config_path: Path | None) -> DryRun:
-    """Count who would get which variant, and compose every message, without sending or writing."""
-    build = build_issue(issue_dir, config_path)
-    secret = secret_key()
-    store = Store.open(build.config.store_url)
-    if store.list_id(list_name) is None:
-        raise unknown_list(list_name, [name for name, _ in store.list_names()])
-    choose = variant_chooser(build.config)
-    composer = Composer(build.variants, build.config, signer=TokenSigner(secret), campaign_id=0)
-    result = DryRun(list_name)
+def dry_run(request: SendRequest) -> DryRun:
+    """Everything `send` would check and send, composed and counted; nothing sent or written."""
+    ready = prepare(build_issue(request.issue_dir, request.config_path), request)
+    found = plan(ready)
+    composer = Composer(ready.build.variants, ready.build.config, signer=TokenSigner(ready.secret), campaign_id=0)
+    result = DryRun(ready.options.lists, found.campaign.id if found.campaign else None)
     now = utcnow()
-    for sub in store.subscribers(list_name):
-        if sub.status != d.ACTIVE:
-            result.skipped[sub.status] += 1
+    for variant, email, name, token_key, reason in _who(ready, found):
+        if reason is not None:
+            result.skipped[reason] += 1
             continue
-        variant = choose(sub.language)
-        result.size += len(composer.compose(variant, Recipient(sub.email, sub.name, sub.token_key, sub.id), now).data)
+        result.size += len(composer.compose(variant, Recipient(email, name, token_key), now).data)
         result.by_variant[variant] += 1
     return result
 
 
+def _who(ready, found) -> Iterator[tuple[str, str, str, str, str | None]]:
+    options, store = ready.options, ready.store
+    if found.campaign is not None and found.campaign.state != d.CAMPAIGN_DONE:
+        states = [d.PENDING]
+        states += [d.UNCERTAIN] if options.resend_uncertain else []
+        states += [d.FAILED] if options.retry_failed else []
+        for _id, variant, _language, email, name, token_key, reason in store.waiting(found.campaign.id, states):
+            yield variant, email, name, token_key, reason
+        return
+    choose = variant_chooser(ready.build.config)
+    for person in store.newcomers(
+        found.campaign,
+        ready.build.issue.slug,
+        options.lists,
+        rehearsal=options.rehearsal,
+        secret=ready.secret,
+        again=options.again,
+    ):
+        yield choose(person.language), person.email, person.name, person.token_key, person.reason
+
+
+def test_variants(layout: str, names: list[str], *, every: bool) -> list[str]:
+    """The variants subscribers get under the layout (all of them with `every`)."""
+    if every:
+        return names
+    if layout == "bilingual" and d.BILINGUAL in names:
+        return [d.BILINGUAL]
+    return [name for name in names if name != d.BILINGUAL]
+
+
 def send_test(
-    issue_dir: Path, *, address: str, provider: str | None, config_path: Path | None, report: Callable[[str], None]
+    issue_dir: Path,
+    *,
+    addresses: list[str],
+    provider: str | None,
+    every_variant: bool,
+    config_path: Path | None,
+    report: Callable[[str], None],
 ) -> None:
-    """One copy of each variant to `address`, subject marked [TEST], outside the ledger."""
+    """A copy of the letter for each address, as subscribers get it, subject marked [TEST], outside
+    the ledger; its unsubscribe link opens a page that changes nothing."""
     build = build_issue(issue_dir, config_path)
+    ensure_composable(build)
     secret_key()  # the same requirements as a real send
-    try:
-        to = normalise_email(address)
-    except ValueError as exc:
-        raise BadInput([Problem("--test", None, f"{address!r}: {exc}")]) from None
+    problems, to = [], []
+    for address in addresses:
+        try:
+            to.append(normalise_email(address))
+        except ValueError as exc:
+            problems.append(Problem("--test", None, f"{address!r}: {exc}"))
     name = provider or build.config.send.provider
+    if name is None:
+        problems.append(Problem("--provider", None, CHOOSE_PROVIDER))
+    if problems or name is None:
+        raise BadInput(problems)
     factory = provider_factory(name, build.config, campaign_label="test")
     composer = Composer(build.variants, build.config, signer=None, campaign_id=0, subject_prefix="[TEST] ")
+    variants = test_variants(build.config.layout, list(build.variants), every=every_variant)
     sender = factory.open()
     try:
-        for variant in build.variants:
-            message = composer.compose(variant, Recipient(to, "", NOBODY_TOKEN_KEY), utcnow())
-            try:
-                message_id = sender.send(message)
-            except SendError as exc:
-                raise CampaignStopped(f"test message ({variant}) to {to}: {exc}") from exc
-            report(f"sent the {variant} variant to {to} through {name} ({message_id})")
+        for address in to:
+            for variant in variants:
+                message = composer.compose(variant, Recipient(address, "", NOBODY_TOKEN_KEY), utcnow())
+                try:
+                    message_id = sender.send(message)
+                except SendError as exc:
+                    raise CampaignStopped(f"test message ({variant}) to {address}: {exc}") from exc
+                report(f"sent the {variant} variant to {address} through {name} ({message_id})")
     finally:
         sender.close()

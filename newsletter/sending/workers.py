@@ -15,14 +15,24 @@ from pathlib import Path
 
 from newsletter import domain as d
 from newsletter.config import load_config, locate_config
-from newsletter.errors import BadInput, Problem
+from newsletter.errors import BadInput
 from newsletter.keys import secret_key
 from newsletter.letter.build import build_issue
-from newsletter.sending.campaign import finish_if_complete, prepare_campaign, send_campaign, start
-from newsletter.sending.options import LEASE, CampaignStopped, SendOptions, SendRequest, Summary, check_numbers
+from newsletter.sending.campaign import finish_if_complete, open_campaign, send_campaign
+from newsletter.sending.options import (
+    LEASE,
+    CampaignNotFound,
+    CampaignStopped,
+    SendOptions,
+    SendRequest,
+    Summary,
+    check_numbers,
+)
+from newsletter.sending.preflight import lock_key, prepare
 from newsletter.sending.progress import Progress
 from newsletter.sending.providers import provider_factory
 from newsletter.store import Store
+from newsletter.store.campaigns import Recipients
 
 POLL = 0.5  # seconds between two looks at the children and the ledger
 
@@ -39,12 +49,20 @@ class WorkersOutcome:
     skipped_at_freeze: dict[str, int] = field(default_factory=dict)
     stopped_early: int = 0  # children that exited with an error
 
-    def stopped(self) -> CampaignStopped | None:
-        if not self.stopped_early:
-            return None
-        return CampaignStopped(
-            f"campaign {self.campaign_id}: {self.stopped_early} worker(s) stopped early; run the same command again to resume"
-        )
+    def problem(self) -> CampaignStopped | None:
+        """Exit status 1 unless every delivery was sent or skipped for a stated reason."""
+        if self.stopped_early:
+            return CampaignStopped(
+                f"campaign {self.campaign_id}: {self.stopped_early} worker(s) stopped early (paused); "
+                "run the same command again to resume"
+            )
+        failed, uncertain = self.counts[d.FAILED], self.counts[d.UNCERTAIN]
+        if failed or uncertain:
+            return CampaignStopped(
+                f"campaign {self.campaign_id}: {failed} failed, {uncertain} uncertain; "
+                f"`newsletter campaign show {self.campaign_id}` lists why"
+            )
+        return None
 
 
 def send_with_workers(
@@ -54,14 +72,17 @@ def send_with_workers(
     stop: threading.Event,
     started: Callable[[int, list[int]], None],
 ) -> WorkersOutcome:
-    """Freeze the campaign here, then run `newsletter worker` processes on it and wait.
+    """Open the campaign here, then run `newsletter worker` processes on it and wait.
 
     `stop` set (by a signal) is passed on to the children as SIGTERM."""
-    build, store, options, secret = start(request, confirm)
-    campaign, _created, skipped = prepare_campaign(store, build, options, secret)
-    if options.resend_uncertain:
-        store.recover_in_flight(campaign.id, lease=LEASE)
-        store.requeue(campaign.id, (d.UNCERTAIN,))
+    ready = prepare(build_issue(request.issue_dir, request.config_path), request)
+    build, store, options = ready.build, ready.store, ready.options
+    with store.sender_lock(ready.lock_key):
+        campaign, _created, added = open_campaign(ready, confirm, yes=request.yes)
+    for wanted, state in ((options.resend_uncertain, d.UNCERTAIN), (options.retry_failed, d.FAILED)):
+        if wanted:
+            store.recover_in_flight(campaign.id, lease=LEASE)
+            store.requeue(campaign.id, (state,))
     command = [
         sys.executable,
         "-m",
@@ -99,15 +120,17 @@ def send_with_workers(
     failed_children = [child.returncode for child in children if child.returncode != 0]
     if not failed_children:
         finish_if_complete(store, campaign.id)
+    pids = [child.pid for child in children]
+    counts = store.delivery_counts(campaign.id)
     return WorkersOutcome(
         campaign.id,
         build.issue.slug,
         options.list_name,
         options.provider,
         request.workers,
-        [child.pid for child in children],
-        store.delivery_counts(campaign.id),
-        skipped,
+        pids,
+        counts,
+        added.skipped,
         len(failed_children),
     )
 
@@ -130,39 +153,25 @@ def run_worker(
     check_numbers(rate=rate, threads=threads)
     config = load_config(locate_config(issue_dir or Path.cwd(), config_path))
     if not config.store_url.startswith("postgresql"):
-        raise BadInput([Problem("store.url", None, "several workers need PostgreSQL; with SQLite use newsletter send")])
+        raise BadInput.single("store.url", "several workers need PostgreSQL; with SQLite use newsletter send")
     store = Store.open(config.store_url)
     found = store.find_campaigns(campaign)
     if len(found) != 1:
-        raise BadInput(
-            [
-                Problem(
-                    "CAMPAIGN",
-                    None,
-                    f"{campaign!r}: {'no such campaign' if not found else 'several campaigns; give its number'}",
-                )
-            ]
-        )
+        raise CampaignNotFound(campaign, len(found))
     target = found[0]
     build = build_issue(issue_dir or config.root / "issues" / target.slug, config_path or config.path)
-    list_name = store.list_name(target.list_id) or "?"
+    if build.content_hash() != target.content_hash:
+        message = f"this issue is not the one campaign {target.id} sends (its content differs)"
+        raise BadInput.single(str(build.issue.path), message)
     options = SendOptions(
-        list_name=list_name,
+        lists=target.lists,
         provider=provider or target.provider,
         rate=rate or config.send.rate,
         threads=threads or config.send.threads,
         max_attempts=config.send.max_attempts,
         shared=True,
     )
-    if build.content_hash() != target.content_hash:
-        raise BadInput(
-            [
-                Problem(
-                    str(build.issue.path),
-                    None,
-                    f"this issue is not the one campaign {target.id} sends (its content differs)",
-                )
-            ]
-        )
-    factory = provider_factory(options.provider, config, campaign_label=f"{target.slug}-{list_name}")
-    return options, send_campaign(store, build, options, factory, secret_key(), campaign=target, stop=stop)
+    factory = provider_factory(options.provider, config, campaign_label=f"{target.slug}-{'-'.join(target.lists)}")
+    with store.sender_lock(lock_key(target.slug, target.lists, target.rehearsal), shared=True):
+        opened = (target, False, Recipients())
+        return options, send_campaign(store, build, options, factory, secret_key(), opened, stop=stop)

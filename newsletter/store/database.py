@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
+import hashlib
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
 from newsletter.errors import NewsletterError
@@ -34,6 +37,12 @@ class StoreError(NewsletterError):
     """The database could not do what was asked."""
 
 
+class SenderBusy(NewsletterError):
+    """Another process is sending the same campaign."""
+
+    exit_code = 1
+
+
 class Database:
     """An engine, a clock and, on SQLite, the lock that queues writers."""
 
@@ -47,12 +56,63 @@ class Database:
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextlib.contextmanager
+    def sender_lock(self, key: str, *, shared: bool = False) -> Iterator[None]:
+        """Held while this process sends the campaign named by `key`; released when it ends or
+        dies (kill -9 included), so a dead sender never leaves a campaign stuck. `shared`:
+        the workers of one campaign on PostgreSQL hold it together; a plain `send` alone.
+        Raises SenderBusy when another process holds it."""
+        if self.engine.dialect.name == "postgresql":
+            with self._advisory_lock(key, shared):
+                yield
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        path = Path(f"{database}.send-{digest}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode("ascii", "replace").strip() or "another process"
+                raise SenderBusy(_busy(key, f"process {holder}")) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    @contextlib.contextmanager
+    def _advisory_lock(self, key: str, shared: bool) -> Iterator[None]:
+        number = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big", signed=True)
+        function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+        conn = self.engine.connect()
+        conn.detach()  # its own session, closed (not pooled) at the end: that releases the lock
+        try:
+            if not conn.execute(text(f"SELECT {function}(:n)"), {"n": number}).scalar():
+                raise SenderBusy(_busy(key, "another process"))
+            conn.commit()
+            yield
+        finally:
+            conn.close()  # the session ends: PostgreSQL releases its advisory locks
+
     def migrate(self) -> None:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+
+def _busy(key: str, holder: str) -> str:
+    slug, _, rest = key.partition("|")
+    return (
+        f"{slug}: this campaign is being sent by {holder}; wait for it to finish, or stop it "
+        "(Ctrl-C) and run send again, which resumes where it stopped"
+    )
 
 
 def make_engine(url: str) -> Engine:

@@ -1,132 +1,23 @@
-"""Campaigns and the ledger: one row per recipient and campaign, claimed before sending
-and recorded after, so that a crash at any moment leaves each delivery pending, sent or
-in flight (then uncertain). The senders table lets several processes share a campaign."""
+"""The ledger: one row per recipient and campaign, claimed before sending and recorded
+after, so that a crash at any moment leaves each delivery pending, sent or in flight (then
+uncertain). The senders table lets several processes share a campaign."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.audience.selection import skip_reason
-from newsletter.domain import Campaign, Claimed
-from newsletter.keys import email_hash
+from newsletter.domain import Claimed
 from newsletter.store.database import Database
 
 
-def campaign_columns() -> tuple[Any, ...]:
-    c = t.campaigns.c
-    return (c.id, c.slug, c.list_id, c.content_hash, c.layout, c.provider, c.state, c.stop_reason, c.created_at)
-
-
 class LedgerStore(Database):
-    def find_campaign(self, slug: str, list_id: int) -> Campaign | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(*campaign_columns()).where(and_(t.campaigns.c.slug == slug, t.campaigns.c.list_id == list_id))
-            ).first()
-            return Campaign(*row) if row else None
-
-    def campaign(self, campaign_id: int) -> Campaign | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(*campaign_columns()).where(t.campaigns.c.id == campaign_id)).first()
-            return Campaign(*row) if row else None
-
-    def find_campaigns(self, reference: str) -> list[Campaign]:
-        """The campaigns a user means by `reference`: a campaign number or an issue slug."""
-        return [c for c in self.campaigns() if str(c.id) == reference or c.slug == reference]
-
-    def campaigns(self) -> list[Campaign]:
-        with self.engine.connect() as conn:
-            return [Campaign(*row) for row in conn.execute(select(*campaign_columns()).order_by(t.campaigns.c.id))]
-
-    def create_campaign(
-        self,
-        *,
-        slug: str,
-        list_id: int,
-        content_hash: str,
-        layout: str,
-        provider: str,
-        variant_for: Callable[[str], str],
-        secret: bytes,
-    ) -> tuple[Campaign, dict[str, int]]:
-        """Create the campaign and freeze its recipients into the ledger, in one transaction.
-
-        Returns the campaign and the members left out, by reason.
-        """
-        now = self.now()
-        skipped: dict[str, int] = {}
-        with self.engine.begin() as conn:
-            campaign_id = conn.execute(
-                insert(t.campaigns)
-                .values(
-                    slug=slug,
-                    list_id=list_id,
-                    content_hash=content_hash,
-                    layout=layout,
-                    provider=provider,
-                    state=d.CAMPAIGN_SENDING,
-                    created_at=now,
-                )
-                .returning(t.campaigns.c.id)
-            ).scalar_one()
-            suppressed = {h for (h,) in conn.execute(select(t.suppressions.c.email_hash))}
-            # page through the list by id: memory stays flat however long the list is
-            last_id = 0
-            batch: list[dict] = []
-            while True:
-                members = conn.execute(
-                    select(
-                        t.subscribers.c.id, t.subscribers.c.email_key, t.subscribers.c.language, t.subscribers.c.status
-                    )
-                    .select_from(
-                        t.subscribers.join(t.list_members, t.list_members.c.subscriber_id == t.subscribers.c.id)
-                    )
-                    .where(and_(t.list_members.c.list_id == list_id, t.subscribers.c.id > last_id))
-                    .order_by(t.subscribers.c.id)
-                    .limit(5000)
-                ).all()
-                if not members:
-                    break
-                last_id = members[-1][0]
-                for subscriber_id, key, language, status in members:
-                    reason = skip_reason(status, bool(suppressed) and email_hash(secret, key) in suppressed)
-                    if reason is not None:
-                        skipped[reason] = skipped.get(reason, 0) + 1
-                        continue
-                    batch.append(
-                        {
-                            "campaign_id": campaign_id,
-                            "subscriber_id": subscriber_id,
-                            "variant": variant_for(language),
-                            "language": language,
-                            "state": d.PENDING,
-                            "attempts": 0,
-                            "updated_at": now,
-                        }
-                    )
-                if batch:
-                    conn.execute(insert(t.deliveries), batch)
-                    batch = []
-            if batch:
-                conn.execute(insert(t.deliveries), batch)
-        campaign = self.campaign(campaign_id)
-        assert campaign is not None
-        return campaign, skipped
-
-    def set_campaign_state(self, campaign_id: int, state: str, reason: str | None = None) -> None:
-        values: dict = {"state": state, "stop_reason": reason}
-        if state == d.CAMPAIGN_DONE:
-            values["finished_at"] = self.now()
-        with self.engine.begin() as conn:
-            conn.execute(update(t.campaigns).where(t.campaigns.c.id == campaign_id).values(**values))
-
     # --- senders: the processes at work on a campaign -----------------------------------------
 
     def register_sender(self, campaign_id: int, name: str) -> None:
@@ -201,23 +92,25 @@ class LedgerStore(Database):
         failed: Sequence[tuple[int, str]] = (),
         uncertain: Sequence[tuple[int, str]] = (),
         released: Sequence[int] = (),
+        skipped: Sequence[tuple[int, str]] = (),
     ) -> list[Claimed]:
         """Record results and claim the next deliveries, in one transaction (one commit).
 
         `sent`: (delivery id, provider message id); `failed`/`uncertain`: (id, error);
-        `released`: claimed but never handed to the provider, back to pending. Then up to
-        `limit` pending deliveries become `sending`, claimed by `worker`. On PostgreSQL the
-        claim skips rows other senders hold (FOR UPDATE SKIP LOCKED). Deliveries whose person
-        is gone or no longer active are marked skipped instead of claimed.
+        `released`: claimed but never handed to the provider, back to pending; `skipped`:
+        (id, reason) claimed but no longer wanted. Then up to `limit` pending deliveries become
+        `sending`, claimed by `worker`. On PostgreSQL the claim skips rows other senders hold
+        (FOR UPDATE SKIP LOCKED). Deliveries whose person is gone, no longer active or off the
+        campaign's lists are marked skipped instead of claimed, and the claim goes on past them.
         """
         now = self.now()
         with self.engine.begin() as conn:
-            self._record(conn, now, sent, failed, uncertain, released)
+            self._record(conn, now, sent, failed, uncertain, released, skipped)
             if campaign_id is None or limit <= 0:
                 return []
             return self._claim(conn, now, campaign_id, limit, worker)
 
-    def _record(self, conn: Connection, now, sent, failed, uncertain, released) -> None:
+    def _record(self, conn: Connection, now, sent, failed, uncertain, released, skipped=()) -> None:
         if sent:
             conn.execute(
                 update(t.deliveries)
@@ -231,13 +124,14 @@ class LedgerStore(Database):
                 ),
                 [{"delivery_id": d, "message_id": m} for d, m in sent],
             )
-        for state, items in ((d.FAILED, failed), (d.UNCERTAIN, uncertain)):
+        for state, items in ((d.FAILED, failed), (d.UNCERTAIN, uncertain), (d.SKIPPED, skipped)):
             if items:
+                query = update(t.deliveries).where(t.deliveries.c.id == bindparam("delivery_id"))
+                if state == d.SKIPPED:  # never handed over: the attempt does not count
+                    query = query.values(attempts=t.deliveries.c.attempts - 1)
                 conn.execute(
-                    update(t.deliveries)
-                    .where(t.deliveries.c.id == bindparam("delivery_id"))
-                    .values(state=state, last_error=bindparam("error"), updated_at=now),
-                    [{"delivery_id": d, "error": e[:2000]} for d, e in items],
+                    query.values(state=state, last_error=bindparam("error"), updated_at=now),
+                    [{"delivery_id": i, "error": e[:2000]} for i, e in items],
                 )
         if released:
             conn.execute(
@@ -247,69 +141,112 @@ class LedgerStore(Database):
             )
 
     def _claim(self, conn: Connection, now, campaign_id: int, limit: int, worker: str) -> list[Claimed]:
-        pending = (
-            select(t.deliveries.c.id)
-            .where(and_(t.deliveries.c.campaign_id == campaign_id, t.deliveries.c.state == d.PENDING))
-            .order_by(t.deliveries.c.id)
-            .limit(limit)
-        )
-        if conn.dialect.name == "postgresql":
-            pending = pending.with_for_update(skip_locked=True)
-        candidates = [row[0] for row in conn.execute(pending)]
-        if not candidates:
+        state = conn.execute(select(t.campaigns.c.state).where(t.campaigns.c.id == campaign_id)).scalar()
+        if state == d.CAMPAIGN_CANCELLED:
             return []
-        # The state guard makes the claim safe on SQLite too, where the SELECT above takes no
-        # lock: a concurrent claimer that got there first leaves those rows out of RETURNING.
-        ids = [
-            row[0]
-            for row in conn.execute(
-                update(t.deliveries)
-                .where(and_(t.deliveries.c.id.in_(candidates), t.deliveries.c.state == d.PENDING))
-                .values(
-                    state=d.SENDING,
-                    claimed_by=worker,
-                    claimed_at=now,
-                    attempts=t.deliveries.c.attempts + 1,
-                    updated_at=now,
-                )
-                .returning(t.deliveries.c.id)
+        claimed: list[Claimed] = []
+        while len(claimed) < limit:
+            pending = (
+                select(t.deliveries.c.id)
+                .where(and_(t.deliveries.c.campaign_id == campaign_id, t.deliveries.c.state == d.PENDING))
+                .order_by(t.deliveries.c.id)
+                .limit(limit - len(claimed))
             )
-        ]
-        if not ids:
-            return []
+            if conn.dialect.name == "postgresql":
+                pending = pending.with_for_update(skip_locked=True)
+            candidates = [row[0] for row in conn.execute(pending)]
+            if not candidates:
+                break
+            # The state guard makes the claim safe on SQLite too, where the SELECT above takes no
+            # lock: a concurrent claimer that got there first leaves those rows out of RETURNING.
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    update(t.deliveries)
+                    .where(and_(t.deliveries.c.id.in_(candidates), t.deliveries.c.state == d.PENDING))
+                    .values(
+                        state=d.SENDING,
+                        claimed_by=worker,
+                        claimed_at=now,
+                        attempts=t.deliveries.c.attempts + 1,
+                        updated_at=now,
+                    )
+                    .returning(t.deliveries.c.id)
+                )
+            ]
+            if not ids:
+                break
+            gone: list[tuple[int, str]] = []
+            for delivery_id, variant, language, address, name, token_key, reason in self._recipients(conn, ids):
+                if reason is not None:
+                    gone.append((delivery_id, reason))
+                else:
+                    claimed.append(Claimed(delivery_id, variant, language, address, name or "", token_key))
+            self._record(conn, now, (), (), (), (), gone)
+        return claimed
+
+    def _recipients(self, conn: Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """(delivery id, variant, language, address, name, token key, reason not to send or None)."""
+        dl, s = t.deliveries.c, t.subscribers.c
+        on_its_lists = exists().where(
+            and_(
+                t.campaign_lists.c.campaign_id == dl.campaign_id,
+                t.list_members.c.list_id == t.campaign_lists.c.list_id,
+                t.list_members.c.subscriber_id == dl.subscriber_id,
+            )
+        )
         rows = conn.execute(
             select(
-                t.deliveries.c.id,
-                t.deliveries.c.variant,
-                t.deliveries.c.language,
-                t.subscribers.c.email,
-                t.subscribers.c.name,
-                t.subscribers.c.token_key,
-                t.subscribers.c.status,
+                dl.id,
+                dl.variant,
+                dl.language,
+                s.email,
+                s.name,
+                s.token_key,
+                s.status,
+                on_its_lists,
+                t.campaigns.c.state,
             )
-            .select_from(t.deliveries.outerjoin(t.subscribers, t.deliveries.c.subscriber_id == t.subscribers.c.id))
-            .where(t.deliveries.c.id.in_(ids))
-            .order_by(t.deliveries.c.id)
+            .select_from(t.deliveries.join(t.campaigns).outerjoin(t.subscribers, dl.subscriber_id == s.id))
+            .where(dl.id.in_(list(ids)))
+            .order_by(dl.id)
         ).all()
-        claimed: list[Claimed] = []
-        gone: list[dict] = []
-        for delivery_id, variant, language, address, name, token_key, status in rows:
+        out = []
+        for delivery_id, variant, language, address, name, token_key, status, member, campaign_state in rows:
+            reason = None
             if address is None:
-                gone.append({"delivery_id": delivery_id, "error": "the person was forgotten"})
+                reason = "the person was forgotten"
             elif status != d.ACTIVE:
-                gone.append({"delivery_id": delivery_id, "error": f"the person is {status}"})
-            else:
-                claimed.append(Claimed(delivery_id, variant, language, address, name or "", token_key))
-        if gone:
-            conn.execute(
-                update(t.deliveries)
-                .where(t.deliveries.c.id == bindparam("delivery_id"))
-                .values(
-                    state=d.SKIPPED, last_error=bindparam("error"), attempts=t.deliveries.c.attempts - 1, updated_at=now
-                ),
-                gone,
-            )
-        return claimed
+                reason = f"the person is {status}"
+            elif not member:
+                reason = "the person was taken off the campaign's lists"
+            elif campaign_state == d.CAMPAIGN_CANCELLED:
+                reason = "the campaign was cancelled"
+            out.append((delivery_id, variant, language, address, name, token_key, reason))
+        return out
+
+    def waiting(self, campaign_id: int, states: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """The deliveries in `states` as a claim would see them: (delivery id, variant, language,
+        address, name, token key, reason not to send or None). Writes nothing."""
+        dl = t.deliveries.c
+        with self.engine.connect() as conn:
+            last_id = 0
+            while ids := list(
+                conn.execute(
+                    select(dl.id)
+                    .where(dl.campaign_id == campaign_id, dl.state.in_(list(states)), dl.id > last_id)
+                    .order_by(dl.id)
+                    .limit(1000)
+                ).scalars()
+            ):
+                last_id = ids[-1]
+                yield from self._recipients(conn, ids)
+
+    def still_wanted(self, delivery_id: int) -> str | None:
+        """Why a claimed delivery should not go out after all (its person left meanwhile), or None."""
+        with self.engine.connect() as conn:
+            rows = self._recipients(conn, [delivery_id])
+        return rows[0][6] if rows else "the delivery is gone"
 
     def delivery_counts(self, campaign_id: int) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -321,6 +258,17 @@ class LedgerStore(Database):
             counts = dict.fromkeys(d.DELIVERY_STATES, 0)
             counts.update({state: n for state, n in rows})  # noqa: C416 - a result with keys() is no mapping of rows
             return counts
+
+    def failure_reasons(self, campaign_id: int) -> list[tuple[str, str, int]]:
+        """(state, reason, how many) for the failed, uncertain and skipped deliveries, most first."""
+        dl = t.deliveries.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(dl.state, dl.last_error, func.count())
+                .where(dl.campaign_id == campaign_id, dl.state.in_((d.FAILED, d.UNCERTAIN, d.SKIPPED)))
+                .group_by(dl.state, dl.last_error)
+            ).all()
+        return sorted(((state, reason or "", n) for state, reason, n in rows), key=lambda r: (-r[2], r[0], r[1]))
 
     def deliveries_in(self, campaign_id: int, state: str) -> list[tuple[int, str | None, str | None]]:
         """(delivery id, address or None when forgotten, last error) for one state."""

@@ -6,10 +6,10 @@ from sqlalchemy import func, select
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.store.ledger import LedgerStore
+from newsletter.store.campaigns import CampaignStore
 
 
-class ReportStore(LedgerStore):
+class ReportStore(CampaignStore):
     def report(self, campaign_id: int | None = None) -> list[dict]:
         """Per campaign and language: recipients, delivery states, bounces, complaints, unsubscribes."""
         d, f = t.deliveries.c, t.feedback_events.c
@@ -50,7 +50,13 @@ class ReportStore(LedgerStore):
             campaigns = {c.id: c for c in self.campaigns()}
             out = []
             for (cid, _language), row in sorted(rows.items()):
-                row["campaign"] = campaigns[cid].slug if cid in campaigns else None
+                c = campaigns.get(cid)
+                row["campaign"] = c.slug if c else None
+                row["lists"] = list(c.lists) if c else []
+                row["provider"] = (c.provider + " (rehearsal)" if c.rehearsal else c.provider) if c else None
+                row["state"] = c.state if c else None
+                row["started"] = c.created_at.isoformat(timespec="minutes") if c and c.created_at else None
+                row["finished"] = c.finished_at.isoformat(timespec="minutes") if c and c.finished_at else None
                 out.append(row)
             return out
 

@@ -53,12 +53,16 @@ class SubscriberStore(Database):
             )
             return [(name, count) for name, count in rows]
 
-    def import_subscribers(self, rows: Iterable[NewSubscriber], list_name: str, secret: bytes) -> ImportResult:
+    def import_subscribers(
+        self, rows: Iterable[NewSubscriber], list_name: str, secret: bytes, *, default_language: str | None = None
+    ) -> ImportResult:
         """Add or update every row and put it on the list, all in one transaction.
 
         Never resubscribes: a known address keeps its status (unsubscribed, bounced,
-        complained), and an address among the suppressions is not added back at all.
-        Rows are handled a thousand at a time, with a few statements per chunk.
+        complained), and an address among the suppressions is not added back at all. A row
+        changes only what it gives: no name or no language keeps the stored one; a new person
+        without a language gets `default_language`. Rows are handled a thousand at a time,
+        with a few statements per chunk.
         """
         result = ImportResult()
         now = self.now()
@@ -69,13 +73,15 @@ class SubscriberStore(Database):
             for row in rows:
                 chunk.append(row)
                 if len(chunk) == 1000:
-                    self._import_chunk(conn, chunk, list_id, suppressed, secret, now, result)
+                    self._import_chunk(conn, chunk, list_id, suppressed, secret, now, result, default_language)
                     chunk = []
             if chunk:
-                self._import_chunk(conn, chunk, list_id, suppressed, secret, now, result)
+                self._import_chunk(conn, chunk, list_id, suppressed, secret, now, result, default_language)
         return result
 
-    def _import_chunk(self, conn, chunk, list_id, suppressed, secret, now, result: ImportResult) -> None:
+    def _import_chunk(
+        self, conn, chunk, list_id, suppressed, secret, now, result: ImportResult, default_language
+    ) -> None:
         c = t.subscribers.c
         wanted: dict[str, NewSubscriber] = {}
         for row in chunk:
@@ -97,7 +103,7 @@ class SubscriberStore(Database):
                 "email": row.email,
                 "email_key": key,
                 "name": row.name,
-                "language": row.language,
+                "language": row.language or default_language,
                 "status": d.ACTIVE,
                 "token_key": secrets.token_hex(16),
                 "created_at": now,
@@ -107,8 +113,11 @@ class SubscriberStore(Database):
             if key not in existing
         ]
         if new:
+            if any(person["language"] is None for person in new):
+                raise ValueError("a new subscriber without a language, and no default language")
             conn.execute(insert(t.subscribers), new)
             result.added += len(new)
+            result.primary_language += sum(1 for key, row in wanted.items() if key not in existing and not row.language)
         updates = [
             {"subscriber_id": existing[key][0], "new_name": row.name, "new_language": row.language}
             for key, row in wanted.items()
@@ -120,7 +129,7 @@ class SubscriberStore(Database):
                 .where(c.id == bindparam("subscriber_id"))
                 .values(
                     name=func.coalesce(func.nullif(bindparam("new_name"), ""), c.name),
-                    language=bindparam("new_language"),
+                    language=func.coalesce(bindparam("new_language"), c.language),
                     updated_at=now,
                 ),
                 updates,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -66,7 +67,17 @@ campaigns = Table(
     Column("stop_reason", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("slug", "list_id", name="uq_campaign_slug_list"),
+    # sent through the outbox: a rehearsal never stands in the way of the real send
+    Column("rehearsal", Boolean, nullable=False, default=False),
+    Index("ix_campaigns_slug", "slug"),
+)
+
+# The lists a campaign goes to (list_id above is the first of them): their members get it once.
+campaign_lists = Table(
+    "campaign_lists",
+    metadata,
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
 )
 
 
@@ -90,6 +101,7 @@ deliveries = Table(
     UniqueConstraint("campaign_id", "subscriber_id", name="uq_delivery_campaign_subscriber"),
     Index("ix_deliveries_campaign_state", "campaign_id", "state", "id"),
     Index("ix_deliveries_provider_message_id", "provider_message_id"),
+    Index("ix_deliveries_subscriber", "subscriber_id"),
 )
 
 suppressions = Table(

@@ -28,6 +28,7 @@ from newsletter.feedback.policy import FeedbackPolicy
 from newsletter.feedback.ses_events import FeedbackFormatError, events_from_envelope
 from newsletter.feedback.sns import CertificateCache, SNSVerificationError, fetch_certificate, verify_sns_message
 from newsletter.languages import LANGUAGES
+from newsletter.message.composer import PREVIEW_TOKEN
 from newsletter.store import Store
 from newsletter.tokens import TokenSigner
 
@@ -95,7 +96,23 @@ def create_app(
     def read_token(request: Request) -> tuple[str, int] | None:
         return signer.read(request.path_params["token"])
 
+    def test_copy() -> HTMLResponse:
+        """The unsubscribe link of a test copy: says what it does in real letters; changes nothing."""
+        language = config.primary
+        html = page_template.render(
+            lang=language.code,
+            dir=language.dir,
+            align=language.align,
+            font=language.font_stack,
+            title=language.word("page_title"),
+            paragraphs=[language.word("page_test_copy")],
+            form=None,
+        )
+        return HTMLResponse(html, headers=SECURITY_HEADERS)
+
     async def unsubscribe_page(request: Request) -> Response:
+        if request.path_params["token"] == PREVIEW_TOKEN:
+            return test_copy()
         token = read_token(request)
         if token is None:
             return not_found()
@@ -114,6 +131,8 @@ def create_app(
         return page(subscriber, "page_question", form=form)
 
     async def unsubscribe(request: Request) -> Response:
+        if request.path_params["token"] == PREVIEW_TOKEN:
+            return test_copy()
         token = read_token(request)
         if token is None:
             return not_found()

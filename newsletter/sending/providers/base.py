@@ -3,12 +3,16 @@
 Vendor errors (smtplib, botocore) are converted at this boundary into SendError, which
 says what the campaign loop should do:
 
-- `retryable`: certainly not sent (a 4xx reply, throttling); try again after a pause;
+- `retryable`: certainly not sent (a 4xx reply, throttling, a connection lost before the
+  message was handed over); try again after a pause;
+- `unavailable`: certainly not sent, and nothing can be (cannot connect, DNS, TLS): the
+  provider is down; after a short retry the campaign pauses;
 - `uncertain`: may have been sent (the connection died after the message went out, a
   read timeout); never retried automatically, since that could send it twice;
 - `fatal`: no message can go out until a person acts (authentication refused, sending
-  paused, sender not verified); the campaign stops, resumable;
-- none of these: this recipient failed for good (an address the server refuses).
+  paused, sender not verified, quota); the campaign pauses at once, resumable;
+- none of these: this recipient failed for good (an address the server refuses, a message
+  the provider rejects). Fatal for the provider is never fatal for the recipient.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ class SendError(NewsletterError):
         retryable: bool = False,
         uncertain: bool = False,
         fatal: bool = False,
+        unavailable: bool = False,
         retry_after: float | None = None,
     ):
         super().__init__(message)
+        self.unavailable = unavailable
         self.retryable = retryable
         self.uncertain = uncertain
         self.fatal = fatal

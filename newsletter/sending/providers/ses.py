@@ -36,7 +36,6 @@ RETRYABLE = {
 FATAL = {
     "SendingPausedException",
     "AccountSuspendedException",
-    "MessageRejected",
     "MailFromDomainNotVerifiedException",
     "NotFoundException",
     "BadRequestException",
@@ -81,7 +80,7 @@ class SESProvider:
         except ClientError as exc:
             raise convert(exc) from exc
         except (ConnectTimeoutError, EndpointConnectionError) as exc:
-            raise SendError(f"SES: cannot connect: {exc}", retryable=True) from exc
+            raise SendError(f"SES: cannot connect: {exc}", unavailable=True) from exc
         except (ReadTimeoutError, ConnectionClosedError) as exc:
             raise SendError(
                 f"SES: no answer after the message was sent; it may have gone out: {exc}", uncertain=True
@@ -95,6 +94,9 @@ class SESProvider:
         pass
 
 
+SENDER_REFUSED = ("not verified", "authority to send", "sending authorization")
+
+
 def convert(exc: ClientError) -> SendError:
     error = exc.response.get("Error", {})
     code = error.get("Code", "")
@@ -102,6 +104,11 @@ def convert(exc: ClientError) -> SendError:
     text = f"SES {code}: {error.get('Message', '')}".strip()
     if code in FATAL:
         return SendError(text, fatal=True)
+    if code == "MessageRejected":
+        # about the sender (not verified, no authority to send from it; in the sandbox any
+        # unverified address) nothing can go out; otherwise SES refused this one message
+        about_sender = any(words in error.get("Message", "").lower() for words in SENDER_REFUSED)
+        return SendError(text, fatal=about_sender)
     if code in RETRYABLE or status == 429:
         # a daily quota comes back as Throttling (v1), ThrottlingException or 429 alike
         if "daily" in error.get("Message", "").lower():

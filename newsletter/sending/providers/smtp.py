@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import smtplib
 import ssl
 
@@ -47,7 +48,7 @@ class SMTPProvider:
         except smtplib.SMTPNotSupportedError as exc:
             raise SendError(f"SMTP {s.host}:{s.port}: {exc}", fatal=True) from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise SendError(f"SMTP {s.host}:{s.port}: cannot connect: {exc}", retryable=True) from exc
+            raise SendError(f"SMTP {s.host}:{s.port}: cannot connect: {exc}", unavailable=True) from exc
 
     def send(self, message: Outgoing) -> str:
         if self.conn is None:
@@ -61,8 +62,15 @@ class SMTPProvider:
             code, reply = conn.rcpt(message.recipient)
             if code not in (250, 251):
                 raise self._reset(_refused(code, reply, "RCPT TO"))
+            # DATA by hand: until the server's 354 nothing of the message has left, so a
+            # connection lost before it is a plain retry, never an uncertain delivery
+            conn.putcmd("data")
+            code, reply = conn.getreply()
+            if code != 354:
+                raise self._reset(_refused(code, reply, "DATA"))
             stage = "after the message was handed over"
-            code, reply = conn.data(message.data)
+            conn.send(_dot_stuffed(message.data))
+            code, reply = conn.getreply()
             if code != 250:
                 raise self._reset(_refused(code, reply, "DATA"))
             return message.message_id
@@ -97,6 +105,14 @@ class SMTPProvider:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self.conn.quit()
         self._drop()
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as smtplib's data() carries it: leading dots doubled, then the final dot."""
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
