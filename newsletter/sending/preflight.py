@@ -4,7 +4,6 @@ the lists. And the question the user answers before a campaign reaches many peop
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,7 +63,8 @@ def prepare(build: Build, request: SendRequest) -> Ready:
     if provider != "outbox":
         problems += real_send_problems(config)
     if not request.skip_checks and not problems:
-        failed = blocking_problems(build, spamassassin=shutil.which("spamassassin") is not None)
+        # SpamAssassin takes seconds a variant: its score is `newsletter check`'s to give
+        failed = blocking_problems(build, spamassassin=False)
         problems += [*failed, Problem("--skip-checks", None, SKIP_CHECKS)] if failed else []
     if problems:
         raise BadInput(problems)
