@@ -16,6 +16,7 @@ from newsletter.editor.spam import SPAM_FAIL, check_spam
 from newsletter.errors import Problem, Problems
 from newsletter.letter import markdown
 from newsletter.letter.build import GMAIL_CLIP_BYTES, SIZE_WARNING_BYTES, Build, build_issue
+from newsletter.message.composer import ensure_composable
 from newsletter.tomlfile import line_of_key
 
 SUBJECT_MAX = 70  # characters most inboxes show before cutting
@@ -54,8 +55,11 @@ UNSUPPORTED = [
 
 
 def check_issue(issue_dir: Path, config_path: Path | None = None, **options: Any) -> list[CheckResult]:
-    """Build the issue (BadInput when it does not build) and run every check on it."""
-    return run_checks(build_issue(issue_dir, config_path), **options)
+    """Build the issue (BadInput when it does not build, or a header cannot be written) and run
+    every check on it."""
+    build = build_issue(issue_dir, config_path)
+    ensure_composable(build)
+    return run_checks(build, **options)
 
 
 def run_checks(build: Build, *, spamassassin: bool = True, max_spam_score: float = SPAM_FAIL) -> list[CheckResult]:
