@@ -42,11 +42,6 @@ HAD_STATES = (SENT, SENDING, UNCERTAIN)
 BILINGUAL = "bilingual"
 
 
-def email_key(address: str) -> str:
-    """The uniqueness key of an address: addresses compare case-insensitively."""
-    return address.strip().lower()
-
-
 @dataclass(frozen=True)
 class NewSubscriber:
     """A person to add or update, as read from a spreadsheet or the command line. A field left

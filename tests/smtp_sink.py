@@ -84,7 +84,7 @@ class SinkHandler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
             if address.lower() in self.refuse_recipients:
-                return "550 5.1.1 Mailbox unavailable"
+                return f"550 5.1.1 <{address}>: Recipient address rejected"  # quoting it, as servers do
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

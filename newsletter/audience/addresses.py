@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -16,3 +18,14 @@ def normalise_email(address: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
     return result.ascii_email or result.normalized
+
+
+def email_key(address: str) -> str:
+    """The uniqueness key of an address, the same for every spelling of it: case-insensitive,
+    and an internationalised domain in its ASCII form (`exämple.org` is `xn--exmple-cua.org`),
+    so that `forget`, `remove` and the suppressions find the person however the address is typed."""
+    address = address.strip()
+    if not address.isascii():
+        with contextlib.suppress(ValueError):  # not an address we could have stored: compared as it is
+            address = normalise_email(address)
+    return address.lower()

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.audience.addresses import normalise_email
-from newsletter.domain import NewSubscriber, Subscriber, email_key
+from newsletter.audience.addresses import email_key, normalise_email
+from newsletter.domain import NewSubscriber, Subscriber
 from newsletter.errors import BadInput, Problem
 
 COLUMNS = ("email", "name", "language")

@@ -57,11 +57,10 @@ def feedback() -> None:
 def feedback_poll(queue_url: str, once: bool, wait_seconds: int, config_path: Path | None) -> None:
     """Long-poll the queue and act on each message; Ctrl-C stops between messages."""
     from newsletter.feedback.sqs import poll
-    from newsletter.keys import secret_key
 
     config = load(config_path)
     store = open_store(config)
-    secret = secret_key()
+    secret = store.secret_key()
     stop = threading.Event()
     with stop_on_signals(stop, echo_err, "stopping after the current message (Ctrl-C again to stop now)"):
         stats = poll(queue_url, store, config, secret, stop=stop, once=once, wait_seconds=wait_seconds, report=echo_err)

@@ -30,12 +30,12 @@ def subscribers_import(csv_file: Path, list_name: str, config_path: Path | None)
     were left out, 2 when the file cannot be used.
     """
     from newsletter.audience.spreadsheet import read_csv
-    from newsletter.keys import secret_key
 
     config = load(config_path)
-    secret = secret_key()
+    store = open_store(config)
+    secret = store.secret_key()
     good, bad = read_csv(csv_file, config.codes)
-    result = open_store(config).import_subscribers(good, list_name, secret, default_language=config.codes[0])
+    result = store.import_subscribers(good, list_name, secret, default_language=config.codes[0])
     for problem in bad:
         echo_err(f"{csv_file}:{problem.line}: {problem.message}")
     click.echo(
@@ -61,11 +61,11 @@ def subscribers_import(csv_file: Path, list_name: str, config_path: Path | None)
 def subscribers_add(email: str, name: str, language: str | None, list_name: str, config_path: Path | None) -> None:
     """Add one subscriber (never resubscribes anyone who left)."""
     from newsletter.audience.spreadsheet import one_subscriber
-    from newsletter.keys import secret_key
 
     config = load(config_path)
     person = one_subscriber(email, name, language, config.codes)
-    result = open_store(config).import_subscribers([person], list_name, secret_key(), default_language=config.codes[0])
+    store = open_store(config)
+    result = store.import_subscribers([person], list_name, store.secret_key(), default_language=config.codes[0])
     if result.added:
         click.echo(f"added {person.email} to {list_name}")
     elif result.suppressed:
@@ -125,11 +125,14 @@ def subscribers_remove(email: str, list_name: str | None, config_path: Path | No
 @click.argument("email")
 @config_option
 def subscribers_forget(email: str, config_path: Path | None) -> None:
-    """Erase everything about EMAIL; keep only a keyed hash so no import adds it back."""
-    from newsletter.keys import secret_key
+    """Erase everything about EMAIL (the store, stored replies, outbox copies); keep only a keyed
+    hash so that no import, `add` or sign-up brings the address back."""
+    from newsletter.sending.forget import forget
 
-    known = open_store(load(config_path)).forget(email, secret_key())
-    if known:
-        click.echo(f"forgot {email}: their data is erased and the address is suppressed")
+    erased = forget(load(config_path), email)
+    # the address is not repeated: this output may end up in a log that outlives the person
+    if erased.known:
+        files = f", {plural(erased.outbox_files, 'outbox file')} deleted" if erased.outbox_files else ""
+        click.echo(f"forgotten: their data is erased{files}, and the address is suppressed")
     else:
-        click.echo(f"{email} was not known; the address is suppressed all the same")
+        click.echo("that address was not known; it is suppressed all the same")

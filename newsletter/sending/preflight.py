@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from newsletter.config import PROVIDERS
 from newsletter.editor.checks import blocking_problems, real_send_problems
 from newsletter.errors import BadInput, Problem
-from newsletter.keys import secret_key
 from newsletter.letter.build import Build
 from newsletter.message.composer import composable
 from newsletter.sending.options import (
@@ -68,8 +67,8 @@ def prepare(build: Build, request: SendRequest) -> Ready:
         problems += [*failed, Problem("--skip-checks", None, SKIP_CHECKS)] if failed else []
     if problems:
         raise BadInput(problems)
-    secret = secret_key()
     store = Store.open(config.store_url)
+    secret = store.secret_key()
     lists = tuple(dict.fromkeys(request.lists))
     if missing := unknown_lists(lists, [name for name, _ in store.list_names()]):
         raise missing

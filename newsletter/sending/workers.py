@@ -16,7 +16,6 @@ from pathlib import Path
 from newsletter import domain as d
 from newsletter.config import load_config, locate_config
 from newsletter.errors import BadInput
-from newsletter.keys import secret_key
 from newsletter.letter.build import build_issue
 from newsletter.sending.campaign import finish_if_complete, open_campaign, send_campaign
 from newsletter.sending.options import (
@@ -174,4 +173,4 @@ def run_worker(
     factory = provider_factory(options.provider, config, campaign_label=f"{target.slug}-{'-'.join(target.lists)}")
     with store.sender_lock(lock_key(target.slug, target.lists, target.rehearsal), shared=True):
         opened = (target, False, Recipients())
-        return options, send_campaign(store, build, options, factory, secret_key(), opened, stop=stop)
+        return options, send_campaign(store, build, options, factory, store.secret_key(), opened, stop=stop)

@@ -8,6 +8,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,9 +16,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, insert, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
+import newsletter.store.tables as t
+from newsletter import keys
 from newsletter.errors import NewsletterError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -99,6 +103,57 @@ class Database:
         finally:
             conn.close()  # the session ends: PostgreSQL releases its advisory locks
 
+    def secret_key(self, environ: dict[str, str] | None = None) -> bytes:
+        """The store's data key, opened with NEWSLETTER_SECRET_KEY (or one of
+        NEWSLETTER_OLD_SECRET_KEYS); the first key a new store meets becomes its data key.
+        WrongKey when none of them is the store's key."""
+        current = keys.secret_key(environ)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.store_key.c.fingerprint, t.store_key.c.wrapped)).first()
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(t.store_key).values(
+                                id=1,
+                                fingerprint=keys.fingerprint(current),
+                                wrapped=keys.wrap(current, current),
+                                changed_at=self.now(),
+                            )
+                        )
+                    return current
+                except IntegrityError:  # another process made it meanwhile
+                    row = conn.execute(select(t.store_key.c.fingerprint, t.store_key.c.wrapped)).one()
+        stored, wrapped = row
+        for key in (current, *keys.old_keys(environ)):
+            if keys.fingerprint(key) == stored:
+                return keys.unwrap(key, wrapped)
+        raise keys.wrong_key(stored, current)
+
+    def rotate_key(self, environ: dict[str, str] | None = None) -> bool:
+        """Wrap the data key under NEWSLETTER_SECRET_KEY (opened with an old key); False when
+        it already is. Afterwards the old keys open nothing and can be retired."""
+        current = keys.secret_key(environ)
+        data_key = self.secret_key(environ)
+        with self.engine.begin() as conn:
+            stored = conn.execute(select(t.store_key.c.fingerprint)).scalar_one()
+            if stored == keys.fingerprint(current):
+                return False
+            conn.execute(
+                update(t.store_key).values(
+                    fingerprint=keys.fingerprint(current), wrapped=keys.wrap(current, data_key), changed_at=self.now()
+                )
+            )
+        return True
+
+    def flush_erased(self) -> None:
+        """After an erasure on SQLite: copy the write-ahead log into the (zeroing) database file
+        and empty it, so that no old page holding the erased rows is left in either."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def migrate(self) -> None:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -113,6 +168,16 @@ def _busy(key: str, holder: str) -> str:
         f"{slug}: this campaign is being sent by {holder}; wait for it to finish, or stop it "
         "(Ctrl-C) and run send again, which resumes where it stopped"
     )
+
+
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
+
+
+def redact(text: str | None, limit: int = 500) -> str | None:
+    """Provider replies quote the address (`550 5.1.1 <jane@example.com>`): keep the rest only."""
+    if text is None:
+        return None
+    return _ADDRESS_IN_TEXT.sub("<address>", text)[:limit]
 
 
 def make_engine(url: str) -> Engine:
@@ -130,6 +195,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # deleted rows are overwritten with zeros, not left in free pages (erasure)
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine

@@ -3,7 +3,6 @@ feedback policy, and the unsubscribes and resubscribes of the web pages."""
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,11 +12,12 @@ from sqlalchemy.engine import Connection
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.domain import Subscriber, email_key
+from newsletter.audience.addresses import email_key
+from newsletter.domain import Subscriber
 from newsletter.feedback.policy import SOFT_BOUNCE_TYPES, FeedbackPolicy
 from newsletter.feedback.ses_events import FeedbackEvent
 from newsletter.keys import email_hash
-from newsletter.store.database import as_utc
+from newsletter.store.database import as_utc, redact
 from newsletter.store.subscribers import SUBSCRIBER_COLUMNS, SubscriberStore
 
 
@@ -29,16 +29,6 @@ class FeedbackOutcome:
     bounced: int = 0
     complained: int = 0
     repeated_message: bool = False
-
-
-_ADDRESS_IN_TEXT = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
-
-
-def redact(text: str | None) -> str | None:
-    """Diagnostic codes quote the address (`550 5.1.1 <jane@example.com>`): keep the code only."""
-    if text is None:
-        return None
-    return _ADDRESS_IN_TEXT.sub("<address>", text)[:500]
 
 
 class FeedbackStore(SubscriberStore):

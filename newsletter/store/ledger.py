@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 import newsletter.store.tables as t
 from newsletter import domain as d
 from newsletter.domain import Claimed
-from newsletter.store.database import Database
+from newsletter.store.database import Database, redact
 
 
 class LedgerStore(Database):
@@ -131,7 +131,7 @@ class LedgerStore(Database):
                     query = query.values(attempts=t.deliveries.c.attempts - 1)
                 conn.execute(
                     query.values(state=state, last_error=bindparam("error"), updated_at=now),
-                    [{"delivery_id": i, "error": e[:2000]} for i, e in items],
+                    [{"delivery_id": i, "error": redact(e, 2000)} for i, e in items],
                 )
         if released:
             conn.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -11,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.domain import ImportResult, NewSubscriber, Subscriber, email_key
+from newsletter.audience.addresses import email_key
+from newsletter.domain import ImportResult, NewSubscriber, Subscriber
 from newsletter.keys import email_hash
 from newsletter.store.database import Database
 
@@ -24,6 +26,15 @@ SUBSCRIBER_COLUMNS = (
     t.subscribers.c.token_key,
     t.subscribers.c.created_at,
 )
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    known: bool  # False: the address was not known (it is suppressed all the same)
+    deliveries: list[int]  # their deliveries, whose outbox copies must go too
+
+    def __bool__(self) -> bool:
+        return self.known
 
 
 class SubscriberStore(Database):
@@ -197,29 +208,38 @@ class SubscriberStore(Database):
                 query = query.where(t.list_members.c.list_id == list_id)
             return conn.execute(query).rowcount
 
-    def forget(self, address: str, secret: bytes) -> bool:
-        """Erase the person: their row, list memberships and the link from past deliveries.
+    def forget(self, address: str, secret: bytes) -> Forgotten:
+        """Erase the person: their row, list memberships, the link from past deliveries and
+        every text stored about them (provider replies, feedback details).
 
         Only a keyed hash of the address stays, among the suppressions, so that no later
-        import can add them back. Returns False when the address was not known (the hash is
-        recorded all the same).
+        import can add them back; the deliveries still count, anonymous. On SQLite the freed
+        pages are zeroed and the write-ahead log emptied, so no old copy of the row remains.
         """
         key = email_key(address)
-        with self.engine.begin() as conn:
+        forgotten = Forgotten(False, [])
+        with self._write_lock, self.engine.begin() as conn:
             subscriber_id = conn.execute(select(t.subscribers.c.id).where(t.subscribers.c.email_key == key)).scalar()
             if subscriber_id is not None:
+                dl, fe = t.deliveries.c, t.feedback_events.c
+                forgotten = Forgotten(
+                    True, list(conn.execute(select(dl.id).where(dl.subscriber_id == subscriber_id)).scalars())
+                )
                 conn.execute(
-                    update(t.deliveries).where(t.deliveries.c.subscriber_id == subscriber_id).values(subscriber_id=None)
+                    update(t.deliveries)
+                    .where(dl.subscriber_id == subscriber_id)
+                    .values(subscriber_id=None, last_error=None)
                 )
                 conn.execute(
                     update(t.feedback_events)
-                    .where(t.feedback_events.c.subscriber_id == subscriber_id)
-                    .values(subscriber_id=None)
+                    .where(fe.subscriber_id == subscriber_id)
+                    .values(subscriber_id=None, detail=None)
                 )
                 conn.execute(delete(t.list_members).where(t.list_members.c.subscriber_id == subscriber_id))
                 conn.execute(delete(t.subscribers).where(t.subscribers.c.id == subscriber_id))
             self._suppress(conn, key, "forgotten", secret)
-        return subscriber_id is not None
+        self.flush_erased()
+        return forgotten
 
     def _suppress(self, conn: Connection, key: str, reason: str, secret: bytes) -> None:
         digest = email_hash(secret, key)

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -160,4 +161,14 @@ senders = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
     Column("stopped_at", DateTime(timezone=True), nullable=True),
+)
+
+# The store's data key (one row), wrapped under NEWSLETTER_SECRET_KEY: see newsletter.keys.
+store_key = Table(
+    "store_key",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,4 +1,4 @@
-"""The default provider: each message written as an .eml file, nothing sent anywhere."""
+"""The rehearsal provider: each message written as an .eml file, nothing sent anywhere."""
 
 from __future__ import annotations
 
@@ -9,12 +9,29 @@ from pathlib import Path
 from newsletter.message.composer import Outgoing
 
 
+def message_file(delivery_id: int) -> str:
+    """The file a delivery's message is written to, in its campaign's outbox folder."""
+    return f"{delivery_id:08d}.eml"
+
+
+def erase(outbox: Path, delivery_ids: list[int]) -> int:
+    """Delete the messages of these deliveries from every campaign folder of the outbox."""
+    names = {message_file(i) for i in delivery_ids}
+    erased = 0
+    if names and outbox.is_dir():
+        for path in outbox.glob("*/*.eml"):
+            if path.name in names:
+                path.unlink()
+                erased += 1
+    return erased
+
+
 class Outbox:
     def __init__(self, folder: Path):
         self.folder = folder
 
     def send(self, message: Outgoing) -> str:
-        name = f"{message.delivery_id:08d}.eml" if message.delivery_id else f"{message.message_id.strip('<>')}.eml"
+        name = message_file(message.delivery_id) if message.delivery_id else f"{message.message_id.strip('<>')}.eml"
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as fh:
