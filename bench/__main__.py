@@ -6,7 +6,8 @@ alone (bench.build), composing per-recipient messages (bench.compose). As child 
 sink at 500/s. With a real PostgreSQL: sending through a simulated SES with 1, 2 and 4
 worker processes (bench.ses), and the peak memory of dry runs of 100,000 and 1,000,000
 recipients (bench.memory). And the one-click unsubscribe of `newsletter serve` under load
-(bench.unsubscribe). `python -m bench.ses --profile 4` and
+(bench.unsubscribe), and its 404 for forged, unknown and forgotten tokens timed alike
+(bench.unsubscribe.bench_token_timing). `python -m bench.ses --profile 4` and
 `python -m bench.unsubscribe --profile cpu` show where the CPU goes.
 """
 
@@ -26,7 +27,7 @@ from bench.harness.postgres import Postgres, pg_bin
 from bench.memory import bench_memory
 from bench.send import bench_dry_run, bench_smtp
 from bench.ses import bench_ses, profile_ses
-from bench.unsubscribe import bench_unsubscribe, profile_unsubscribe
+from bench.unsubscribe import bench_token_timing, bench_unsubscribe, profile_unsubscribe
 
 FULL = {
     "build_repeat": 50,
@@ -36,6 +37,7 @@ FULL = {
     "ses_counts": {1: 2_400, 2: 3_600, 4: 6_000}, "ses_runs": 3,
     "mem_small": 100_000, "mem_large": 1_000_000, "mem_runs": 3, "mem_large_runs": 1, "mem_worker": True,
     "unsub_subscribers": 100_000, "unsub_runs": 3, "unsub_duration": 10.0, "unsub_max": 25_000,
+    "token_requests": 2_000,
 }
 QUICK = {
     "build_repeat": 10,
@@ -45,6 +47,7 @@ QUICK = {
     "ses_counts": {1: 400, 2: 600, 4: 1_200}, "ses_runs": 1,
     "mem_small": 10_000, "mem_large": 50_000, "mem_runs": 1, "mem_large_runs": 1, "mem_worker": False,
     "unsub_subscribers": 10_000, "unsub_runs": 1, "unsub_duration": 3.0, "unsub_max": 5_000,
+    "token_requests": 500,
 }
 
 
@@ -131,6 +134,8 @@ def main() -> None:
         log("profiling the server (CPU time, then wall time) …")
         u["profiled"] = profile_unsubscribe(min(sizes["unsub_subscribers"], 30_000), min(sizes["unsub_duration"], 5.0),
                                             min(sizes["unsub_max"], 10_000), log=log)
+    log(f"GET /u/<token> for forged, unknown and forgotten tokens, {sizes['token_requests']:,} each …")
+    u["tokens"] = bench_token_timing(sizes["unsub_subscribers"], sizes["token_requests"], log=log)
     report["load_average"]["end"] = load()
     report["total_s"] = time.perf_counter() - started
 

@@ -342,5 +342,28 @@ def markdown_unsubscribe(r: dict) -> list[str]:
         f"(ratio to target {r['p99_ratio_to_target']:.2f}): {_meets(r['p99_ms'] < r['target_p99_ms'])}.",
         "",
     ]
+    if "tokens" in r:
+        lines += markdown_token_timing(r["tokens"])
     return lines
+
+
+def markdown_token_timing(t: dict) -> list[str]:
+    kinds = ("forged", "unknown", "forgotten")
+    return [
+        "### The 404 of a token that leads nowhere",
+        "",
+        "`GET /u/<token>` for three kinds of token that must answer the same 404 at the same cost, so that",
+        "nobody can tell a forgotten person's link from a forged one: forged (a real person's token, its",
+        "signature altered), unknown (a genuine signature over a key nobody has) and forgotten (genuine, its",
+        f"person forgotten). {t['requests']:,} requests of each kind, one at a time on one keep-alive connection,",
+        f"the kinds interleaved, against {t['subscribers']:,} subscribers; every answer checked byte for byte.",
+        "",
+        "| token | median | p90 | ratio to forged |",
+        "|---|---:|---:|---:|",
+        *(f"| {k} | {t['median_ms'][k]:.3f} ms | {t['p90_ms'][k]:.3f} ms | {t['ratio_to_forged'][k]:.3f} |" for k in kinds),
+        "",
+        f"Target: the three medians within {t['tolerance']:.0%} of each other: slowest/fastest {t['spread']:.3f}: "
+        f"{_meets(t['within_tolerance'])}.",
+        "",
+    ]
 

@@ -8,11 +8,20 @@ of them. `newsletter serve` runs as its own process on loopback, exactly as depl
 runs in another, with 32 keep-alive connections in a closed loop, each request a one-click
 POST (RFC 8058 body) to a token not used before, for a bounded time and count. After each
 run the store is checked: exactly as many people unsubscribed as 200 answers were counted.
+
+`bench_token_timing` (alone: `python -m bench.unsubscribe --tokens 2000`) times GET /u/<token>
+for three kinds of token that must all answer the same 404 at the same cost: forged (a real
+person's token with its signature altered), unknown (genuine signature, a key nobody has) and
+forgotten (genuine, its person forgotten). One keep-alive connection, one request at a time,
+the kinds interleaved so that whatever else the machine does touches them alike.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
+import secrets
 import signal
 import socket
 import sqlite3
@@ -35,6 +44,8 @@ CONNECTIONS = 32
 TARGET_RATE = 1000  # requests/s
 TARGET_P99_MS = 50
 WARMUP = 300
+TOKEN_KINDS = ("forged", "unknown", "forgotten")
+TOKEN_TOLERANCE = 0.10  # the medians of the three kinds within 10 % of each other
 
 
 def _free_port() -> int:
@@ -161,6 +172,89 @@ def bench_unsubscribe(subscribers: int, runs: int, duration: float, max_requests
     }
 
 
+def timing_tokens(db: Path, count: int, secret: bytes) -> dict[str, list[str]]:
+    """`count` tokens of each kind; the forgotten ones' people forgotten through the store."""
+    from newsletter.store import Store
+    from newsletter.tokens import TokenSigner
+
+    signer = TokenSigner(secret)
+    with sqlite3.connect(db) as conn:
+        people = conn.execute("SELECT email, token_key FROM subscribers ORDER BY id LIMIT ?", (2 * count,)).fetchall()
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        for address, _key in people[:count]:
+            store.forget(address, secret)
+    finally:
+        store.close()
+
+    def forged(key: str) -> str:
+        raw = bytearray(base64.urlsafe_b64decode(signer.make(key) + "=="))
+        raw[-1] ^= 1  # one bit of the signature
+        return base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode("ascii")
+
+    return {
+        "forged": [forged(key) for _address, key in people[count:]],
+        "unknown": [signer.make(secrets.token_hex(16)) for _ in range(count)],
+        "forgotten": [signer.make(key) for _address, key in people[:count]],
+    }
+
+
+def time_gets(port: int, tokens: dict[str, list[str]]) -> dict[str, list[float]]:
+    """ms per GET /u/<token>, by kind; every answer must be the same 404."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    answers = set()
+    times: dict[str, list[float]] = {kind: [] for kind in tokens}
+    kinds = list(tokens)
+    try:
+        for n in range(len(tokens[kinds[0]])):
+            for kind in kinds[n % len(kinds) :] + kinds[: n % len(kinds)]:  # each kind first in turn
+                started = time.perf_counter()
+                conn.request("GET", f"/u/{tokens[kind][n]}")
+                response = conn.getresponse()
+                body = response.read()
+                times[kind].append((time.perf_counter() - started) * 1000)
+                headers = sorted((k.lower(), v) for k, v in response.getheaders() if k.lower() != "date")
+                answers.add((response.status, tuple(headers), body))
+    finally:
+        conn.close()
+    if len(answers) != 1 or next(iter(answers))[0] != 404:
+        raise RuntimeError(f"forged, unknown and forgotten tokens were answered differently: {answers}")
+    return times
+
+
+def bench_token_timing(subscribers: int, requests: int, log=print) -> dict:
+    """Medians of GET /u/<token> for forged, unknown and forgotten tokens, `requests` each, and their ratios."""
+    env = bench_env()
+    with tempfile.TemporaryDirectory(prefix="newsletter-bench-tokens-") as tmpdir:
+        root = Path(tmpdir)
+        config = write_project(root, "[store]\nurl = \"newsletter.sqlite3\"\n")
+        db = root / "newsletter.sqlite3"
+        fill(f"sqlite:///{db}", subscribers, env)
+        tokens = timing_tokens(db, requests + WARMUP // 3, env["NEWSLETTER_SECRET_KEY"].encode("utf-8"))
+        server = Server(config, env)
+        try:
+            time_gets(server.port, {kind: t[:WARMUP // 3] for kind, t in tokens.items()})
+            times = time_gets(server.port, {kind: t[WARMUP // 3 :] for kind, t in tokens.items()})
+        finally:
+            server.close()
+    medians = {kind: statistics.median(times[kind]) for kind in TOKEN_KINDS}
+    spread = max(medians.values()) / min(medians.values())
+    result = {
+        "subscribers": subscribers,
+        "requests": requests,
+        "median_ms": medians,
+        "p90_ms": {kind: statistics.quantiles(times[kind], n=10)[-1] for kind in TOKEN_KINDS},
+        "ratio_to_forged": {kind: medians[kind] / medians["forged"] for kind in TOKEN_KINDS},
+        "spread": spread,
+        "tolerance": TOKEN_TOLERANCE,
+        "within_tolerance": spread <= 1 + TOKEN_TOLERANCE,
+    }
+    each = ", ".join(f"{kind} {medians[kind]:.3f} ms" for kind in TOKEN_KINDS)
+    log(f"  GET /u/<token>, median of {requests:,} each: {each}; slowest/fastest {spread:.3f} "
+        f"({'within' if result['within_tolerance'] else 'NOT within'} {TOKEN_TOLERANCE:.0%})")
+    return result
+
+
 PROFILE_ITEMS = [
     ("one-click POST handler, in the event loop (the page included)", "newsletter/web/public.py", "(unsubscribe)"),
     ("Store.unsubscribe (in a worker thread)", "newsletter/store/feedback.py", "(unsubscribe)"),
@@ -207,7 +301,12 @@ if __name__ == "__main__":
     parser.add_argument("--connections", type=int, default=CONNECTIONS)
     parser.add_argument("--profile", choices=("cpu", "wall"), default=None,
                         help="run the server under cProfile and print where its CPU (or wall) time goes")
+    parser.add_argument("--tokens", type=int, metavar="N", default=0,
+                        help="instead: time GET /u/<token> for forged, unknown and forgotten tokens, N requests each")
     args = parser.parse_args()
+    if args.tokens:
+        print(json.dumps(bench_token_timing(args.subscribers, args.tokens), indent=2))
+        raise SystemExit(0)
     if args.profile:
         with tempfile.TemporaryDirectory(prefix="newsletter-bench-prof-") as prof:
             bench_unsubscribe(args.subscribers, args.runs, args.duration, args.max, args.connections, profile_dir=Path(prof),

@@ -19,10 +19,24 @@ VERSION = 1
 _KEY_BYTES = 16
 _SIG_BYTES = 16
 _PAYLOAD = struct.Struct(">B16sI")
+_RAW = _PAYLOAD.size + _SIG_BYTES
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+LENGTH = len(_b64(bytes(_RAW)))  # 50 characters, no padding
+
+
+def _decode(token: str) -> bytes | None:
+    if len(token) != LENGTH:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-LENGTH % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == _RAW else None
 
 
 class TokenSigner:
@@ -37,17 +51,16 @@ class TokenSigner:
         return _b64(payload + self._sign(payload))
 
     def read(self, token: str) -> tuple[str, int] | None:
-        """(token key, campaign id) for a genuine token, else None. Constant-time compare."""
-        if not token or len(token) > 64:
-            return None
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        except (binascii.Error, ValueError):
-            return None
-        if len(raw) != _PAYLOAD.size + _SIG_BYTES:
-            return None
-        payload, signature = raw[: _PAYLOAD.size], raw[_PAYLOAD.size :]
-        if not hmac.compare_digest(signature, self._sign(payload)):
+        """(token key, campaign id) for a genuine token written exactly as `make` writes it, else None.
+
+        The token is compared, in constant time, with the one `make` would write for its payload:
+        no second spelling passes (padding, the other base64 alphabet, other unused bits in the
+        last character). Every token costs one HMAC, whatever is wrong with it.
+        """
+        raw = _decode(token)
+        payload = raw[: _PAYLOAD.size] if raw else bytes(_PAYLOAD.size)
+        canonical = _b64(payload + self._sign(payload)).encode("ascii")
+        if raw is None or not hmac.compare_digest(canonical, token.encode("utf-8", "replace")):
             return None
         version, key, campaign_id = _PAYLOAD.unpack(payload)
         if version != VERSION:

@@ -4,12 +4,18 @@
 - POST /u/<token>              unsubscribes: RFC 8058 one-click (any body) or the page's form
 - POST /u/<token>/resubscribe  undoes an unsubscribe made by mistake
 - POST /sns                    Amazon SNS deliveries of SES feedback: validate → normalise → act
+
+Bodies are counted as they arrive and refused (413) past their limit, never read further.
+A token that is not genuine costs the same lookup as one whose person is unknown or forgotten,
+and all three get the same 404.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import secrets
 import urllib.request
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -35,6 +41,8 @@ from newsletter.tokens import TokenSigner
 log = logging.getLogger("newsletter.web")
 
 MAX_SNS_BODY = 256 * 1024
+MAX_FORM_BODY = 16 * 1024  # the one-click body is 26 bytes; the page's forms are as small
+MAX_JSON_DEPTH = 32  # an SNS envelope is one flat object
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
@@ -47,6 +55,40 @@ def mask(address: str) -> str:
     """`nour@example.org` → `n•••@example.org`: enough to recognise, not to harvest."""
     local, _, domain = address.partition("@")
     return f"{local[:1]}•••@{domain}"
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` bytes: counted chunk by chunk, never buffered past it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+# a JSON string, its end optional so that an unterminated one is consumed once, not rescanned
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?', re.DOTALL)
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+
+
+def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON nests arrays and objects deeper than `limit`, found on the bytes, before any parser recurses."""
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS):
+        depth += 1 if byte in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def no_key() -> str:
+    """Looked up for a token that is not genuine: like an unknown key, a random place in the index
+    (a fixed one stays cached and answers faster), but one character short of a key: finds nobody."""
+    return secrets.token_hex(16)[:31]
 
 
 def confirm_subscription(url: str, timeout: float = 10) -> None:
@@ -93,8 +135,13 @@ def create_app(
     def not_found() -> Response:
         return PlainTextResponse("Not found\n", status_code=404, headers=SECURITY_HEADERS)
 
-    def read_token(request: Request) -> tuple[str, int] | None:
-        return signer.read(request.path_params["token"])
+    def too_large() -> Response:
+        return PlainTextResponse("Too large\n", status_code=413, headers=SECURITY_HEADERS)
+
+    def read_token(request: Request) -> tuple[str, int]:
+        """The token's key and campaign; `no_key()` for a token that is not genuine, so that it is looked
+        up like any other and a forged token cannot be told from a forgotten person's by its timing."""
+        return signer.read(request.path_params["token"]) or (no_key(), 0)
 
     def test_copy() -> HTMLResponse:
         """The unsubscribe link of a test copy: says what it does in real letters; changes nothing."""
@@ -113,10 +160,8 @@ def create_app(
     async def unsubscribe_page(request: Request) -> Response:
         if request.path_params["token"] == PREVIEW_TOKEN:
             return test_copy()
-        token = read_token(request)
-        if token is None:
-            return not_found()
-        subscriber = await run_in_threadpool(store.subscriber_by_token_key, token[0])
+        key, _campaign = read_token(request)
+        subscriber = await run_in_threadpool(store.subscriber_by_token_key, key)
         if subscriber is None:
             return not_found()
         language = LANGUAGES.get(subscriber.language) or config.primary
@@ -131,14 +176,13 @@ def create_app(
         return page(subscriber, "page_question", form=form)
 
     async def unsubscribe(request: Request) -> Response:
+        if await read_body(request, MAX_FORM_BODY) is None:
+            return too_large()
         if request.path_params["token"] == PREVIEW_TOKEN:
             return test_copy()
-        token = read_token(request)
-        if token is None:
-            return not_found()
         # Any POST to a genuine token unsubscribes: the RFC 8058 body (urlencoded or multipart)
         # and the page's form alike. Link scanners send GET, never POST.
-        subscriber, _changed = await run_in_threadpool(store.unsubscribe, token[0], token[1])
+        subscriber, _changed = await run_in_threadpool(store.unsubscribe, *read_token(request))
         if subscriber is None:
             return not_found()
         language = LANGUAGES.get(subscriber.language) or config.primary
@@ -156,19 +200,22 @@ def create_app(
         return page(subscriber, key, form=form, extra=extra)
 
     async def resubscribe(request: Request) -> Response:
-        token = read_token(request)
-        if token is None:
-            return not_found()
-        subscriber, _changed = await run_in_threadpool(store.resubscribe, token[0], token[1])
+        if await read_body(request, MAX_FORM_BODY) is None:
+            return too_large()
+        subscriber, _changed = await run_in_threadpool(store.resubscribe, *read_token(request))
         if subscriber is None:
             return not_found()
         key = "page_resubscribed" if subscriber.status == "active" else "page_already"
         return page(subscriber, key)
 
     async def sns(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_SNS_BODY:
+        body = await read_body(request, MAX_SNS_BODY)
+        if body is None:
+            log.warning("sns: body over %d bytes", MAX_SNS_BODY)
             return PlainTextResponse("too large\n", status_code=413)
+        if too_deep(body):
+            log.warning("sns: JSON nested deeper than %d", MAX_JSON_DEPTH)
+            return PlainTextResponse("nested too deeply\n", status_code=400)
         try:
             message = json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -240,7 +287,7 @@ def serve(config: Config, *, host: str, port: int) -> None:
     """`newsletter serve`: the public app on uvicorn, until interrupted."""
     import uvicorn
 
-    from newsletter.keys import secret_key
-
-    app = create_app(config, Store.open(config.store_url), secret_key())
+    store = Store.open(config.store_url)
+    # the store's data key signs the links, so links already sent still work after `keys rotate`
+    app = create_app(config, store, store.secret_key())
     uvicorn.run(app, host=host, port=port, proxy_headers=True, server_header=False, log_level="info")
