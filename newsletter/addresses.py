@@ -17,7 +17,11 @@ def normalise_email(address: str) -> str:
         result = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
-    return result.ascii_email or result.normalized
+    normalised = result.ascii_email or result.normalized
+    if "=?" in normalised:
+        # valid for SMTP, but mail software decodes it as an RFC 2047 encoded-word in a header
+        raise ValueError("'=?' in an address is read as an encoded word by mail programs")
+    return normalised
 
 
 def email_key(address: str) -> str:

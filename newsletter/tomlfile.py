@@ -8,6 +8,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+from newsletter.addresses import normalise_email
 from newsletter.errors import Problems
 
 # Control characters (tab aside) and line breaks: no setting needs one, and in a header one
@@ -108,7 +109,11 @@ class TomlReader:
             self.problem(key, f"line breaks are not allowed in an address: {value!r}")
             return None
         _, addr = parseaddr(value)
-        if not ADDRESS.match(addr or ""):
+        try:  # the same check as every subscriber's address, and ASCII: it goes into headers as it is
+            ok = bool(ADDRESS.match(addr or "")) and addr.isascii() and bool(normalise_email(addr))
+        except ValueError:
+            ok = False
+        if not ok:
             self.problem(key, f"not an email address: {value!r}")
             return None
         return value

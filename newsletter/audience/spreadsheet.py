@@ -1,20 +1,25 @@
 """Subscriber spreadsheets (CSV) in and out: pure, no database. Bad rows are reported with
-their line, good rows kept."""
+their line, good rows kept; no exported cell can be read as a formula."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.audience.addresses import email_key, normalise_email
+from newsletter.addresses import email_key, normalise_email
 from newsletter.domain import NewSubscriber, Subscriber
 from newsletter.errors import BadInput, Problem
+from newsletter.terminal import CONTROLS
 
 COLUMNS = ("email", "name", "language")
 MAX_NAME = 200
+# What starts a formula, after compatibility normalisation (so ＝ ＋ － ＠, the small and the
+# super- and subscript forms count too), and the minus sign some spreadsheets take for `-`.
+FORMULA_STARTS = "=+-@\u2212"
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,8 @@ def one_subscriber(email: str, name: str, language: str | None, languages: tuple
         address = normalise_email(email)
     except ValueError as exc:
         problems.append(Problem("EMAIL", None, f"{email!r}: {exc}"))
+    if control := _control(name):
+        problems.append(Problem("--name", None, f"control character {control} not allowed"))
     if language is not None and language not in languages:
         problems.append(Problem("--language", None, f"{language!r} is not one of {', '.join(languages)}"))
     if problems:
@@ -42,32 +49,37 @@ def one_subscriber(email: str, name: str, language: str | None, languages: tuple
 def read_csv(path: Path, languages: tuple[str, ...]) -> tuple[list[NewSubscriber], list[RowProblem]]:
     """Every good row and every bad one (with its line). File-level faults raise BadInput."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")
     except FileNotFoundError:
         raise BadInput([Problem(str(path), None, "file not found")]) from None
     except UnicodeDecodeError as exc:
-        raise BadInput([Problem(str(path), None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+        line = len(_lines(data[: exc.start].decode("utf-8-sig") + "x"))  # the line the bad byte is on
+        raise BadInput([Problem(str(path), line, f"not UTF-8 text ({exc.reason}); save it as UTF-8")]) from None
     return parse_csv(text, languages, str(path))
 
 
 def parse_csv(
     text: str, languages: tuple[str, ...], where: str = "CSV"
 ) -> tuple[list[NewSubscriber], list[RowProblem]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """Every good row and every bad one, with its line. A row is one line: a quote left open at
+    the end of its line makes that row bad and the next lines are read as rows of their own."""
+    lines = _lines(text)
+    if not lines:
+        raise BadInput([Problem(where, None, "empty file: expected a header line with email, name, language")])
     try:
-        header = next(reader)
-    except StopIteration:
-        raise BadInput(
-            [Problem(where, None, "empty file: expected a header line with email, name, language")]
-        ) from None
+        header, unclosed = _fields(lines[0])
     except csv.Error as exc:
         raise BadInput([Problem(where, 1, f"not CSV: {exc}")]) from None
+    if unclosed:
+        raise BadInput([Problem(where, 1, "not CSV: a quote in the header is not closed on its line")])
     columns = [h.strip().lower() for h in header]
     if "email" not in columns:
         raise BadInput(
             [Problem(where, 1, f"no 'email' column in the header {header!r}; expected {', '.join(COLUMNS)}")]
         )
-    unknown = [c for c in columns if c and c not in COLUMNS]
+    # `status` is what `export` adds: an exported file imports as it is (statuses are never imported)
+    unknown = [c for c in columns if c and c not in (*COLUMNS, "status")]
     if unknown:
         raise BadInput(
             [Problem(where, 1, f"unknown column(s) {', '.join(map(repr, unknown))}; expected {', '.join(COLUMNS)}")]
@@ -77,15 +89,21 @@ def parse_csv(
     good: list[NewSubscriber] = []
     bad: list[RowProblem] = []
     seen: dict[str, int] = {}
-    while True:
+    for line, text_line in enumerate(lines[1:], start=2):
         try:
-            row = next(reader)
-        except StopIteration:
-            break
+            row, unclosed = _fields(text_line)
         except csv.Error as exc:
-            bad.append(RowProblem(reader.line_num, f"not CSV: {exc}"))
+            bad.append(RowProblem(line, f"not CSV: {exc}"))
             continue
-        line = reader.line_num
+        label = [columns[i] if i < len(columns) and columns[i] else f"column {i + 1}" for i in range(len(row))]
+        if unclosed:
+            bad.append(RowProblem(line, f"the quote opened in the {label[-1]} column is not closed on this line"))
+            continue
+        controls = [(i, found) for i, cell in enumerate(row) if (found := _control(cell))]
+        if controls:
+            i, found = controls[0]
+            bad.append(RowProblem(line, f"control character {found} in the {label[i]} column"))
+            continue
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(columns):
@@ -94,7 +112,7 @@ def parse_csv(
 
         def cell(name: str, row: list[str] = row) -> str:
             i = index.get(name)
-            return row[i].strip() if i is not None and i < len(row) else ""
+            return restored(row[i].strip()) if i is not None and i < len(row) else ""
 
         raw = cell("email")
         if not raw:
@@ -122,14 +140,66 @@ def parse_csv(
     return good, bad
 
 
+def _lines(text: str) -> list[str]:
+    """The lines as the csv module and line numbers count them: ended by \\r\\n, \\r or \\n."""
+    return io.StringIO(text, newline="").readlines()
+
+
+def _fields(line: str) -> tuple[list[str], bool]:
+    """The fields of one line, and whether a quoted field is still open at its end."""
+    wanted_more: list[bool] = []
+
+    def source() -> Iterator[str]:
+        yield line
+        wanted_more.append(True)  # the reader asks for another line only from inside a quote
+
+    return next(csv.reader(source()), []), bool(wanted_more)
+
+
+def _control(cell: str) -> str | None:
+    """The first control character in a cell, described; a tab is whitespace like a space."""
+    found = next((m.group() for m in CONTROLS.finditer(cell) if m.group() != "\t"), None)
+    if found is None:
+        return None
+    name = unicodedata.name(found, "")
+    return f"U+{ord(found):04X}" + (f" {name}" if name else "")
+
+
+def _formula_like(cell: str) -> bool:
+    """Whether a spreadsheet may read the cell as a formula: OWASP's list (= + - @, tab, carriage
+    return first), their compatibility forms, and any of them after leading spaces or invisible
+    characters, which some spreadsheets skip."""
+    if cell[:1] in ("\t", "\r"):
+        return True
+    first = next((c for c in cell if not c.isspace() and unicodedata.category(c) != "Cf"), "")
+    return first != "" and unicodedata.normalize("NFKC", first)[0] in FORMULA_STARTS
+
+
+def neutralised(cell: str) -> str:
+    """The cell as no spreadsheet will evaluate it: a leading ' when it could be read as a formula.
+    A cell that is already ' before such a start gets one more, so `restored` undoes it exactly."""
+    return "'" + cell if _formula_like(cell.lstrip("'")) else cell
+
+
+def restored(cell: str) -> str:
+    """An exported cell as it was before `neutralised`, so export then import changes nothing."""
+    return cell[1:] if cell.startswith("'") and _formula_like(cell.lstrip("'")) else cell
+
+
 EXPORT_COLUMNS = ("email", "name", "language", "status")
 
 
 def write_csv(subscribers: Iterable[Subscriber]) -> str:
-    """The subscribers as CSV text (email, name, language, status), header first."""
+    """The subscribers as CSV text (email, name, language, status), header first; every cell a
+    spreadsheet could take for a formula starts with '."""
+    rows = [EXPORT_COLUMNS, *([sub.email, sub.name, sub.language, sub.status] for sub in subscribers)]
+    return "".join(_csv_line([neutralised(cell) for cell in row]) for row in rows)
+
+
+def _csv_line(cells: list[str]) -> str:
+    # Written with "\r\n" and ended with "\n": the csv module quotes only the characters of its
+    # line terminator, and a bare \r left unquoted would start a new row (whose first cell could
+    # be a formula) in every spreadsheet.
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for sub in subscribers:
-        writer.writerow([sub.email, sub.name, sub.language, sub.status])
-    return buffer.getvalue()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()[:-2] + "\n"

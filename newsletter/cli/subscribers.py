@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from newsletter import domain as d
 from newsletter.cli.group import NotFound, cli, config_option, echo_err, load, open_store, plural
+from newsletter.terminal import terminal_safe
 
 LIST_OPTION_HELP = "List to put them on."
 
@@ -37,7 +39,7 @@ def subscribers_import(csv_file: Path, list_name: str, config_path: Path | None)
     good, bad = read_csv(csv_file, config.codes)
     result = store.import_subscribers(good, list_name, secret, default_language=config.codes[0])
     for problem in bad:
-        echo_err(f"{csv_file}:{problem.line}: {problem.message}")
+        echo_err(f"{csv_file}:{problem.line}: {terminal_safe(problem.message)}")
     click.echo(
         f"{list_name}: {result.added} added, {result.updated} updated, "
         f"{result.kept_status} kept as they were (unsubscribed, bounced or complained), "
@@ -67,13 +69,13 @@ def subscribers_add(email: str, name: str, language: str | None, list_name: str,
     store = open_store(config)
     result = store.import_subscribers([person], list_name, store.secret_key(), default_language=config.codes[0])
     if result.added:
-        click.echo(f"added {person.email} to {list_name}")
+        click.echo(f"added {terminal_safe(person.email)} to {list_name}")
     elif result.suppressed:
-        echo_err(f"{person.email} is suppressed (forgotten or suppressed before): not added")
+        echo_err(f"{terminal_safe(person.email)} is suppressed (forgotten or suppressed before): not added")
     elif result.kept_status:
-        click.echo(f"{person.email} is known and not active: kept as it is, put on {list_name}")
+        click.echo(f"{terminal_safe(person.email)} is known and not active: kept as it is, put on {list_name}")
     else:
-        click.echo(f"{person.email} was already subscribed: updated, put on {list_name}")
+        click.echo(f"{terminal_safe(person.email)} was already subscribed: updated, put on {list_name}")
 
 
 @subscribers.command("list")
@@ -84,7 +86,8 @@ def subscribers_list(list_name: str | None, status: str | None, config_path: Pat
     """Show subscribers, one a line: email, language, status, name."""
     count = 0
     for sub in open_store(load(config_path)).subscribers(list_name, status):
-        click.echo(f"{sub.email}\t{sub.language}\t{sub.status}\t{sub.name}")
+        # each field escaped on its own: what a name holds can never steer the terminal
+        click.echo("\t".join(terminal_safe(value) for value in (sub.email, sub.language, sub.status, sub.name)))
         count += 1
     echo_err(plural(count, "subscriber"))
 
@@ -106,7 +109,8 @@ def subscribers_export(
     if out_file:
         out_file.write_text(text, encoding="utf-8")
     else:
-        click.echo(text, nl=False)
+        shown = text if not sys.stdout.isatty() else "\n".join(terminal_safe(line) for line in text.split("\n"))
+        click.echo(shown, nl=False)
 
 
 @subscribers.command("remove")
@@ -118,7 +122,7 @@ def subscribers_remove(email: str, list_name: str | None, config_path: Path | No
     removed = open_store(load(config_path)).remove_from_lists(email, list_name)
     if not removed:
         raise NotFound(f"{email!r}: not on {'list ' + repr(list_name) if list_name else 'any list'}")
-    click.echo(f"removed {email} from {plural(removed, 'list')}")
+    click.echo(f"removed {terminal_safe(email)} from {plural(removed, 'list')}")
 
 
 @subscribers.command("forget")

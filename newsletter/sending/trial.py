@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter import domain as d
-from newsletter.audience.addresses import normalise_email
+from newsletter.addresses import normalise_email
 from newsletter.audience.selection import variant_chooser
 from newsletter.errors import BadInput, Problem
 from newsletter.keys import secret_key

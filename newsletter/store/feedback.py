@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.audience.addresses import email_key
+from newsletter.addresses import email_key
 from newsletter.domain import Subscriber
 from newsletter.feedback.policy import SOFT_BOUNCE_TYPES, FeedbackPolicy
 from newsletter.feedback.ses_events import FeedbackEvent

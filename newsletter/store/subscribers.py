@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.audience.addresses import email_key
+from newsletter.addresses import email_key
 from newsletter.domain import ImportResult, NewSubscriber, Subscriber
 from newsletter.keys import email_hash
 from newsletter.store.database import Database
