@@ -18,6 +18,8 @@ LAYOUTS = ("bilingual", "per-recipient")
 
 
 PROVIDERS = ("outbox", "smtp", "ses")
+_URL = re.compile(r"[\x21-\x7e]+", re.ASCII)
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?", re.ASCII)
 SMTP_SECURITY = ("starttls", "tls", "none")
 
 
@@ -57,6 +59,11 @@ class FeedbackSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    image_hosts: tuple[str, ...] = ()  # hosts a letter may load images from (each learns who opens it)
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     path: Path
@@ -77,6 +84,7 @@ class Config:
     smtp: SMTPSettings = SMTPSettings()
     ses: SESSettings = SESSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @property
     def primary(self) -> Language:
@@ -159,6 +167,7 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
                 "region": 1,
                 "endpoint_url": 1,
             },
+            "privacy": {"image_hosts": 1},
         }
     )
 
@@ -183,9 +192,14 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
     base_url = r.get("base_url", str)
     if base_url is not None:
         parts = urlsplit(base_url)
-        if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+        if not _URL.fullmatch(base_url) or not _HOST.fullmatch(parts.netloc):
+            # it goes into headers as it is: printable ASCII only, a plain host name
+            message = "expected an https URL of printable ASCII with a host name (an internationalised domain in its xn-- form)"
+            r.problem("base_url", f"{message}, got {base_url!r}")
+            base_url = None
+        elif parts.scheme != "https" or parts.query or parts.fragment:
             r.problem("base_url", f"expected an https URL without query, got {base_url!r}")
-        base_url = base_url.rstrip("/")
+        base_url = base_url.rstrip("/") if base_url else None
 
     organisation: dict[str, str] = {}
     numbering: dict[str, str] = {}
@@ -230,6 +244,7 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
     smtp = _smtp_settings(r)
     ses = _ses_settings(r)
     feedback = _feedback_settings(r)
+    privacy = _privacy_settings(r)
 
     if problems or not (sender and reply_to and contact and preview_to):
         return None
@@ -253,7 +268,21 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
         smtp=smtp,
         ses=ses,
         feedback=feedback,
+        privacy=privacy,
     )
+
+
+_IMAGE_HOST = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+")
+
+
+def _privacy_settings(r: TomlReader) -> PrivacySettings:
+    hosts = []
+    for host in r.get("privacy.image_hosts", list, []) or []:
+        if isinstance(host, str) and _IMAGE_HOST.fullmatch(host.lower()):
+            hosts.append(host.lower())
+        else:
+            r.problem("privacy.image_hosts", f"expected host names such as images.example.org, got {host!r}")
+    return PrivacySettings(image_hosts=tuple(hosts))
 
 
 _TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")

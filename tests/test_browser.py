@@ -7,11 +7,15 @@ fetched from the network, and a full-page screenshot in dist/screenshots/ for a 
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
+from image_letters import image_issue
 from newsletter.letter.bidi import wrap_html
 from newsletter.editor.output import build_files
 from newsletter.letter.build import build_issue
@@ -164,3 +168,49 @@ def test_order_check_fails_without_wrapping(open_html):
     slash_right_of_h = url[f"/{len(URL) - 1}"] > url["h0"]
     assert not (plus_left_of_nine and slash_right_of_h), "raw text displayed in order: the check cannot fail"
     assert open_html.attempted == []
+
+
+# --- a letter with images -------------------------------------------------------------------------
+
+IMAGES_JS = """() => [...document.images].map(i => ({src: i.currentSrc.slice(0, 40), complete: i.complete,
+  natural: i.naturalWidth, shown: i.getBoundingClientRect().width}))"""
+
+
+@pytest.fixture(scope="module")
+def image_letter(tmp_path_factory):
+    build = build_issue(image_issue(tmp_path_factory.mktemp("image-letter") / "project"))
+    return build, build_files(build)
+
+
+def as_a_mail_client_shows_it(eml: bytes) -> str:
+    """The message's HTML with each cid: reference answered from the message's own image parts."""
+    msg = email.message_from_bytes(eml, policy=email.policy.default)
+    html = msg.get_body(("html",)).get_content()
+    for part in msg.walk():
+        if part.get_content_maintype() == "image":
+            data = base64.b64encode(part.get_content()).decode("ascii")
+            html = html.replace(f"cid:{part['Content-ID'].strip('<>')}", f"data:{part.get_content_type()};base64,{data}")
+    return html
+
+
+@pytest.mark.parametrize("width", [375, 600])
+@pytest.mark.parametrize("variant", ["ar", "en", "bilingual"])
+def test_letter_with_images_fetches_nothing_outside_the_message(open_html, tmp_path, image_letter, variant, width):
+    build, files = image_letter
+    for name, content in files.items():  # the build folder: the images beside the .html
+        if not name.endswith((".html", ".txt", ".eml")):
+            (tmp_path / name).write_bytes(content)
+    pages = {
+        "build folder": open_html(files[f"{variant}.html"].decode("utf-8"), width, f"{variant}-folder"),
+        "message": open_html(as_a_mail_client_shows_it(files[f"{variant}.eml"]), width, f"{variant}-message"),
+    }
+    shown = {"ar": 1, "en": 2, "bilingual": 3}[variant]  # the photo in each language, the logo in English
+    for how, page in pages.items():
+        images = page.evaluate(IMAGES_JS)
+        assert len(images) == shown, (how, images)
+        assert all(i["complete"] and i["natural"] > 0 and 0 < i["shown"] <= width for i in images), (how, images)
+        sizes = page.evaluate("() => ({inner: window.innerWidth, html: document.documentElement.scrollWidth})")
+        assert sizes["html"] <= sizes["inner"], f"{how}: horizontal scrolling: {sizes}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pages["message"].screenshot(path=str(SCREENSHOTS / f"images-{variant}-{width}.png"), full_page=True)
+    assert open_html.attempted == [], f"requests outside the message: {open_html.attempted}"

@@ -37,15 +37,27 @@ def test_year_end_letter_is_clean_with_a_low_spam_score(in_root):
     assert all(score <= 1.0 for score in spam.values()), spam
 
 
-def test_links_and_images(in_root):
+def test_links(in_root):
     result = check(f"{ISSUES}/check-links", "--no-spamassassin")
     assert result.exit_code == 1
     assert lines(result, "ERROR") == [
         f"ERROR   links [ar]: {ISSUES}/check-links/01-links.ar.md:5: javascript: links are not allowed (shown as plain text)",
         f"ERROR   links [ar]: {ISSUES}/check-links/01-links.ar.md:5: relative link (the email has no page to be relative to): '/about'",
-        f"ERROR   images [ar]: {ISSUES}/check-links/01-links.ar.md:7: image without alt text: 'https://example.org/a.png'",
-        f"ERROR   images [en]: {ISSUES}/check-links/01-links.en.md:7: image URL must be absolute https: 'http://example.org/chart.png'",
     ]
+    assert "OK      images: 0 images, all with alt text, all inside the message" in result.output
+
+
+def test_remote_images_are_refused_with_file_and_line(in_root):
+    """A remote image tells its host who opened the letter: the build refuses it (tests/test_images.py)."""
+    result = check(f"{ISSUES}/remote-images", "--no-spamassassin")
+    assert result.exit_code == 2
+    refused = [line for line in lines(result, "Error: ") if "remote image" in line]
+    assert [line.split(": ")[1] for line in refused] == [
+        f"{ISSUES}/remote-images/01-images.ar.md:6",
+        f"{ISSUES}/remote-images/01-images.en.md:3",
+        f"{ISSUES}/remote-images/01-images.en.md:5",
+    ]
+    assert all("when, where and by whom the letter was opened" in line for line in refused)
 
 
 def test_subject_and_preheader_lengths_warn_but_do_not_fail(in_root):

@@ -28,6 +28,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from conftest import ROOT, YEAR_END, Project
+from image_letters import PHOTO_ALT, image_issue, photo
 from newsletter.editor.checks import run_checks
 from newsletter.editor.results import CheckResult
 from newsletter.errors import BadInput, Problem
@@ -217,6 +218,33 @@ def test_full_checks_on_demand(year_end_build, monkeypatch):
     assert full.text.count("FAKE_RULE 7.5") == 3
     fake = [CheckResult("spamassassin", "error", "", name) for name in VARIANTS]
     assert summary(quick_results + fake) in full.text
+
+
+def test_preview_serves_the_images_by_file_name(tmp_path):
+    issue = image_issue(tmp_path / "project")
+    builder = Switch(build_issue(issue))
+    app = create_preview_app(builder, lambda: [], watch=False)
+    client = TestClient(app)
+    framed = client.get("/variant/en.html")
+    assert 'src="visit.jpg"' in framed.text and 'src="logo.png"' in framed.text and "cid:" not in framed.text
+    policy = framed.headers["content-security-policy"]
+    assert "img-src 'self' data:;" in policy and "http" not in policy and "*" not in policy
+    image = client.get("/variant/visit.jpg")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    assert image.content == builder.outcome.variants["en"].images[0].data
+    assert client.get("/variant/logo.png").headers["content-type"] == "image/png"
+    assert client.get("/variant/other.jpg").status_code == 404
+    sections = client.get("/state").json()["sections"]
+    assert "2 images" in sections["vhead-en"] and "1 image " in sections["vhead-ar"]
+
+    # An edited image keeps its file name: the frames reload all the same.
+    frames = client.get("/state").json()["frames"]
+    photo(issue / "visit.jpg", (800, 600), seed=2)
+    builder.outcome = build_issue(issue)
+    app.state.preview.rebuild()
+    assert client.get("/variant/visit.jpg").content == builder.outcome.variants["en"].images[0].data
+    changed = client.get("/state").json()["frames"]
+    assert all(changed[name] != frames[name] for name in VARIANTS)
 
 
 # --- in Chromium, against `newsletter preview` in a subprocess -----------------------------------
@@ -422,4 +450,25 @@ def test_twenty_edits_in_a_row(served, capsys):
     assert served.proc.poll() is None, "the preview server stopped"
     log = served.log.read_text(encoding="utf-8")
     assert "Traceback" not in log, log
+    assert served.attempted == [], f"the page tried the network: {served.attempted}"
+
+
+IMAGE_SHOWN = """([selector, alt]) => {
+  const doc = document.querySelector(selector).contentDocument;
+  const img = doc && [...doc.images].find(i => i.alt === alt);
+  return !!(img && img.complete && img.naturalWidth > 0);
+}"""
+
+
+@pytest.mark.browser
+def test_an_image_added_to_the_issue_shows_in_the_preview(served):
+    photo(served.project.issue / "visit.jpg", (1600, 1000))
+    served.append(f"![{PHOTO_ALT['en']}](visit.jpg)")
+    for variant in ("en", "bilingual"):
+        for width in (600, 375):
+            served.page.wait_for_function(IMAGE_SHOWN, arg=[frame(variant, width), PHOTO_ALT["en"]], timeout=10_000)
+            sizes = served.page.evaluate(FRAME_SIZES, frame(variant, width))
+            assert sizes["scroll"] <= width, f"{variant} at {width} px scrolls sideways: {sizes}"
+    assert "1 image " in served.page.locator("#vhead-en").inner_text()
+    served.page.locator("#variant-en").screenshot(path=str(SCREENSHOTS / "preview-en-image.png"))
     assert served.attempted == [], f"the page tried the network: {served.attempted}"

@@ -205,10 +205,16 @@ def variants_of(snap: Snapshot | None) -> list[str]:
 
 
 def frame_hashes(snap: Snapshot | None) -> dict[str, str]:
-    """Variant → a short hash of its HTML: the page reloads only the frames whose email changed."""
-    if snap is None:
+    """Variant → a short hash of its HTML and images: the page reloads only the frames whose email changed."""
+    if snap is None or snap.build is None:
         return {}
-    return {name: hashlib.sha256(snap.files[f"{name}.html"]).hexdigest()[:16] for name in variants_of(snap)}
+    hashes = {}
+    for name, variant in snap.build.variants.items():
+        digest = hashlib.sha256(snap.files[f"{name}.html"])
+        for image in variant.images:  # an edited image keeps its file name
+            digest.update(image.data)
+        hashes[name] = digest.hexdigest()[:16]
+    return hashes
 
 
 def issue_watch_paths(

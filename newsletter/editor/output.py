@@ -1,5 +1,6 @@
-"""What `newsletter build` writes: each variant's HTML and text with preview values, and a
-sample .eml, all gathered in memory first and then swapped into place at once."""
+"""What `newsletter build` writes: each variant's HTML and text with preview values, a sample
+.eml and the images the HTML shows beside it, all gathered in memory first and then swapped
+into place at once."""
 
 from __future__ import annotations
 
@@ -9,18 +10,23 @@ import tempfile
 from pathlib import Path
 
 from newsletter.letter.build import Build
+from newsletter.letter.images import with_file_names
 from newsletter.message.composer import ensure_composable, preview_text, sample_message
 
 
 def build_files(build: Build) -> dict[str, bytes]:
-    """File name → content for every variant: .html and .txt personalised for preview, and .eml."""
+    """File name → content for every variant: .html and .txt personalised for preview, and .eml;
+    then the images, which the .html files name by file (the .eml carries them itself)."""
     ensure_composable(build)
     files: dict[str, bytes] = {}
+    images: dict[str, bytes] = {}
     for name, variant in build.variants.items():
-        files[f"{name}.html"] = preview_text(variant.html, build.config, html=True).encode("utf-8")
+        html = preview_text(variant.html, build.config, html=True)
+        files[f"{name}.html"] = with_file_names(html, variant.images).encode("utf-8")
         files[f"{name}.txt"] = preview_text(variant.text, build.config, html=False).encode("utf-8")
         files[f"{name}.eml"] = sample_message(variant, build.config)
-    return files
+        images.update((image.filename, image.data) for image in variant.images)
+    return files | images
 
 
 def write_all(out_dir: Path, files: dict[str, bytes]) -> None:

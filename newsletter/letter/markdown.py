@@ -7,6 +7,7 @@ escaped. Direction is set on every block because webmails drop <html> and <body>
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 
@@ -60,8 +61,12 @@ def _attr(token: Token, name: str) -> str:
     return "" if value is None else str(value)
 
 
-def to_html(tokens: list[Token], language: Language) -> str:
-    """One block of HTML for `tokens`, with dir and lang on every block element."""
+def to_html(tokens: list[Token], language: Language, images: Mapping[str, tuple[str, int | None]] | None = None) -> str:
+    """One block of HTML for `tokens`, with dir and lang on every block element.
+
+    `images` maps each image's Markdown src to the src the HTML gets and its width
+    (`newsletter.letter.images`); an image not in it is shown as its alt text.
+    """
     style = style_for(language)
     d = language.dir
     attrs = f' dir="{d}"'
@@ -102,11 +107,13 @@ def to_html(tokens: list[Token], language: Language) -> str:
         elif kind in ("code_block", "fence"):
             out.append(f'<pre dir="ltr" style="white-space:pre-wrap;text-align:left">{escape(token.content)}</pre>')
         elif kind == "inline":
-            out.append(_inline_html(token.children or [], language, style))
+            out.append(_inline_html(token.children or [], language, style, images or {}))
     return "".join(out)
 
 
-def _inline_html(children: list[Token], language: Language, style: Style) -> str:
+def _inline_html(
+    children: list[Token], language: Language, style: Style, images: Mapping[str, tuple[str, int | None]]
+) -> str:
     d = language.dir
     out: list[str] = []
     i = 0
@@ -131,8 +138,8 @@ def _inline_html(children: list[Token], language: Language, style: Style) -> str
             label = "".join(t.content for t in inner if t.type in ("text", "code_inline"))
             href = escape(_attr(token, "href"), quote=True)
             title = _attr(token, "title") or None
-            title_attr = f' title="{escape(title, quote=True)}"' if title else ""
-            inner_html = _inline_html(inner, language, style)
+            title_attr = f' title="{_attribute(title)}"' if title else ""
+            inner_html = _inline_html(inner, language, style, images)
             link = f'<a href="{href}"{title_attr} style="{style.link}">{inner_html}</a>'
             if is_foreign(label, d):
                 # Outlook for Windows mishandles dir on <a>: the span goes around the link,
@@ -143,11 +150,22 @@ def _inline_html(children: list[Token], language: Language, style: Style) -> str
             out.append(link)
             i = close
         elif kind == "image":
-            src = escape(_attr(token, "src"), quote=True)
-            alt = escape(token.content, quote=True)
-            out.append(f'<img src="{src}" alt="{alt}" style="{style.image}">')
+            alt = _attribute(token.content)
+            found = images.get(_attr(token, "src"))
+            if found is None:
+                out.append(f"[{alt}]")
+            else:
+                src, width = escape(found[0], quote=True), found[1]
+                size = f' width="{width}"' if width else ""
+                out.append(f'<img src="{src}" alt="{alt}"{size} style="{style.image}">')
         i += 1
     return "".join(out)
+
+
+def _attribute(value: str) -> str:
+    """An attribute value, escaped and in ASCII: mjml-python writes a combining mark in an
+    attribute as a Rust escape (عم\\u{651}ان), while a character reference comes out as the mark."""
+    return escape(value, quote=True).encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 def _matching_close(children: list[Token], start: int) -> int:

@@ -6,6 +6,7 @@ left as placeholders, filled in per recipient by `newsletter.message.composer`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -24,6 +25,7 @@ from newsletter.errors import Problem, Problems
 from newsletter.letter import markdown
 from newsletter.letter.assemble import Block, Letter
 from newsletter.letter.bidi import LRM, mark_text, wrap_html
+from newsletter.letter.images import EmbeddedImage, LetterImages
 from newsletter.placeholders import marker
 
 HTML_TEMPLATE = "email.mjml.j2"
@@ -43,6 +45,11 @@ class Variant:
     preheader: str
     html: str
     text: str
+    images: tuple[EmbeddedImage, ...] = ()  # the parts of multipart/related, named in `html` by cid:
+
+    @property
+    def image_bytes(self) -> int:
+        return sum(len(image.data) for image in self.images)
 
 
 def variant_names(config: Config) -> list[str]:
@@ -53,26 +60,33 @@ def variant_names(config: Config) -> list[str]:
 
 
 def render_variants(
-    letters: dict[str, Letter], config: Config, problems: Problems, only: list[str] | None = None
+    letters: dict[str, Letter],
+    config: Config,
+    problems: Problems,
+    only: list[str] | None = None,
+    images: LetterImages | None = None,
 ) -> dict[str, Variant]:
     """Every variant (or those in `only`); on failure the problems are recorded."""
     env = _environment(config.templates)
+    images = images or LetterImages()
+    sources = images.html_sources()
     names = [n for n in variant_names(config) if only is None or n in only]
     needed = {c for n in names for c in (config.codes if n == BILINGUAL else [n])}
-    views = {code: _block_view(letters[code]) for code in config.codes if code in needed}
+    views = {code: _block_view(letters[code], sources) for code in config.codes if code in needed}
     variants: dict[str, Variant] = {}
     for name in names:
-        codes = list(config.codes) if name == BILINGUAL else [name]
-        variant = _render_one(name, [letters[c] for c in codes], [views[c] for c in codes], env, config, problems)
+        chosen = [letters[c] for c in (list(config.codes) if name == BILINGUAL else [name])]
+        variant = _render_one(name, chosen, [views[letter.language.code] for letter in chosen], env, config, problems)
         if variant is not None:
-            variants[name] = variant
+            parts = [b.part for letter in chosen for b in (letter.opening, *letter.sections, letter.closing) if b]
+            variants[name] = dataclasses.replace(variant, images=images.embedded(parts))
     return variants
 
 
 # --- views handed to the templates ------------------------------------------------------------
 
 
-def _block_view(letter: Letter) -> dict:
+def _block_view(letter: Letter, images: dict[str, tuple[str, int | None]]) -> dict:
     language = letter.language
 
     def block(b: Block | None) -> dict | None:
@@ -81,7 +95,7 @@ def _block_view(letter: Letter) -> dict:
         return {
             "label": b.label,
             "title": b.title,
-            "html": Markup(markdown.to_html(b.part.tokens, language)),
+            "html": Markup(markdown.to_html(b.part.tokens, language, images)),
             "text": markdown.to_text(b.part.tokens, language),
         }
 

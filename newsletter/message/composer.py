@@ -4,7 +4,14 @@ MIME assembled. The only place that fills placeholders and makes the unsubscribe
 Everything that is the same for every recipient of a variant (encoded subject, sender,
 list headers, the split HTML and text) is prepared once; each message then costs two
 joins, two encodings and one concatenation. The output parses as a standard
-multipart/alternative message (tests check it with Python's email parser).
+multipart/alternative message (tests check it with Python's email parser); a variant with
+images makes its HTML a multipart/related of the HTML and the images, encoded once per variant:
+
+    multipart/alternative
+    ├── text/plain
+    └── multipart/related; type="text/html"
+        ├── text/html            <img src="cid:…">
+        └── image/jpeg, image/png   Content-ID, Content-Disposition: inline
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import email.errors
 import email.policy
 import re
 import secrets
@@ -23,6 +31,7 @@ from email.utils import format_datetime, parseaddr
 from newsletter.config import Config
 from newsletter.errors import BadInput, Problem, Problems
 from newsletter.letter.build import Build
+from newsletter.letter.images import EmbeddedImage
 from newsletter.letter.render import Variant
 from newsletter.placeholders import Slots
 from newsletter.tokens import TokenSigner
@@ -52,8 +61,11 @@ def header(name: str, value: str) -> bytes:
     if _CONTROL.search(value):
         raise ComposeError(name, f"a control character or line break in {value!r}")
     msg = EmailMessage(policy=POLICY)
-    msg[name] = value
-    out = msg.as_bytes(policy=POLICY).split(b"\r\n\r\n", 1)[0]
+    try:
+        msg[name] = value
+        out = msg.as_bytes(policy=POLICY).split(b"\r\n\r\n", 1)[0]
+    except (ValueError, TypeError) as exc:  # e.g. an encoded-word that decodes to a line break
+        raise ComposeError(name, f"{value!r} cannot be written as a header: {exc}") from None
     first, *rest = out.split(b"\r\n")
     if any(_CONTROL_BYTES.search(line) for line in (first, *rest)) or any(
         line[:1] not in (b" ", b"\t") for line in rest
@@ -164,6 +176,23 @@ class Outgoing:
     delivery_id: int = 0
 
 
+def _image_part(image: EmbeddedImage) -> bytes:
+    return b"".join(
+        (
+            f"Content-Type: {image.media_type}\r\n".encode("ascii"),
+            b"Content-Transfer-Encoding: base64\r\n",
+            f"Content-ID: <{image.content_id}>\r\n".encode("ascii"),
+            f'Content-Disposition: inline; filename="{image.filename}"\r\n\r\n'.encode("ascii"),
+            _base64(image.data),
+        )
+    )
+
+
+def _boundary() -> bytes:
+    # "=_" cannot occur in base64 or quoted-printable text, so no part can contain a boundary
+    return f"=_{secrets.token_hex(12)}".encode("ascii")
+
+
 def _check(name: str, value: str) -> str:
     if _CONTROL.search(value):
         raise ComposeError(name, f"line break or control character in header value {value!r}")
@@ -175,7 +204,11 @@ class VariantComposer:
         self.variant = variant
         self.html = BodyEncoder(variant.html, html=True)
         self.text = BodyEncoder(variant.text, html=False)
-        sender_address = Address(addr_spec=parseaddr(config.sender)[1])
+        self.image_parts = [_image_part(image) for image in variant.images]
+        try:
+            sender_address = Address(addr_spec=parseaddr(config.sender)[1])
+        except (ValueError, TypeError, email.errors.MessageError) as exc:
+            raise ComposeError("Sender", f"{config.sender!r} cannot be written as an address: {exc}") from None
         name = config.organisation.get(variant.lang, "")
         self.envelope_sender = sender_address.addr_spec
         self.domain = domain_of(self.envelope_sender)
@@ -196,7 +229,7 @@ class VariantComposer:
         self, recipient: Recipient, *, signer: TokenSigner | None, campaign_id: int, now: dt.datetime
     ) -> Outgoing:
         to = _check("To", recipient.email)
-        if not to.isascii() or "@" not in to or any(c in to for c in ' <>,;"()'):
+        if not to.isascii() or "@" not in to or "=?" in to or any(c in to for c in ' <>,;"()'):
             raise ComposeError("To", f"not a plain ASCII address: {to!r}")
         token = signer.make(recipient.token_key, campaign_id) if signer else PREVIEW_TOKEN
         unsubscribe = unsubscribe_url(self.base_url, token)
@@ -204,7 +237,7 @@ class VariantComposer:
         text_cte, text_body = self.text.cte, self.text.encode(values)
         html_cte, html_body = self.html.cte, self.html.encode(values)
         message_id = f"<{campaign_id}.{recipient.delivery_id}.{secrets.token_hex(8)}@{self.domain}>"
-        boundary = f"=_{secrets.token_hex(12)}".encode("ascii")
+        boundary = _boundary()
         targets = f"<{unsubscribe}>"
         if self.mailto:
             targets += f", <mailto:{self.mailto}?subject=unsubscribe-{token}>"
@@ -242,17 +275,25 @@ class VariantComposer:
                 b"\r\n--",
                 boundary,
                 b"\r\n",
-                b'Content-Type: text/html; charset="utf-8"\r\n',
-                b"Content-Transfer-Encoding: ",
-                html_cte,
-                b"\r\n\r\n",
-                html_body,
+                *self._html_part(html_cte, html_body),
                 b"\r\n--",
                 boundary,
                 b"--\r\n",
             )
         )
         return Outgoing(self.envelope_sender, to, message_id, data, recipient.delivery_id)
+
+    def _html_part(self, cte: bytes, body: bytes) -> list[bytes]:
+        """The HTML part, or with images a multipart/related of it and the images encoded in advance."""
+        html = [b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: ', cte, b"\r\n\r\n", body]
+        if not self.image_parts:
+            return html
+        related = _boundary()
+        out = [b'Content-Type: multipart/related; type="text/html";\r\n boundary="', related, b'"\r\n\r\n--']
+        out += [related, b"\r\n", *html]
+        for part in self.image_parts:
+            out += [b"\r\n--", related, b"\r\n", part]
+        return [*out, b"\r\n--", related, b"--\r\n"]
 
 
 class Composer:
@@ -307,6 +348,7 @@ def composable(build: Build) -> list[Problem]:
             path, key = {
                 "Subject": (issue_toml, f"subject.{variant.lang}"),
                 "From": (config.path, f"organisation.{variant.lang}"),
+                "Sender": (config.path, "email.from"),
                 "Reply-To": (config.path, "email.reply_to"),
                 "List-Id": (config.path, "organisation.en"),
                 "To": (config.path, "email.preview_to"),

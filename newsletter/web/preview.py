@@ -12,6 +12,7 @@ loads nothing from the network, and every value is escaped (Jinja2 autoescape).
 - GET /variant/<name>.html    a variant personalised with preview values (the frames' src)
 - GET /variant/<name>.txt     its plain-text part
 - GET /variant/<name>.eml     the sample message, as an attachment
+- GET /variant/<file>.jpg|png the images, which the variants name by file, as the build folder does
 - GET /checks[?spamassassin=1] the checks of the current build; SpamAssassin only on demand
 """
 
@@ -49,10 +50,19 @@ PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; "
     "frame-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-# The email itself: its own inline styles, nothing fetched (remote images show their alt text).
-VARIANT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+# The email itself: its own inline styles and images, nothing remote (those images show their alt text).
+VARIANT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'self'"
+)
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-MEDIA_TYPES = {"html": "text/html; charset=utf-8", "txt": "text/plain; charset=utf-8", "eml": "message/rfc822"}
+MEDIA_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+    "eml": "message/rfc822",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+}
 
 
 class PreviewError(NewsletterError):
