@@ -9,58 +9,34 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from newsletter.config_delivery import (
+    FeedbackSettings,
+    PrivacySettings,
+    SendSettings,
+    SESSettings,
+    SMTPSettings,
+    feedback_settings,
+    privacy_settings,
+    send_settings,
+    ses_settings,
+    smtp_settings,
+)
+from newsletter.config_mail import KNOWN_KEYS as MAIL_KEYS
+from newsletter.config_mail import BounceSettings, MailboxSettings, bounce_settings, mailbox_settings
+from newsletter.config_signup import KNOWN_KEYS as SIGNUP_KEYS
+from newsletter.config_signup import SignupSettings, signup_settings
+from newsletter.config_web import ArchiveSettings, DateSettings, read_archive, read_bilingual_name, read_dates
 from newsletter.errors import BadInput, Problems
 from newsletter.languages import DIGIT_STYLES, LANGUAGES, Language
 from newsletter.tomlfile import TomlReader, read_toml
 
 CONFIG_NAME = "newsletter.toml"
+STORE_ENV = "NEWSLETTER_STORE_URL"  # e.g. postgresql:// with libpq's PGHOST, PGUSER, PGPASSWORD…
 LAYOUTS = ("bilingual", "per-recipient")
 
 
-PROVIDERS = ("outbox", "smtp", "ses")
 _URL = re.compile(r"[\x21-\x7e]+", re.ASCII)
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?", re.ASCII)
-SMTP_SECURITY = ("starttls", "tls", "none")
-
-
-@dataclass(frozen=True)
-class SendSettings:
-    provider: str | None = None  # none: `send` asks for --provider
-    rate: float = 14.0  # messages per second; SES's default sandbox-lifted rate
-    threads: int = 4  # sending threads in each process
-    max_attempts: int = 6
-    outbox: str = "outbox"
-
-
-@dataclass(frozen=True)
-class SMTPSettings:
-    host: str = "localhost"
-    port: int = 587
-    security: str = "starttls"
-    timeout: float = 30.0
-
-
-@dataclass(frozen=True)
-class SESSettings:
-    region: str | None = None
-    configuration_set: str | None = None
-    tags: tuple[tuple[str, str], ...] = ()
-    endpoint_url: str | None = None
-
-
-@dataclass(frozen=True)
-class FeedbackSettings:
-    topic_arns: tuple[str, ...] = ()  # SNS topics allowed to post to /sns and to the queue
-    sns_path: str = "/sns"
-    soft_bounce_limit: int = 3
-    soft_bounce_days: int = 90
-    region: str | None = None  # for the SQS poller; default: [ses] region or the environment
-    endpoint_url: str | None = None
-
-
-@dataclass(frozen=True)
-class PrivacySettings:
-    image_hosts: tuple[str, ...] = ()  # hosts a letter may load images from (each learns who opens it)
 
 
 @dataclass(frozen=True)
@@ -85,6 +61,13 @@ class Config:
     ses: SESSettings = SESSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     privacy: PrivacySettings = PrivacySettings()
+    bounces: BounceSettings | None = None  # [bounces]: VERP envelope sender, tagged unsubscribe mailto
+    mailbox: MailboxSettings | None = None  # [mailbox]: the IMAP mailbox `feedback mailbox` reads
+    archive: ArchiveSettings = ArchiveSettings()  # [archive]: where the public archive answers
+    dates: DateSettings = DateSettings()  # [dates]: month names per language
+    organisation_bilingual: str | None = None  # the bilingual letter's From name
+    signup: SignupSettings | None = None  # [signup]: the sign-up form of `newsletter serve`
+    fields: tuple[str, ...] = ()  # the subscriber attributes a letter may use, besides `name`
 
     @property
     def primary(self) -> Language:
@@ -149,10 +132,11 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
         {
             "languages": 1,
             "layout": 1,
+            "fields": 1,
             "base_url": 1,
             "templates": 1,
             "list_id": 1,
-            "organisation": per_language,
+            "organisation": {**per_language, "bilingual": 1},
             "email": {"from": 1, "reply_to": 1, "contact": 1, "preview_to": 1, "unsubscribe": 1},
             "numbering": per_language,
             "store": {"url": 1},
@@ -168,6 +152,11 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
                 "endpoint_url": 1,
             },
             "privacy": {"image_hosts": 1},
+            "archive": {"url": 1, "signup_url": 1},
+            "dates": per_language,
+            **MAIL_KEYS,
+            **SIGNUP_KEYS,
+            "sqs": {"region": 1, "endpoint_url": 1},
         }
     )
 
@@ -235,16 +224,24 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
 
     unsubscribe_mailto = r.address("email.unsubscribe", None)
     store_url = r.get("store.url", str, "newsletter.sqlite3")
+    if os.environ.get(STORE_ENV):  # a deployment's setting wins: no password in newsletter.toml
+        store_url = os.environ[STORE_ENV].strip()
     if store_url is not None and "://" not in store_url:
         store_url = f"sqlite:///{(root / store_url).resolve()}"
     elif store_url is not None and not store_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
         r.problem("store.url", f"expected a file name, sqlite:///PATH or postgresql://…, got {store_url!r}")
 
-    send = _send_settings(r)
-    smtp = _smtp_settings(r)
-    ses = _ses_settings(r)
-    feedback = _feedback_settings(r)
-    privacy = _privacy_settings(r)
+    send, smtp, ses = send_settings(r), smtp_settings(r), ses_settings(r)
+    feedback, privacy = feedback_settings(r), privacy_settings(r)
+    bounces, mailbox = bounce_settings(r), mailbox_settings(r)
+    signup = signup_settings(r, [language.code for language in languages], organisation)
+    fields = []
+    for value in r.get("fields", list, []) or []:
+        if isinstance(value, str) and value.isidentifier() and value.isascii() and value != "name":
+            fields.append(value)
+        else:
+            r.problem("fields", f"expected attribute names such as organisation (letters, digits, _), got {value!r}")
+    archive, dates, bilingual_name = read_archive(r, base_url), read_dates(r, languages), read_bilingual_name(r)
 
     if problems or not (sender and reply_to and contact and preview_to):
         return None
@@ -269,101 +266,11 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
         ses=ses,
         feedback=feedback,
         privacy=privacy,
-    )
-
-
-_IMAGE_HOST = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+")
-
-
-def _privacy_settings(r: TomlReader) -> PrivacySettings:
-    hosts = []
-    for host in r.get("privacy.image_hosts", list, []) or []:
-        if isinstance(host, str) and _IMAGE_HOST.fullmatch(host.lower()):
-            hosts.append(host.lower())
-        else:
-            r.problem("privacy.image_hosts", f"expected host names such as images.example.org, got {host!r}")
-    return PrivacySettings(image_hosts=tuple(hosts))
-
-
-_TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
-
-
-def _feedback_settings(r: TomlReader) -> FeedbackSettings:
-    d = FeedbackSettings()
-    arns = r.get("feedback.topic_arns", list, []) or []
-    for arn in arns:
-        if not isinstance(arn, str) or not _TOPIC_ARN.match(arn):
-            r.problem("feedback.topic_arns", f"not an SNS topic ARN: {arn!r}")
-    path = r.get("feedback.sns_path", str, d.sns_path) or d.sns_path
-    if not re.fullmatch(r"/[A-Za-z0-9/_-]*", path) or path.startswith("/u/"):
-        r.problem("feedback.sns_path", f"expected a path such as /sns, got {path!r}")
-    return FeedbackSettings(
-        topic_arns=tuple(a for a in arns if isinstance(a, str)),
-        sns_path=path,
-        soft_bounce_limit=int(_number(r, "feedback.soft_bounce_limit", d.soft_bounce_limit, minimum=1, integer=True)),
-        soft_bounce_days=int(_number(r, "feedback.soft_bounce_days", d.soft_bounce_days, minimum=1, integer=True)),
-        region=r.get("feedback.region", str, None),
-        endpoint_url=r.get("feedback.endpoint_url", str, None),
-    )
-
-
-def _number(r: TomlReader, key: str, default, *, minimum: float, integer: bool = False):
-    value = r.get(
-        key, (int, float) if not integer else int, default, kind_name="a whole number" if integer else "a number"
-    )
-    if value is None:
-        return default
-    if isinstance(value, bool) or value < minimum:
-        r.problem(key, f"expected {'a whole number' if integer else 'a number'} of at least {minimum}, got {value!r}")
-        return default
-    return value
-
-
-def _choice(r: TomlReader, key: str, default: str | None, choices: tuple[str, ...]) -> str:
-    value = r.get(key, str, default)
-    if value is not None and value not in choices:
-        r.problem(key, f"expected one of {', '.join(choices)}, got {value!r}")
-        return default or choices[0]
-    return value or default or choices[0]
-
-
-def _send_settings(r: TomlReader) -> SendSettings:
-    d = SendSettings()
-    return SendSettings(
-        provider=_choice(r, "send.provider", None, PROVIDERS) if "provider" in (r.data.get("send") or {}) else None,
-        rate=float(_number(r, "send.rate", d.rate, minimum=0.01)),
-        threads=int(_number(r, "send.threads", d.threads, minimum=1, integer=True)),
-        max_attempts=int(_number(r, "send.max_attempts", d.max_attempts, minimum=1, integer=True)),
-        outbox=r.get("send.outbox", str, d.outbox) or d.outbox,
-    )
-
-
-def _smtp_settings(r: TomlReader) -> SMTPSettings:
-    d = SMTPSettings()
-    security = _choice(r, "smtp.security", d.security, SMTP_SECURITY)
-    default_port = 465 if security == "tls" else 587 if security == "starttls" else 25
-    return SMTPSettings(
-        host=r.get("smtp.host", str, d.host) or d.host,
-        port=int(_number(r, "smtp.port", default_port, minimum=1, integer=True)),
-        security=security,
-        timeout=float(_number(r, "smtp.timeout", d.timeout, minimum=0.1)),
-    )
-
-
-_TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-
-
-def _ses_settings(r: TomlReader) -> SESSettings:
-    tags = r.get("ses.tags", dict, {}) or {}
-    for name, value in tags.items():
-        if not _TAG.match(str(name)) or not isinstance(value, str) or not _TAG.match(value):
-            r.problem(
-                f"ses.tags.{name}",
-                f"SES tag names and values allow only A-Z, a-z, 0-9, _ and -; got {name!r} = {value!r}",
-            )
-    return SESSettings(
-        region=r.get("ses.region", str, None),
-        configuration_set=r.get("ses.configuration_set", str, None),
-        tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
-        endpoint_url=r.get("ses.endpoint_url", str, None),
+        bounces=bounces,
+        mailbox=mailbox,
+        archive=archive,
+        dates=dates,
+        organisation_bilingual=bilingual_name,
+        signup=signup,
+        fields=tuple(fields),
     )

@@ -28,7 +28,7 @@ def test_concurrent_claims_never_overlap(store_url):
     got: dict[str, list[int]] = {"a": [], "b": [], "c": []}
 
     def claimer(name: str) -> None:
-        other = Store.open(store_url, migrate=False)
+        other = Store.open(store_url, check=False)
         while True:
             claimed = other.claim(campaign.id, 7, name)
             if not claimed:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
+from newsletter import config_delivery
 from newsletter import domain as d
 from newsletter.cli.group import cli, config_option, echo_err
 from newsletter.interrupts import stop_on_signals
 
-PROVIDERS = click.Choice(["outbox", "smtp", "ses"])
+PROVIDERS = click.Choice(list(config_delivery.PROVIDERS))
 STOPPING = "stopping: finishing the messages in flight (press Ctrl-C again to quit now)"
 
 

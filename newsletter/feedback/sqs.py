@@ -9,14 +9,24 @@ not checked again; the TopicArn allow-list still applies when configured.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
 
 from newsletter.config import Config
+from newsletter.errors import NewsletterError
 from newsletter.feedback.policy import FeedbackPolicy
 from newsletter.feedback.ses_events import FeedbackFormatError, events_from_envelope, parse_envelope
 from newsletter.store import Store
@@ -32,14 +42,53 @@ class PollStats:
     failed: int = 0
 
 
-def sqs_client(config: Config):
-    region = config.feedback.region or config.ses.region
+class PollError(NewsletterError):
+    """The queue cannot be read: one line that says why."""
+
+
+_AWS_QUEUE = re.compile(r"(?:sqs[.-]([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?", re.ASCII)
+
+
+def where_is(queue_url: str, config: Config) -> tuple[str | None, str | None]:
+    """(region, endpoint URL) for the queue: an AWS queue URL names its region; any other host
+    (a local test server, an SQS-compatible service) is the endpoint itself, unless
+    `[sqs] endpoint_url` says otherwise."""
+    parts = urlsplit(queue_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.count("/") < 2:
+        raise PollError(
+            f"--queue: {queue_url!r} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+        )
+    found = _AWS_QUEUE.fullmatch(parts.hostname)
+    region = (found.group(1) or found.group(2)) if found else None
+    endpoint = config.feedback.endpoint_url or (None if found else f"{parts.scheme}://{parts.netloc}")
+    return region or config.feedback.region or config.ses.region or "us-east-1", endpoint
+
+
+def sqs_client(config: Config, queue_url: str):
+    region, endpoint = where_is(queue_url, config)
     return boto3.session.Session().client(
         "sqs",
         region_name=region,
-        endpoint_url=config.feedback.endpoint_url,
-        config=BotoConfig(retries={"total_max_attempts": 3, "mode": "standard"}, read_timeout=40),
+        endpoint_url=endpoint,
+        config=BotoConfig(retries={"total_max_attempts": 3, "mode": "standard"}, read_timeout=40, connect_timeout=10),
     )
+
+
+def _receive(client, queue_url: str, wait_seconds: int) -> list[dict]:
+    """One long poll; a queue that cannot be read is one line (PollError), never a traceback."""
+    try:
+        return client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds).get(
+            "Messages", []
+        )
+    except NoCredentialsError:
+        raise PollError("SQS: no AWS credentials (environment, profile or role)") from None
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        raise PollError(f"SQS: cannot reach {queue_url}: {exc}") from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise PollError(f"SQS: {error.get('Code', 'error')}: {error.get('Message', '')} ({queue_url})") from None
+    except BotoCoreError as exc:
+        raise PollError(f"SQS: {exc} ({queue_url})") from None
 
 
 def poll(
@@ -54,14 +103,13 @@ def poll(
     wait_seconds: int = 20,
     report: Callable[[str], None] = print,
 ) -> PollStats:
-    client = client or sqs_client(config)
+    client = client or sqs_client(config, queue_url)
     stop = stop or threading.Event()
     policy = FeedbackPolicy(config.feedback.soft_bounce_limit, config.feedback.soft_bounce_days)
     topics = set(config.feedback.topic_arns)
     stats = PollStats()
     while not stop.is_set():
-        response = client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds)
-        messages = response.get("Messages", [])
+        messages = _receive(client, queue_url, wait_seconds)
         for message in messages:
             if stop.is_set():
                 break  # not deleted: it becomes visible again after the visibility timeout
@@ -84,7 +132,12 @@ def poll(
                 stats.failed += 1
                 report(f"queue message {queue_id}: not stored, kept in the queue: {exc}")
                 continue
-            client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            try:
+                client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            except (BotoCoreError, ClientError) as exc:  # stored: a redelivery will change nothing
+                raise PollError(
+                    f"SQS: cannot delete a processed message ({exc}); it will come again, harmlessly"
+                ) from None
             stats.processed += 1
             stats.events += outcome.recorded
             stats.duplicates += outcome.duplicates

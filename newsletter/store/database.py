@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +22,6 @@ import newsletter.store.tables as t
 from newsletter import keys
 from newsletter.errors import NewsletterError
 
-MIGRATIONS = Path(__file__).with_name("migrations")
 Clock = Callable[[], dt.datetime]
 
 
@@ -146,6 +143,24 @@ class Database:
             )
         return True
 
+    def reachable(self) -> bool:
+        """Whether the database answers a trivial query now (and, on SQLite, whether its file is
+        still there: pooled connections keep a moved or deleted file open)."""
+        database = self.engine.url.database
+        if (
+            self.engine.dialect.name == "sqlite"
+            and database
+            and database != ":memory:"
+            and not os.path.isfile(database)
+        ):
+            return False
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means: not reachable
+            return False
+        return True
+
     def flush_erased(self) -> None:
         """After an erasure on SQLite: copy the write-ahead log into the (zeroing) database file
         and empty it, so that no old page holding the erased rows is left in either."""
@@ -153,13 +168,6 @@ class Database:
             return
         with self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    def migrate(self) -> None:
-        cfg = AlembicConfig()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
 
 
 def _busy(key: str, holder: str) -> str:

@@ -1,0 +1,138 @@
+"""New projects and new issues, written so that they build at once and `check` lists what is
+left to write: every placeholder is `[[…]]`, and `check` reports each one until it is gone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from newsletter.config import CONFIG_NAME, load_config, locate_config
+from newsletter.errors import BadInput, Problem
+
+PLACEHOLDER = re.compile(r"\[\[[^\]\n]{1,200}\]\]")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,80}")
+
+CONFIG = """# The organisation's settings, shared by every issue. Unknown keys are errors.
+# Replace every [[…]]: `newsletter check` lists the ones left.
+
+languages = ["ar", "en"]          # the first is the primary language
+layout = "bilingual"              # or "per-recipient": each subscriber gets their language
+base_url = "https://news.example.org"   # where `newsletter serve` answers (unsubscribe links)
+# list_id = "newsletter.news.example.org"
+# templates = "templates"         # your own copy of the templates (default: the package's)
+
+[organisation]                    # the sender's name, per language
+ar = "[[اسم المنظمة]]"
+en = "[[Organisation name]]"
+
+[email]
+from = "updates@news.example.org"
+# reply_to = "contact@example.org"     # default: from
+# contact = "contact@example.org"      # shown in the footer; default: reply_to
+# preview_to = "editor@example.org"    # recipient of the sample .eml files
+# unsubscribe = "unsubscribe@news.example.org"   # adds a mailto to List-Unsubscribe
+
+[numbering]                       # "western" (1.) or "arabic-indic" (١.)
+ar = "arabic-indic"
+en = "western"
+
+# [privacy]
+# image_hosts = []                # hosts a letter may load images from: none, best
+
+# [store]
+# url = "newsletter.sqlite3"      # or postgresql://user@host/db (or NEWSLETTER_STORE_URL)
+
+[send]
+provider = "outbox"               # a rehearsal; "smtp" or "ses" for the real send
+# rate = 14                       # messages per second
+# threads = 4
+# max_attempts = 6
+# outbox = "outbox"
+
+# [smtp]
+# host = "smtp.example.org"
+# port = 587
+# security = "starttls"           # or "tls", "none"
+# timeout = 30                    # login: NEWSLETTER_SMTP_USERNAME, NEWSLETTER_SMTP_PASSWORD
+
+# [ses]
+# region = "eu-west-1"
+# configuration_set = "newsletter"
+# tags = { campaign = "newsletter" }
+
+# [feedback]
+# topic_arns = ["arn:aws:sns:eu-west-1:123456789012:ses-feedback"]
+# sns_path = "/sns"
+# soft_bounce_limit = 3
+# soft_bounce_days = 90
+"""
+
+GITIGNORE = """# the database, what was sent and what was built
+newsletter.sqlite3*
+*.lock
+outbox/
+dist/
+"""
+
+WORDS = {
+    "ar": {"subject": "[[موضوع الرسالة]]", "preheader": "[[سطر يظهر بعد الموضوع في صندوق البريد]]",
+           "opening": "[[التحية والمقدمة]]", "section": "[[عنوان القسم {n}]]", "body": "[[نص القسم {n}]]",
+           "closing": "[[الختام والتوقيع]]"},
+    "en": {"subject": "[[Subject of the letter]]", "preheader": "[[A line the inbox shows after the subject]]",
+           "opening": "[[Greeting and lead]]", "section": "[[Title of section {n}]]", "body": "[[Text of section {n}]]",
+           "closing": "[[Closing words and signature]]"},
+}  # fmt: skip
+
+
+def _words(code: str) -> dict[str, str]:
+    return WORDS.get(code, WORDS["en"])
+
+
+def init_project(folder: Path) -> list[Path]:
+    """A new project in `folder` (new or empty): newsletter.toml, .gitignore and an example
+    issue. Returns what was written."""
+    if folder.exists() and any(folder.iterdir()):
+        raise BadInput.single(str(folder), "not empty: a new project goes into a new or empty folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CONFIG_NAME).write_text(CONFIG, encoding="utf-8")
+    (folder / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+    (folder / "issues").mkdir()
+    written = [folder / CONFIG_NAME, folder / ".gitignore"]
+    written += new_issue(folder / "issues", "example", sections=2, config_path=folder / CONFIG_NAME)
+    return written
+
+
+def new_issue(where: Path, slug: str, *, sections: int, config_path: Path | None = None) -> list[Path]:
+    """A new issue folder `where/slug` with issue.toml, an opening, `sections` sections and a
+    closing in every language of newsletter.toml, each with placeholders to replace."""
+    problems = []
+    if not SLUG.fullmatch(slug):
+        problems.append(Problem("SLUG", None, f"{slug!r}: lower-case letters, digits and hyphens, e.g. 2023-03-spring"))
+    if not 1 <= sections <= 20:
+        problems.append(Problem("--sections", None, f"expected 1 to 20, got {sections}"))
+    if problems:
+        raise BadInput(problems)
+    folder = where / slug
+    if folder.exists():
+        raise BadInput.single(str(folder), "already exists: choose another name")
+    codes = load_config(locate_config(where, config_path)).codes
+    folder.mkdir(parents=True)
+    toml = [f"date = {dt.date.today().isoformat()}", ""]
+    for table in ("subject", "preheader"):
+        toml += [f"[{table}]", *(f'{code} = "{_words(code)[table]}"' for code in codes), ""]
+    files = {"issue.toml": "\n".join(toml)}
+    for code in codes:
+        words = _words(code)
+        files[f"opening.{code}.md"] = words["opening"] + "\n"
+        for n in range(1, sections + 1):
+            title, body = words["section"].format(n=n), words["body"].format(n=n)
+            files[f"{n:02d}-section-{n}.{code}.md"] = f"# {title}\n\n{body}\n"
+        files[f"closing.{code}.md"] = words["closing"] + "\n"
+    for name, content in files.items():
+        (folder / name).write_text(content, encoding="utf-8")
+    return [folder / name for name in files]
+
+
+def placeholders(text: str) -> list[str]:
+    return PLACEHOLDER.findall(text)

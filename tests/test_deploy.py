@@ -1,0 +1,226 @@
+"""From a clone to a running service: the deploy/ files, `serve` for production, and the
+commands that start projects, issues and database upgrades.
+
+A real Caddy (Debian's) runs deploy/Caddyfile on loopback ports with its internal certificate
+authority in front of a real `newsletter serve`; systemd-analyze verifies deploy/systemd.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT, SECRET, Project
+from newsletter.cli import cli
+from newsletter.tokens import TokenSigner
+
+DEPLOY = ROOT / "deploy"
+UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
+HARDENING = ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=yes", "CapabilityBoundingSet=")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+# --- systemd ------------------------------------------------------------------------------------
+
+
+def test_systemd_accepts_the_units(tmp_path: Path):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze missing: scripts/setup installs Debian's systemd"
+    newsletter = Path(sys.executable).with_name("newsletter")
+    assert newsletter.exists()
+    for unit in sorted((DEPLOY / "systemd").iterdir()):
+        # the units name the documented install path; here the package is in this venv
+        (tmp_path / unit.name).write_text(unit.read_text().replace("/opt/newsletter/venv/bin/newsletter", str(newsletter)))
+    result = subprocess.run([analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())],
+                            capture_output=True, text=True, timeout=60)
+    problems = [line for line in result.stderr.splitlines() if "newsletter" in line and "Failed to" in line or "Unknown" in line]
+    assert result.returncode == 0 and not problems, result.stderr
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
+def test_each_unit_is_hardened(unit: Path):
+    text = unit.read_text()
+    assert ("User=" in text or "DynamicUser=yes" in text) and "EnvironmentFile=/etc/newsletter/newsletter.env" in text
+    for option in HARDENING:
+        assert f"\n{option}\n" in text, f"{unit.name} lacks {option}"
+    assert "NEWSLETTER_SECRET_KEY" not in text  # secrets live in the environment file
+
+
+# --- serve behind Caddy -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path, secret_env):
+    project = Project(tmp_path / "project", extra_config='[send]\nprovider = "outbox"\n')
+    runner = CliRunner()
+    env = {"NEWSLETTER_SECRET_KEY": SECRET}
+    assert runner.invoke(cli, ["subscribers", "import", str(project.write_subscribers(3)), "--config", str(project.config_path)], env=env).exit_code == 0
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "serve", "--port", str(port), "--config", str(project.config_path)],
+            cwd=project.root, env=project.env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    wait_until(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200, 30, "serve")
+    yield project, port, proc, log
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def caddy(served, tmp_path: Path):
+    binary = shutil.which("caddy")
+    assert binary, "caddy missing: scripts/setup installs Debian's caddy"
+    project, port, *_ = served
+    https, http = free_port(), free_port()
+    env = {
+        **os.environ, "NEWSLETTER_DOMAIN": "localhost", "NEWSLETTER_HTTPS_PORT": str(https),
+        "NEWSLETTER_HTTP_PORT": str(http), "NEWSLETTER_PORT": str(port),
+        "XDG_DATA_HOME": str(tmp_path / "caddy-data"), "XDG_CONFIG_HOME": str(tmp_path / "caddy-config"),
+        "HOME": str(tmp_path),
+    }
+    log = (tmp_path / "caddy.log").open("w")
+    proc = subprocess.Popen([binary, "run", "--config", str(DEPLOY / "Caddyfile"), "--adapter", "caddyfile"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    context = ssl.create_default_context()
+    root = tmp_path / "caddy-data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+    wait_until(root.exists, 30, "Caddy's internal certificate authority")
+    context.load_verify_locations(str(root))  # the internal CA Caddy made: real TLS, verified
+
+    def fetch(path: str, *, data: bytes | None = None) -> tuple[int, str]:
+        request = urllib.request.Request(f"https://localhost:{https}{path}", data=data, method="POST" if data else "GET")
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=context) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    wait_until(lambda: fetch("/healthz")[0] == 200, 30, "Caddy to proxy /healthz")
+    yield fetch
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+def test_behind_caddy_one_click_unsubscribes_and_only_public_paths_pass(served, caddy):
+    project, _port, _proc, log = served
+    store = project.store()
+    person = next(iter(store.subscribers()))
+    token = TokenSigner(store.secret_key({"NEWSLETTER_SECRET_KEY": SECRET})).make(person.token_key, 0)
+
+    status, body = caddy(f"/u/{token}", data=b"List-Unsubscribe=One-Click")
+    assert status == 200, body
+    assert store.subscriber_by_email(person.email).status == "unsubscribed"
+    for path in ("/", "/admin", "/variant/ar.html", "/state", "/.env"):
+        assert caddy(path)[0] == 404, path
+    assert caddy("/healthz") == (200, "ok\n")
+
+    # the access log shows the one-click, never its token
+    time.sleep(0.2)
+    lines = log.read_text()
+    assert "POST /u/…" in lines and token not in lines, lines
+
+    # the database gone: 503, and the proxy says so too
+    database = project.root / "newsletter.sqlite3"
+    database.rename(database.with_suffix(".moved"))
+    (project.root / "newsletter.sqlite3").mkdir()  # where the file was: now nothing SQLite can open
+    assert caddy("/healthz")[0] == 503
+
+
+# --- serve's own errors and log --------------------------------------------------------------------
+
+
+def test_a_taken_port_is_one_clear_line_and_exit_2(project):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "newsletter", "serve", "--port", str(port), "--config", str(project.config_path)],
+            cwd=project.root, env=project.env, capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"cannot listen on 127.0.0.1:{port}" in lines[0] and "--port" in lines[0], result.stderr
+
+
+def test_json_access_log_hides_tokens():
+    import asyncio
+    import io
+
+    from newsletter.web.serving import AccessLog
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    stream = io.StringIO()
+    log = AccessLog(app, json_lines=True, stream=stream)
+
+    async def nothing():
+        return {"type": "http.request"}
+
+    async def ignore(message):
+        return None
+
+    for path in ("/u/SECRET-TOKEN", "/u/SECRET-TOKEN/resubscribe", "/confirm/SECRET-TOKEN", "/healthz"):
+        asyncio.run(log({"type": "http", "method": "POST", "path": path, "query_string": b"k=SECRET"}, nothing, ignore))
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["path"] for e in entries] == ["/u/…", "/u/…/resubscribe", "/confirm/…", "/healthz"]
+    assert "SECRET" not in stream.getvalue() and all(e["status"] == 200 and e["time"] for e in entries)
+
+
+# --- feedback poll: one line, never a traceback -----------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["closed port", "no credentials", "not a queue URL"])
+def test_poll_errors_are_one_line(project, fault, monkeypatch):
+    env = {**project.env, "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+    env.pop("AWS_PROFILE", None)
+    if fault == "no credentials":
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            env.pop(name, None)
+        queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/ses-feedback"
+    else:
+        env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+        queue = f"http://127.0.0.1:{free_port()}/123456789012/ses-feedback" if fault == "closed port" else "not-a-url"
+    result = subprocess.run(
+        [sys.executable, "-m", "newsletter", "feedback", "poll", "--queue", queue, "--once", "--wait", "0",
+         "--config", str(project.config_path)],
+        cwd=project.root, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
