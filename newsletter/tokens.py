@@ -2,13 +2,15 @@
 
 A token carries the subscriber's random token key and the campaign it was sent in, so the
 unsubscribe can be attributed to a campaign. Forgetting a subscriber deletes the key, and
-every token naming it then leads nowhere.
+every token naming it then leads nowhere. Delivery tokens (VERP), for the bounce and
+unsubscribe mail addresses, are at the end.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import struct
@@ -40,8 +42,9 @@ def _decode(token: str) -> bytes | None:
 
 
 class TokenSigner:
-    def __init__(self, secret: bytes):
-        self._key = derive(secret, "unsubscribe-token")
+    def __init__(self, secret: bytes, purpose: str = "unsubscribe-token"):
+        self._key = derive(secret, purpose)
+        self.deliveries = DeliveryTokens(secret)  # VERP tokens, signed with keys of their own
 
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIG_BYTES]
@@ -66,3 +69,89 @@ class TokenSigner:
         if version != VERSION:
             return None
         return key.hex(), campaign_id
+
+
+# --- Delivery tokens (VERP) -----------------------------------------------------------------
+#
+# A delivery token names one delivery (one message to one person in one campaign) inside an
+# email address: `bounces+<token>@…` as the envelope sender, so that a bounce names its
+# delivery even when it does not quote the recipient, and `unsubscribe+<token>@…` as the
+# List-Unsubscribe mailto. Each role signs with its own key, so a token from the one address
+# does nothing at the other. No address is in it: version and delivery id, then 88 bits of
+# HMAC-SHA256, in lower-case base32 (32 characters, no padding, no unused bits). Mail systems
+# may change the case of a local part, so it is read case-insensitively; that is its one
+# spelling otherwise.
+
+DELIVERY_ROLES = ("bounce", "unsubscribe")
+_DELIVERY = struct.Struct(">BQ")
+_DELIVERY_SIG = 11
+DELIVERY_LENGTH = (_DELIVERY.size + _DELIVERY_SIG) * 8 // 5  # 32
+
+
+class DeliveryTokens:
+    def __init__(self, secret: bytes):
+        self._keys = {role: derive(secret, f"delivery-token:{role}") for role in DELIVERY_ROLES}
+
+    def _token(self, payload: bytes, role: str) -> str:
+        signature = hmac.new(self._keys[role], payload, hashlib.sha256).digest()[:_DELIVERY_SIG]
+        return base64.b32encode(payload + signature).decode("ascii").lower()
+
+    def make(self, delivery_id: int, role: str) -> str:
+        return self._token(_DELIVERY.pack(VERSION, delivery_id), role)
+
+    def read(self, token: str, role: str) -> int | None:
+        """The delivery id of a genuine token of this role (any letter case), else None; one HMAC whatever is wrong."""
+        spelled = token.lower()
+        raw = None
+        if len(spelled) == DELIVERY_LENGTH and spelled.isascii():
+            try:
+                raw = base64.b32decode(spelled.upper())
+            except (binascii.Error, ValueError):
+                raw = None
+        payload = raw[: _DELIVERY.size] if raw else bytes(_DELIVERY.size)
+        canonical = self._token(payload, role).encode("ascii")
+        if raw is None or not hmac.compare_digest(canonical, spelled.encode("utf-8", "replace")):
+            return None
+        version, delivery_id = _DELIVERY.unpack(payload)
+        return delivery_id if version == VERSION and delivery_id > 0 else None
+
+
+def tagged(address: str, token: str, delimiter: str = "+") -> str:
+    """`bounces@news.example.org` with a token: `bounces+<token>@news.example.org`."""
+    local, _, domain = address.rpartition("@")
+    return f"{local}{delimiter}{token}@{domain}"
+
+
+def tag_of(candidate: str, address: str, delimiter: str = "+") -> str | None:
+    """The token in `candidate` when it is `address` tagged with one (local part and domain
+    compared case-insensitively), else None."""
+    local, _, domain = address.lower().rpartition("@")
+    c_local, _, c_domain = candidate.strip().lower().rpartition("@")
+    prefix = local + delimiter
+    if c_domain != domain or not c_local.startswith(prefix) or len(c_local) == len(prefix):
+        return None
+    return candidate.strip().rpartition("@")[0][len(prefix) :]
+
+
+# --- Confirmation tokens ------------------------------------------------------------------------
+#
+# The link in a sign-up's confirmation message: the pending sign-up's random key and the time it
+# was asked for, in the unsubscribe token's format, signed with a key of its own (an unsubscribe
+# token confirms nothing, and the reverse). The time lets an expired link say so even after
+# its sign-up was cleared away.
+
+
+class ConfirmationTokens:
+    def __init__(self, secret: bytes):
+        self._signer = TokenSigner(secret, "signup-confirmation")
+
+    def make(self, token_key: str, issued: dt.datetime) -> str:
+        return self._signer.make(token_key, int(issued.timestamp()))
+
+    def read(self, token: str) -> tuple[str, dt.datetime] | None:
+        """(sign-up key, when it was issued) for a genuine token, else None; one HMAC whatever is wrong."""
+        found = self._signer.read(token)
+        if found is None:
+            return None
+        key, seconds = found
+        return key, dt.datetime.fromtimestamp(seconds, dt.UTC)

@@ -1,4 +1,5 @@
-"""What comes back: `newsletter serve` (unsubscribes, SNS), `feedback poll` (SQS), `report`."""
+"""What comes back: `newsletter serve` (unsubscribes, SNS), `feedback poll` (SQS), `feedback mailbox`
+(IMAP), `report`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli.group import NotFound, cli, config_option, echo_err, load, open_store
+from newsletter.cli.group import NotFound, cli, config_option, echo_err, load, open_store, plural
 from newsletter.interrupts import stop_on_signals
 
 REPORT_COLUMNS = [
@@ -33,18 +34,33 @@ REPORT_COLUMNS = [
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (behind the HTTPS proxy).")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Access log lines (tokens never shown).",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1",
+    show_default=True,
+    help="The proxies whose X-Forwarded-For/Proto to believe (comma-separated, or *).",
+)
 @config_option
-def serve(host: str, port: int, config_path: Path | None) -> None:
-    """Serve the unsubscribe pages and the SNS endpoint for SES feedback."""
+def serve(host: str, port: int, log_format: str, forwarded_allow_ips: str, config_path: Path | None) -> None:
+    """Serve the unsubscribe pages, the SNS endpoint for SES feedback and /healthz, until SIGTERM."""
     from newsletter.web.public import serve as serve_public
 
-    serve_public(load(config_path), host=host, port=port)
+    serve_public(
+        load(config_path), host=host, port=port, log_format=log_format, forwarded_allow_ips=forwarded_allow_ips
+    )
 
 
 @cli.group()
 def feedback() -> None:
-    """SES bounces and complaints from an SQS queue."""
+    """Bounces and complaints: SES's from an SQS queue, SMTP's from the bounce mailbox."""
 
 
 @feedback.command("poll")
@@ -68,6 +84,40 @@ def feedback_poll(queue_url: str, once: bool, wait_seconds: int, config_path: Pa
         f"{stats.received} received, {stats.processed} processed ({stats.events} events, {stats.duplicates} duplicates), "
         f"{stats.malformed} malformed, {stats.failed} not stored"
     )
+
+
+@feedback.command("mailbox")
+@click.option("--once", is_flag=True, help="One round (every message now in the folder), then stop: for cron.")
+@config_option
+def feedback_mailbox(once: bool, config_path: Path | None) -> None:
+    """Bounces, complaints and mailed unsubscribes from the [mailbox] IMAP folder (password in
+    NEWSLETTER_MAILBOX_PASSWORD); each message is moved to the processed folder once acted on."""
+    from newsletter.feedback.mailbox import mailbox_password, poll_mailbox, settings_of
+
+    config = load(config_path)
+    settings, password = settings_of(config), mailbox_password()
+    if config.bounces is None:
+        echo_err("[bounces] is not set: messages are matched only by the Message-ID they quote")
+    store = open_store(config)
+    stop = threading.Event()
+    with stop_on_signals(stop, echo_err, "stopping after the current message (Ctrl-C again to stop now)"):
+        stats = poll_mailbox(
+            store, config, store.secret_key(), password=password, once=once, stop=stop, report=echo_err
+        )
+    kinds = stats.kinds
+    click.echo(
+        f"{plural(stats.messages, 'message')} in {settings.folder}: {kinds['bounce']} bounces "
+        f"({stats.hard} hard, {stats.soft} soft), {kinds['complaint']} complaints, {kinds['unsubscribe']} unsubscribes, "
+        f"{kinds['delay']} delay notices, {kinds['auto-reply']} auto-replies, "
+        f"{kinds['unrecognised'] + kinds['unreadable']} unrecognised, {stats.forged} with a token not ours"
+    )
+    click.echo(
+        f"{stats.bounced} bounced, {stats.complained} complained, {stats.unsubscribed} unsubscribed; "
+        f"{stats.unknown} not matched to a delivery, {stats.duplicates} already processed, "
+        f"{stats.failed} not stored (left unread); {stats.moved} moved to {settings.processed_folder}"
+    )
+    if stats.failed or stats.errors:
+        raise SystemExit(1)
 
 
 @cli.command()

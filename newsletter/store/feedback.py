@@ -1,8 +1,10 @@
-"""Feedback in the store: SES events matched to deliveries and acted on under the
-feedback policy, and the unsubscribes and resubscribes of the web pages."""
+"""Feedback in the store: SES events and the bounce mailbox's messages matched to deliveries
+and acted on under the feedback policy, and the unsubscribes and resubscribes of the web pages."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ import newsletter.store.tables as t
 from newsletter import domain as d
 from newsletter.addresses import email_key
 from newsletter.domain import Subscriber
+from newsletter.feedback.bounces import MailEvent
 from newsletter.feedback.policy import SOFT_BOUNCE_TYPES, FeedbackPolicy
 from newsletter.feedback.ses_events import FeedbackEvent
 from newsletter.keys import email_hash
@@ -28,6 +31,7 @@ class FeedbackOutcome:
     unknown: int = 0
     bounced: int = 0
     complained: int = 0
+    unsubscribed: int = 0
     repeated_message: bool = False
 
 
@@ -117,6 +121,81 @@ class FeedbackStore(SubscriberStore):
                 else:
                     outcome.complained += 1
         return outcome
+
+    def apply_mail(
+        self,
+        events: Sequence[MailEvent],
+        *,
+        message_key: str,
+        delivery_id: int | None,
+        occurred_at: dt.datetime,
+        policy: FeedbackPolicy,
+        secret: bytes,
+    ) -> FeedbackOutcome:
+        """Act on one message of the bounce mailbox, all in one transaction; the same message
+        (by `message_key`) a second time changes nothing.
+
+        `delivery_id` comes from a verified token and names the delivery whatever address the
+        report quotes. Without one, an event is matched through the Message-ID it quotes, and
+        only when its recipient is that delivery's address; anything else is recorded as unknown.
+        """
+        outcome = FeedbackOutcome()
+        now = self.now()
+        with self._write_lock, self.engine.begin() as conn:
+            processed = t.processed_messages.c
+            if conn.execute(select(processed.id).where(processed.message_key == message_key)).first():
+                outcome.repeated_message, outcome.duplicates = True, len(events)
+                return outcome
+            conn.execute(insert(t.processed_messages).values(message_key=message_key, received_at=now))
+            for index, event in enumerate(events):
+                delivery = self._mail_delivery(conn, event, delivery_id)
+                conn.execute(
+                    insert(t.feedback_events).values(
+                        event_key=hashlib.sha256(f"{message_key}:{index}".encode()).hexdigest(),
+                        kind=event.kind,
+                        source="mailbox",
+                        ses_message_id=(event.original_id or "")[:300] or None,
+                        campaign_id=delivery[1] if delivery else None,
+                        delivery_id=delivery[0] if delivery else None,
+                        subscriber_id=delivery[2] if delivery else None,
+                        recipient_hash=email_hash(secret, email_key(event.recipient)) if event.recipient else None,
+                        bounce_type=event.bounce_type,
+                        complaint_type=event.complaint_type,
+                        detail=redact(event.detail),
+                        occurred_at=as_utc(occurred_at),
+                        received_at=now,
+                    )
+                )
+                outcome.recorded += 1
+                if delivery is None:
+                    outcome.unknown += 1
+                    continue
+                person = delivery[2]
+                if person is None:  # forgotten: the delivery still counts, anonymous
+                    continue
+                if event.kind == "unsubscribe":
+                    outcome.unsubscribed += self._set_status(conn, person, d.UNSUBSCRIBED, from_states=(d.ACTIVE,))
+                    continue
+                verdict = policy.verdict(event, lambda: self._soft_bounce_campaigns(conn, person, policy))  # noqa: B023 - called at once
+                if verdict is None:
+                    continue
+                if self._set_status(conn, person, verdict.status, from_states=verdict.from_states):
+                    outcome.bounced += verdict.status == d.BOUNCED
+                    outcome.complained += verdict.status == d.COMPLAINED
+                self._suppress(conn, delivery[3], verdict.reason, secret)
+        return outcome
+
+    def _mail_delivery(self, conn: Connection, event: MailEvent, delivery_id: int | None):
+        """(delivery, campaign, subscriber, address key) the event is about, or None."""
+        query = select(
+            t.deliveries.c.id, t.deliveries.c.campaign_id, t.subscribers.c.id, t.subscribers.c.email_key
+        ).select_from(t.deliveries.outerjoin(t.subscribers, t.deliveries.c.subscriber_id == t.subscribers.c.id))
+        if delivery_id is not None:
+            return conn.execute(query.where(t.deliveries.c.id == delivery_id)).first()
+        if not event.original_id or not event.recipient:
+            return None
+        found = conn.execute(query.where(t.deliveries.c.provider_message_id == event.original_id[:300])).first()
+        return found if found is not None and found[3] == email_key(event.recipient) else None
 
     def _soft_bounce_campaigns(self, conn: Connection, subscriber_id: int, policy: FeedbackPolicy) -> int:
         cutoff = policy.window_start(as_utc(self.now()))

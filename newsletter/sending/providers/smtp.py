@@ -1,5 +1,6 @@
 """SMTP with smtplib: STARTTLS or implicit TLS, login from the environment, one connection
-kept open per worker and opened again when the server drops it."""
+kept open per worker and opened again when the server drops it. The envelope sender is the
+message's VERP address when `[bounces]` is set (newsletter.message.composer), else From."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 import smtplib
 import ssl
 
-from newsletter.config import SMTPSettings
+from newsletter.config_delivery import SMTPSettings
 from newsletter.message.composer import Outgoing
 from newsletter.sending.providers.base import SendError
 
@@ -56,7 +57,8 @@ class SMTPProvider:
         conn = self.conn
         stage = "before the message"
         try:
-            code, reply = conn.mail(message.sender)
+            # with [bounces], the VERP address naming this delivery: bounces come back to it
+            code, reply = conn.mail(message.return_path or message.sender)
             if code != 250:
                 raise self._reset(_refused(code, reply, "MAIL FROM"))
             code, reply = conn.rcpt(message.recipient)

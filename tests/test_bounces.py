@@ -1,0 +1,312 @@
+"""The bounce mailbox's messages read without a server: DSNs, free-form bounces, ARF reports,
+auto-replies and mailed unsubscribes (newsletter.feedback.bounces, pure); the delivery tokens
+they carry (newsletter.tokens); the envelope sender and mailto the composer writes; and the
+[bounces] and [mailbox] settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email
+
+import bounce_samples as samples
+import pytest
+from conftest import ROOT
+
+from newsletter.config_mail import BounceSettings
+from newsletter.feedback.bounces import Addresses, bounce_type, read_message
+from newsletter.tokens import DeliveryTokens, TokenSigner, tag_of, tagged
+
+KEY = b"k" * 16 + b"ey-for-the-bounce-tests-0123"
+TOKENS = DeliveryTokens(KEY)
+ADDRESSES = Addresses("bounces@news.cssrweb.org", "unsubscribe@news.cssrweb.org", "+")
+NOW = dt.datetime(2024, 1, 10, 12, 0, tzinfo=dt.UTC)
+READER = "jane.reader@example.org"
+VERP = tagged("bounces@news.cssrweb.org", TOKENS.make(41, "bounce"))
+MAILTO = tagged("unsubscribe@news.cssrweb.org", TOKENS.make(41, "unsubscribe"))
+ORIGINAL_ID = "<7.41.0011223344556677@news.cssrweb.org>"
+ORIGINAL = samples.original_head(READER, ORIGINAL_ID, envelope=VERP, mailto=MAILTO)
+
+
+def read(raw: bytes):
+    return read_message(raw, ADDRESSES, NOW)
+
+
+# --- status codes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("5.1.1", "Permanent"),  # no such user
+        ("5.1.2", "Permanent"),  # no such domain
+        ("5.1.10", "Permanent"),  # null MX
+        ("5.2.1", "Permanent"),  # mailbox disabled
+        ("5.4.4", "Permanent"),  # unable to route
+        ("5.0.0", "Permanent"),
+        ("5.2.2", "Transient"),  # mailbox full: the known exception
+        ("4.2.2", "Transient"),
+        ("4.4.7", "Transient"),
+        ("5.4.7", "Undetermined"),  # delivery time expired
+        ("5.7.1", "Undetermined"),  # refused by policy, e.g. as spam: not the address's fault
+        ("5.7.26", "Undetermined"),  # DMARC failure: the sender's fault
+        ("5.3.4", "Undetermined"),  # message too big
+        ("5.6.0", "Undetermined"),
+        ("", "Undetermined"),
+        (None, "Undetermined"),
+        ("garbage", "Undetermined"),
+        ("2.0.0", None),
+    ],
+)
+def test_status_codes(status, expected):
+    assert bounce_type(status) == expected
+
+
+# --- what each kind of message becomes ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "bounce"),
+    [("5.1.1", "bounce", "Permanent"), ("4.2.2", "bounce", "Transient"), ("5.2.2", "bounce", "Transient")],
+)
+def test_rfc3464_dsn(status, kind, bounce):
+    reading = read(samples.dsn(VERP, READER, status, f"550 {status} <{READER}>: no", ORIGINAL))
+    assert reading.kind == kind
+    (event,) = reading.events
+    assert (event.kind, event.recipient, event.bounce_type) == ("bounce", READER, bounce)
+    assert event.detail.startswith(status) and event.original_id == ORIGINAL_ID
+    assert reading.tokens == (("bounce", TOKENS.make(41, "bounce")),)
+    assert TOKENS.read(reading.tokens[0][1], "bounce") == 41
+
+
+def test_a_delay_notice_is_not_a_bounce():
+    reading = read(samples.dsn(VERP, READER, "4.4.1", "connect to mail.example.org: timed out", ORIGINAL, action="delayed"))
+    assert reading.kind == "delay"
+    assert [e.kind for e in reading.events] == ["delivery_delay"]
+    assert all(e.bounce_type is None for e in reading.events)
+
+
+@pytest.mark.parametrize("maker", [samples.postfix_old, samples.exim, samples.qmail], ids=["postfix", "exim", "qmail"])
+def test_free_form_bounces(maker):
+    reading = read(maker(VERP, READER, ORIGINAL))
+    assert reading.kind == "bounce"
+    (event,) = reading.events
+    assert (event.recipient, event.bounce_type) == (READER, "Permanent")
+    assert "5.1.1" in event.detail
+    assert event.original_id == ORIGINAL_ID
+    assert reading.tokens == (("bounce", TOKENS.make(41, "bounce")),)
+
+
+def test_free_form_bounce_without_a_status_code_is_undetermined():
+    raw = samples.qmail(VERP, READER, ORIGINAL).replace(b"(#5.1.1)", b"")
+    (event,) = read(raw).events
+    assert event.bounce_type == "Undetermined"
+
+
+def test_arf_abuse_report_is_a_complaint_of_the_delivery_its_envelope_names():
+    reading = read(samples.arf("fbl@news.cssrweb.org", ORIGINAL, original_mail_from=VERP))
+    assert reading.kind == "complaint"
+    (event,) = reading.events
+    assert (event.kind, event.complaint_type) == ("complaint", "abuse")
+    assert {TOKENS.read(token, role) for role, token in reading.tokens} == {41}
+    assert {role for role, _ in reading.tokens} == {"bounce", "unsubscribe"}
+
+
+def test_arf_not_spam_and_auth_failure():
+    not_spam = read(samples.arf("fbl@news.cssrweb.org", ORIGINAL, original_mail_from=VERP, feedback_type="not-spam"))
+    assert [e.complaint_type for e in not_spam.events] == ["not-spam"]  # the rules: no action
+    auth = read(samples.arf("fbl@news.cssrweb.org", ORIGINAL, original_mail_from=VERP, feedback_type="auth-failure"))
+    assert auth.kind == "unrecognised" and not auth.events
+
+
+def test_mailed_unsubscribe_whatever_the_subject_and_body():
+    for subject, body in [("unsubscribe", ""), ("Re: your letter", "please stop"), ("=?utf-8?b?2KXZhNi62KfYoQ==?=", "")]:
+        reading = read(samples.unsubscribe_mail(MAILTO, READER, subject=subject, body=body))
+        assert reading.kind == "unsubscribe" and [e.kind for e in reading.events] == ["unsubscribe"]
+        assert reading.tokens == (("unsubscribe", TOKENS.make(41, "unsubscribe")),)
+    # a mail system may change the case of the local part
+    upper = read(samples.unsubscribe_mail(MAILTO.upper(), READER))
+    assert TOKENS.read(upper.tokens[0][1], "unsubscribe") == 41
+
+
+def test_auto_replies_change_nothing_even_when_a_detector_would_call_them_bounces():
+    from flufl.bounce import all_failures
+
+    ooo = samples.out_of_office(VERP, READER)
+    assert read(ooo).kind == "auto-reply" and not read(ooo).events
+    # the same reply without its auto-reply headers: flufl.bounce's heuristics see a bounce of
+    # the colleague's address in the text; it does not come from a mail system, so it is not one
+    bare = b"\r\n".join(
+        line for line in ooo.split(b"\r\n") if not line.startswith((b"Auto-Submitted", b"X-Autoreply", b"Precedence"))
+    ).replace(b"Subject: Out of Office: ", b"Subject: ")
+    assert any(all_failures(email.message_from_bytes(bare)))
+    assert read(bare).kind == "unrecognised" and not read(bare).events
+    receipt = read(samples.read_receipt(VERP, READER))
+    assert receipt.kind == "auto-reply" and not receipt.events
+
+
+def test_an_exim_bounce_is_a_bounce_although_it_says_auto_submitted():
+    raw = samples.exim(VERP, READER, ORIGINAL)
+    assert b"Auto-Submitted: auto-replied" in raw
+    assert read(raw).kind == "bounce"
+
+
+def test_without_a_token_the_quoted_message_id_is_kept_for_matching():
+    raw = samples.dsn("bounces@news.cssrweb.org", READER, "5.1.1", "550 5.1.1 unknown", ORIGINAL)
+    reading = read(raw)
+    assert reading.tokens == ()
+    assert reading.events[0].original_id == ORIGINAL_ID and reading.events[0].recipient == READER
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\xff\xfe\x00garbage",
+        b"From: \r\n\r\n",
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\n",
+        b"Content-Type: multipart/report; report-type=feedback-report; boundary=x\r\n\r\n--x--\r\n",
+        b"From: MAILER-DAEMON@x.org\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\n",
+        b"Date: Thu, 99 Foo 99999 99:99:99\r\nFrom: postmaster@x.org\r\n\r\n" + b"x" * 100_000,
+    ],
+)
+def test_odd_mail_never_raises(raw):
+    reading = read(raw)
+    assert reading.kind in ("unrecognised", "unreadable", "bounce", "delay")
+    assert reading.occurred_at <= NOW
+
+
+def test_a_date_in_the_future_counts_as_now():
+    raw = samples.dsn(VERP, READER, "4.2.2", "full", ORIGINAL).replace(b"Date: ", b"Date: Fri, 1 Jan 2100 00:00:00 +0000\r\nX-Old: ", 1)
+    assert read(raw).occurred_at == NOW
+
+
+# --- delivery tokens ------------------------------------------------------------------------
+
+
+def test_delivery_tokens():
+    token = TOKENS.make(123456, "bounce")
+    assert len(token) == 32 and token == token.lower() and token.isalnum()
+    assert TOKENS.read(token, "bounce") == 123456
+    assert TOKENS.read(token.upper(), "bounce") == 123456
+    assert TOKENS.read(token, "unsubscribe") is None  # a bounce token unsubscribes nobody
+    assert DeliveryTokens(b"another-key-0123456789-abcdefghijk").read(token, "bounce") is None
+    assert TOKENS.read(TOKENS.make(0, "bounce"), "bounce") is None  # names no delivery
+    assert "123456" not in token and "@" not in token
+    for i in range(len(token)):  # any change of a character is refused
+        for other in "a7":
+            changed = token[:i] + other + token[i + 1 :]
+            if changed != token:
+                assert TOKENS.read(changed, "bounce") is None, changed
+    for bad in ("", token[:-1], token + "a", token[:-1] + "=", token[:-1] + "é", "x" * 32):
+        assert TOKENS.read(bad, "bounce") is None
+    # the unsubscribe signer carries them, with keys of their own
+    assert TokenSigner(KEY).deliveries.read(token, "bounce") == 123456
+
+
+def test_tagged_addresses():
+    token = TOKENS.make(9, "bounce")
+    address = tagged("bounces@news.cssrweb.org", token)
+    assert address == f"bounces+{token}@news.cssrweb.org"
+    assert tag_of(address, "bounces@news.cssrweb.org") == token
+    assert tag_of(address.upper(), "Bounces@News.cssrweb.org") == token.upper()
+    assert tag_of(f"bounces-{token}@news.cssrweb.org", "bounces@news.cssrweb.org", "-") == token
+    for other in (f"bounces+{token}@elsewhere.org", "bounces@news.cssrweb.org", "bounces+@news.cssrweb.org",
+                  f"xbounces+{token}@news.cssrweb.org", f"unsubscribe+{token}@news.cssrweb.org"):
+        assert tag_of(other, "bounces@news.cssrweb.org") is None, other
+
+
+# --- what the composer writes ---------------------------------------------------------------
+
+
+def _compose(build, config, signer, delivery_id=77):
+    from newsletter.message.composer import Recipient, VariantComposer
+
+    variant = build.variants["en"]
+    recipient = Recipient("nour@example.net", "Nour", "ab" * 16, delivery_id)
+    return VariantComposer(variant, config).compose(recipient, signer=signer, campaign_id=3, now=NOW)
+
+
+def _list_unsubscribe(data: bytes) -> str:
+    return email.message_from_bytes(data)["List-Unsubscribe"]
+
+
+def test_composer_tags_envelope_sender_and_mailto_with_bounces_set(year_end_build):
+    config = dataclasses.replace(
+        year_end_build.config,
+        unsubscribe_mailto="unsubscribe@news.example.org",
+        bounces=BounceSettings("bounces@news.example.org"),
+    )
+    signer = TokenSigner(KEY)
+    out = _compose(year_end_build, config, signer)
+    assert out.sender == "updates@news.example.org"  # From, and SES's sender, unchanged
+    local, _, domain = out.return_path.partition("@")
+    assert domain == "news.example.org" and local.startswith("bounces+")
+    assert signer.deliveries.read(local.removeprefix("bounces+"), "bounce") == 77
+    mailto = [t for t in _list_unsubscribe(out.data).replace(" ", "").split(",") if t.startswith("<mailto:")]
+    (target,) = mailto
+    address = target.removeprefix("<mailto:").split("?")[0]
+    token = tag_of(address, "unsubscribe@news.example.org")
+    assert signer.deliveries.read(token, "unsubscribe") == 77
+    assert "nour" not in out.return_path and "nour" not in address
+    # a test copy names no delivery
+    copy = _compose(year_end_build, config, None, delivery_id=0)
+    assert copy.return_path == "bounces@news.example.org"
+    assert "<mailto:unsubscribe@news.example.org?subject=unsubscribe>" in _list_unsubscribe(copy.data)
+
+
+def test_composer_without_bounces_keeps_from_as_envelope_sender(year_end_build):
+    config = dataclasses.replace(year_end_build.config, unsubscribe_mailto="unsubscribe@news.example.org")
+    out = _compose(year_end_build, config, TokenSigner(KEY))
+    assert out.return_path is None
+    assert "<mailto:unsubscribe@news.example.org?subject=unsubscribe-" in _list_unsubscribe(out.data)
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def _config(tmp_path, extra: str):
+    from newsletter.config import load_config
+
+    path = tmp_path / "newsletter.toml"
+    path.write_text((ROOT / "newsletter.toml").read_text(encoding="utf-8") + "\n" + extra, encoding="utf-8")
+    return load_config(path)
+
+
+def test_bounces_and_mailbox_settings(tmp_path):
+    config = _config(
+        tmp_path,
+        '[bounces]\naddress = "bounces@news.example.org"\n\n'
+        '[mailbox]\nhost = "imap.example.org"\nuser = "bounces"\nsecurity = "starttls"\n',
+    )
+    assert config.bounces == BounceSettings("bounces@news.example.org", "+")
+    box = config.mailbox
+    assert (box.host, box.port, box.security, box.user, box.folder, box.processed_folder) == (
+        "imap.example.org", 143, "starttls", "bounces", "INBOX", "processed",
+    )
+    (tmp_path / "none").mkdir()
+    plain = _config(tmp_path / "none", "")
+    assert plain.mailbox is None and plain.bounces is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[bounces]\naddress = "not an address"\n', "bounces.address: not an email address"),
+        ('[bounces]\naddress = "b@x.org"\ndelimiter = "#"\n', "bounces.delimiter: expected one of + - ="),
+        ('[bounces]\naddress = "b+x@x.org"\n', "bounces.address: the local part must not contain the delimiter"),
+        ('[bounces]\naddres = "b@x.org"\n', "bounces.addres: unknown key"),
+        ('[mailbox]\nuser = "u"\n', "mailbox.host: missing"),
+        ('[mailbox]\nhost = "h.org"\nuser = "u"\nsecurity = "none"\n', "mailbox.security: expected one of tls, starttls"),
+        ('[mailbox]\nhost = "h.org"\nuser = "u"\nport = 0\n', "mailbox.port: expected a whole number from 1 to 65535"),
+        ('[mailbox]\nhost = "h.org"\nuser = "u"\nprocessed_folder = "INBOX"\n', "mailbox.processed_folder: must differ"),
+        ('[mailbox]\nhost = "h.org"\nuser = "u"\nfolder = "Boîte"\n', "mailbox.folder: expected a folder name"),
+        ('[mailbox]\nhost = "h.org"\nuser = "u"\npassword = "x"\n', "mailbox.password: unknown key"),
+    ],
+)
+def test_bad_settings_name_their_key(tmp_path, extra, message):
+    from newsletter.errors import BadInput
+
+    with pytest.raises(BadInput) as caught:
+        _config(tmp_path, extra)
+    assert message in str(caught.value), str(caught.value)
