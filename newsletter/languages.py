@@ -8,6 +8,29 @@ ARABIC_INDIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 DIGIT_STYLES = ("western", "arabic-indic")
 
+# Month names: Arabic readers in Egypt and the Gulf write the first set, in the Levant and Iraq
+# the second; the letters pair them ("ديسمبر كانون الأول"), which is the default ("both").
+MONTHS: dict[str, dict[str, tuple[str, ...]]] = {
+    "ar": {
+        "egyptian": (
+            "يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو",
+            "يوليو", "أغسطس", "سبتمبر", "أكتوبر", "نوفمبر", "ديسمبر",
+        ),
+        "levantine": (
+            "كانون الثاني", "شباط", "آذار", "نيسان", "أيار", "حزيران",
+            "تموز", "آب", "أيلول", "تشرين الأول", "تشرين الثاني", "كانون الأول",
+        ),
+    },
+    "en": {
+        "english": (
+            "January", "February", "March", "April", "May", "June",
+            "July", "August", "September", "October", "November", "December",
+        ),
+    },
+}  # fmt: skip
+# [dates] in newsletter.toml: the styles each language may choose, the default first.
+DATE_STYLES: dict[str, tuple[str, ...]] = {"ar": ("both", "egyptian", "levantine"), "en": ("english",)}
+
 
 @dataclass(frozen=True)
 class Language:
@@ -45,7 +68,16 @@ LANGUAGES: dict[str, Language] = {
             "unsubscribe": "إلغاء الاشتراك",
             "unsubscribe_text": "لإلغاء الاشتراك في هذه الرسائل:",
             "why": "تصلك هذه الرسالة لاشتراكك في رسائل {organisation}.",
-            "months": "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر",
+            "view_online": "اعرض هذه الرسالة في المتصفح",
+            "read_in_browser": "أو في المتصفح",
+            "archive": "أرشيف الرسائل",
+            "archive_intro": "الرسائل المنشورة من {organisation}، الأحدث أولاً.",
+            "archive_empty": "لم تُنشر أي رسالة بعد.",
+            "archive_feed": "تابع الرسائل الجديدة (Atom)",
+            "archive_back": "كل الرسائل",
+            "edition_bilingual": "العربية والإنجليزية",
+            "signup": "للاشتراك في هذه الرسائل:",
+            "signup_link": "اشترك",
             "page_title": "إلغاء الاشتراك",
             "page_question": "هل تريد إلغاء اشتراك العنوان {address} في رسائل {organisation}؟",
             "page_button": "إلغاء الاشتراك",
@@ -69,7 +101,16 @@ LANGUAGES: dict[str, Language] = {
             "unsubscribe": "Unsubscribe",
             "unsubscribe_text": "To stop receiving these letters:",
             "why": "You receive this letter because you subscribed to updates from {organisation}.",
-            "months": "January February March April May June July August September October November December",
+            "view_online": "View this letter in your browser",
+            "read_in_browser": "or in your browser",
+            "archive": "Letters archive",
+            "archive_intro": "The letters {organisation} has published, newest first.",
+            "archive_empty": "No letter has been published yet.",
+            "archive_feed": "Follow new letters (Atom)",
+            "archive_back": "All letters",
+            "edition_bilingual": "Arabic and English",
+            "signup": "To receive these letters:",
+            "signup_link": "Subscribe",
             "page_title": "Unsubscribe",
             "page_question": "Unsubscribe {address} from the letters of {organisation}?",
             "page_button": "Unsubscribe",
@@ -91,6 +132,12 @@ def format_number(n: int, digits: str) -> str:
     return text
 
 
-def format_month(language: Language, year: int, month: int, digits: str) -> str:
-    name = language.word("months").split()[month - 1]
-    return f"{name} {format_number(year, digits)}"
+def month_name(code: str, month: int, style: str | None = None) -> str:
+    """The month's name in `style` (one of DATE_STYLES[code]; "both" pairs every set)."""
+    sets = MONTHS[code]
+    chosen = list(sets) if style in (None, "both") else [style]
+    return " ".join(sets[name][month - 1] for name in chosen)
+
+
+def format_month(language: Language, year: int, month: int, digits: str, style: str | None = None) -> str:
+    return f"{month_name(language.code, month, style)} {format_number(year, digits)}"

@@ -1,8 +1,11 @@
 """Per-recipient values in a rendered variant, filled in without rendering it again.
 
 The templates emit markers such as `__NL_UNSUBSCRIBE_URL__` (ASCII letters and underscores
-survive MJML, premailer and lxml's URL escaping). A variant is split once at its markers;
-each recipient then costs one join. The message composer is the only one that fills them.
+survive MJML, premailer and lxml's URL escaping); the personal fields of an issue's text
+(`{{ name | default("…") }}`) are markers of their own, numbered (newsletter.letter.personal).
+A variant is split once at its markers; each recipient then costs one join. The message
+composer is the only one that fills them; a field the recipient has no value for gets the
+fallback written beside it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,12 @@ import re
 from html import escape
 
 PLACEHOLDERS = ("unsubscribe_url", "name", "email")
-_MARKER = re.compile(r"__NL_([A-Z_]+?)__")
+_MARKER = re.compile("__NL_([A-Z_]+?)__|\ue000([0-9]+)\ue001")
+
+
+def field_slot(number: int) -> str:
+    """The name of the slot of the issue's personal field `number`."""
+    return f"field:{number}"
 
 
 def marker(name: str) -> str:
@@ -23,18 +31,22 @@ def marker(name: str) -> str:
 class Slots:
     """A text split at its markers: `literals[0]`, value, `literals[1]`, value, …"""
 
-    def __init__(self, text: str, *, html: bool):
+    def __init__(self, text: str, *, html: bool, fallbacks: tuple[str, ...] = ()):
         self.html = html
         pieces = _MARKER.split(text)
-        self.literals = pieces[0::2]
-        self.names = [p.lower() for p in pieces[1::2]]
-        unknown = sorted(set(self.names) - set(PLACEHOLDERS))
+        self.literals = pieces[0::3]
+        self.names = [
+            named.lower() if named else field_slot(int(number))
+            for named, number in zip(pieces[1::3], pieces[2::3], strict=True)
+        ]
+        self.defaults = {field_slot(n): fallback for n, fallback in enumerate(fallbacks)}
+        unknown = sorted(set(self.names) - set(PLACEHOLDERS) - set(self.defaults))
         if unknown:
             raise ValueError(f"unknown placeholder(s) in rendered text: {', '.join(unknown)}")
 
     def values(self, values: dict[str, str]) -> list[str]:
-        """The value of each slot in order, HTML-escaped in HTML."""
-        found = [values.get(name, "") for name in self.names]
+        """The value of each slot in order (a field's fallback when it has none), HTML-escaped in HTML."""
+        found = [values.get(name) or self.defaults.get(name, "") for name in self.names]
         return [escape(value, quote=True) for value in found] if self.html else found
 
     def fill(self, values: dict[str, str]) -> str:

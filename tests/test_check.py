@@ -105,3 +105,29 @@ def test_bad_input_exits_2(name, in_root):
     result = check(f"{ISSUES}/{name}", "--no-spamassassin")
     assert result.exit_code == 2
     assert result.output.startswith("Error: ")
+
+
+def test_url_like_text_that_is_not_a_link_is_listed(in_root):
+    """Bare URLs and addresses are links (markdown-it's linkify); what still looks like one is named."""
+    result = check(f"{ISSUES}/links-and-lists", "--no-spamassassin")
+    assert result.exit_code == 0, result.output
+    assert lines(result, "WARNING") == [
+        f"WARNING links [en]: {ISSUES}/links-and-lists/01-contacts.en.md:7: 'http//broken.example.org' looks like a "
+        "link but is not one; write it as <https://…> or [text](https://…)",
+    ]
+    # the bilingual inbox line issue.toml gives is checked like the others
+    assert "OK      subject [bilingual]: subject.bilingual: 53 characters" in result.output
+    assert "OK      preheader [bilingual]: preheader.bilingual: 80 characters" in result.output
+
+
+def test_a_long_bilingual_subject_warns(in_root, tmp_path):
+    issue = tmp_path / "issues" / "long"
+    shutil.copytree(f"{ISSUES}/links-and-lists", issue)
+    toml = (issue / "issue.toml").read_text(encoding="utf-8")
+    toml = toml.replace('bilingual = "للتواصل مع غرفة الاختبار | How to reach the Test Room"',
+                        'bilingual = "للتواصل مع غرفة الاختبار في كل وقت | How to reach the Test Room at any time"')
+    (issue / "issue.toml").write_text(toml, encoding="utf-8")
+    result = check(str(issue), "--config", "tests/fixtures/project/newsletter.toml", "--no-spamassassin")
+    assert result.exit_code == 0, result.output
+    warning = [line for line in lines(result, "WARNING") if line.startswith("WARNING subject")]
+    assert warning == [f"WARNING subject [bilingual]: {issue / 'issue.toml'}: subject.bilingual is 75 characters; inboxes show about 70"]

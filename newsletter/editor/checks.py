@@ -11,10 +11,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from newsletter.config import Config
+from newsletter.domain import BILINGUAL
+from newsletter.editor.personal_check import check_personal
 from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
+from newsletter.editor.scaffold import placeholders
 from newsletter.editor.spam import SPAM_FAIL, check_spam
 from newsletter.errors import Problem, Problems
 from newsletter.letter import markdown
+from newsletter.letter.assemble import PREHEADER_MAX, PREHEADER_MIN, SUBJECT_MAX  # what inboxes show
+from newsletter.letter.autolinks import unlinked
 from newsletter.letter.build import (
     GMAIL_CLIP_BYTES,
     MESSAGE_WARNING_BYTES,
@@ -27,9 +32,6 @@ from newsletter.letter.build import (
 from newsletter.letter.images import image_lines
 from newsletter.message.composer import ensure_composable
 from newsletter.tomlfile import line_of_key
-
-SUBJECT_MAX = 70  # characters most inboxes show before cutting
-PREHEADER_MIN, PREHEADER_MAX = 40, 110
 
 # What major clients do not support for layout, from caniemail.com's data and the
 # project's rendering notes: (pattern in the final HTML, what, where it breaks).
@@ -74,8 +76,10 @@ def check_issue(issue_dir: Path, config_path: Path | None = None, **options: Any
 def run_checks(build: Build, *, spamassassin: bool = True, max_spam_score: float = SPAM_FAIL) -> list[CheckResult]:
     results: list[CheckResult] = []
     results += check_subjects(build)
+    results += check_personal(build)
     results += check_links_and_images(build)
     results += check_raw_html(build)
+    results += check_placeholders(build)
     results += check_sizes(build)
     results += check_support(build)
     if spamassassin:
@@ -86,40 +90,23 @@ def run_checks(build: Build, *, spamassassin: bool = True, max_spam_score: float
 def check_subjects(build: Build) -> list[CheckResult]:
     out = []
     issue_toml = Problems.where(build.issue.path / "issue.toml")
-    for code, letter in build.letters.items():
-        subject, preheader = letter.subject, letter.preheader
-        if len(subject) > SUBJECT_MAX:
-            out.append(
-                CheckResult(
-                    "subject",
-                    WARNING,
-                    f"subject.{code} is {len(subject)} characters; inboxes show about {SUBJECT_MAX}",
-                    code,
-                    issue_toml,
-                )
-            )
-        else:
+    lines: list[tuple[str, str | None, str | None]] = [(c, x.subject, x.preheader) for c, x in build.letters.items()]
+    if BILINGUAL in build.variants:  # the bilingual inbox line where issue.toml gives one (the default is kept short)
+        lines.append((BILINGUAL, build.issue.subject.get(BILINGUAL), build.issue.preheader.get(BILINGUAL)))
+    for code, subject, preheader in lines:
+        if subject is not None and len(subject) > SUBJECT_MAX:
+            message = f"subject.{code} is {len(subject)} characters; inboxes show about {SUBJECT_MAX}"
+            out.append(CheckResult("subject", WARNING, message, code, issue_toml))
+        elif subject is not None:
             out.append(CheckResult("subject", OK, f"subject.{code}: {len(subject)} characters", code))
+        if preheader is None:
+            continue
         if not PREHEADER_MIN <= len(preheader) <= PREHEADER_MAX:
-            out.append(
-                CheckResult(
-                    "preheader",
-                    WARNING,
-                    f"preheader.{code} is {len(preheader)} characters; aim for {PREHEADER_MIN} to {PREHEADER_MAX}",
-                    code,
-                    issue_toml,
-                )
-            )
-        elif preheader.strip() == subject.strip():
-            out.append(
-                CheckResult(
-                    "preheader",
-                    WARNING,
-                    f"preheader.{code} repeats the subject; it is wasted space in the inbox",
-                    code,
-                    issue_toml,
-                )
-            )
+            message = f"preheader.{code} is {len(preheader)} characters; aim for {PREHEADER_MIN} to {PREHEADER_MAX}"
+            out.append(CheckResult("preheader", WARNING, message, code, issue_toml))
+        elif subject is not None and preheader.strip() == subject.strip():
+            message = f"preheader.{code} repeats the subject; it is wasted space in the inbox"
+            out.append(CheckResult("preheader", WARNING, message, code, issue_toml))
         else:
             out.append(CheckResult("preheader", OK, f"preheader.{code}: {len(preheader)} characters", code))
     return out
@@ -160,6 +147,10 @@ def check_links_and_images(build: Build) -> list[CheckResult]:
                 problem = _bad_link(url)
                 if problem:
                     out.append(CheckResult("links", ERROR, f"{problem}: {url!r}", part.language, where))
+        for text, line in unlinked(part.tokens):  # bare URLs and addresses are links already
+            where = f"{Problems.where(part.path)}:{part.body_line + (line or 0)}"
+            message = f"{text!r} looks like a link but is not one; write it as <https://…> or [text](https://…)"
+            out.append(CheckResult("links", WARNING, message, part.language, where))
         for src, _alt, line in image_lines(part):
             images += 1
             # The build refused every other remote image; these the editor allowed by host.
@@ -176,6 +167,45 @@ def check_links_and_images(build: Build) -> list[CheckResult]:
     if not any(r.check == "images" for r in out):
         out.append(CheckResult("images", OK, f"{images} images, all with alt text, all inside the message"))
     return out
+
+
+def check_placeholders(build: Build) -> list[CheckResult]:
+    """`[[…]]` left from `newsletter init` and `newsletter new`: text still to be written."""
+    out = []
+    config, issue = build.config, build.issue
+    for code, name in config.organisation.items():
+        for found in placeholders(name):
+            out.append(
+                CheckResult(
+                    "placeholders",
+                    ERROR,
+                    f"organisation.{code}: {found} is still to be written",
+                    code,
+                    Problems.where(config.path),
+                )
+            )
+    for table in ("subject", "preheader", "title"):
+        for code, value in getattr(issue, table).items():
+            for found in placeholders(value):
+                out.append(
+                    CheckResult(
+                        "placeholders",
+                        ERROR,
+                        f"{table}.{code}: {found} is still to be written",
+                        code,
+                        Problems.where(issue.path / "issue.toml"),
+                    )
+                )
+    for part in _parts(build):
+        for number, line in enumerate(f"{part.title or ''}\n{part.body}".split("\n")):
+            for found in placeholders(line):
+                where = (
+                    f"{Problems.where(part.path)}:{part.body_line + number - 1}"
+                    if number
+                    else Problems.where(part.path)
+                )
+                out.append(CheckResult("placeholders", ERROR, f"{found} is still to be written", part.language, where))
+    return out or [CheckResult("placeholders", OK, "nothing left to write")]
 
 
 def check_raw_html(build: Build) -> list[CheckResult]:

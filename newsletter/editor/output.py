@@ -21,9 +21,10 @@ def build_files(build: Build) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     images: dict[str, bytes] = {}
     for name, variant in build.variants.items():
-        html = preview_text(variant.html, build.config, html=True)
+        fallbacks = tuple(field.fallback for field in variant.fields)
+        html = preview_text(variant.html, build.config, html=True, fallbacks=fallbacks)
         files[f"{name}.html"] = with_file_names(html, variant.images).encode("utf-8")
-        files[f"{name}.txt"] = preview_text(variant.text, build.config, html=False).encode("utf-8")
+        files[f"{name}.txt"] = preview_text(variant.text, build.config, html=False, fallbacks=fallbacks).encode("utf-8")
         files[f"{name}.eml"] = sample_message(variant, build.config)
         images.update((image.filename, image.data) for image in variant.images)
     return files | images
@@ -39,6 +40,7 @@ def write_all(out_dir: Path, files: dict[str, bytes]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         for name, content in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)  # the archive's <slug>/ folders
             (staging / name).write_bytes(content)
         os.chmod(staging, 0o755)
         if out_dir.exists():

@@ -62,7 +62,8 @@ class Build:
         The images are in it through the HTML: each Content-ID holds a hash of the image."""
         digest = hashlib.sha256()
         for name, variant in sorted(self.variants.items()):
-            for part in (name, variant.subject, variant.text, variant.html):
+            fallbacks = [field.fallback for field in variant.fields]  # what readers without a value read
+            for part in (name, variant.subject, variant.text, variant.html, *fallbacks):
                 digest.update(part.encode("utf-8"))
                 digest.update(b"\0")
         return digest.hexdigest()

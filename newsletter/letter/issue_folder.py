@@ -10,9 +10,11 @@ from pathlib import Path
 from markdown_it.token import Token
 
 from newsletter.config import Config
+from newsletter.domain import BILINGUAL
 from newsletter.errors import Problems
 from newsletter.languages import LANGUAGES
 from newsletter.letter import markdown
+from newsletter.letter.personal import Field, FieldError, take_fields
 from newsletter.tomlfile import CONTROL, line_of_key, read_toml
 
 SECTION_FILE = re.compile(r"^(?P<number>\d+)-(?P<name>[a-z0-9][a-z0-9_-]*)\.(?P<lang>[A-Za-z-]+)\.md$")
@@ -52,6 +54,7 @@ class Issue:
     opening: dict[str, Part]
     sections: list[SectionFiles]
     closing: dict[str, Part]
+    fields: tuple[Field, ...] = ()  # the personal fields of every file, by the number of their marker
 
     def files(self) -> list[Path]:
         parts = [*self.opening.values(), *self.closing.values()]
@@ -73,6 +76,8 @@ def load_issue(folder: Path, config: Config, problems: Problems) -> Issue | None
     closing: dict[str, Part] = {}
     sections: dict[str, dict[str, Part]] = {}
     orders: dict[str, int] = {}
+    fields: list[Field] = []
+    known = ("name", *config.fields)
     for path in sorted(folder.iterdir()):
         if path.is_dir() or path.suffix != ".md":
             continue
@@ -81,7 +86,7 @@ def load_issue(folder: Path, config: Config, problems: Problems) -> Issue | None
             lang = match["lang"]
             if not _language_ok(path, lang, config, problems):
                 continue
-            part = _load_part(path, lang, problems, title_required=False)
+            part = _load_part(path, lang, problems, fields, known, title_required=False)
             if part is not None:
                 (opening if match["name"] == "opening" else closing)[lang] = part
         elif match := SECTION_FILE.match(name):
@@ -90,7 +95,7 @@ def load_issue(folder: Path, config: Config, problems: Problems) -> Issue | None
                 continue
             key = f"{match['number']}-{match['name']}"
             orders[key] = int(match["number"])
-            part = _load_part(path, lang, problems, title_required=True)
+            part = _load_part(path, lang, problems, fields, known, title_required=True)
             if part is not None:
                 sections.setdefault(key, {})[lang] = part
             else:
@@ -126,6 +131,7 @@ def load_issue(folder: Path, config: Config, problems: Problems) -> Issue | None
         opening=opening,
         sections=[SectionFiles(key=k, order=orders[k], parts=sections[k]) for k in ordered],
         closing=closing,
+        fields=tuple(fields),
     )
 
 
@@ -163,7 +169,9 @@ def _check_languages(
             )
 
 
-def _load_part(path: Path, lang: str, problems: Problems, *, title_required: bool) -> Part | None:
+def _load_part(
+    path: Path, lang: str, problems: Problems, fields: list[Field], known: tuple[str, ...], *, title_required: bool
+) -> Part | None:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -176,6 +184,11 @@ def _load_part(path: Path, lang: str, problems: Problems, *, title_required: boo
         return None
     title = front.get("title")
     title_line = _front_matter_line(text, "title")
+    try:  # personal fields out, markers in, before Markdown sees the text
+        body = take_fields(body, fields, known, first_line=body_line, path=str(path))
+    except FieldError as exc:
+        problems.add(path, str(exc), line=exc.line)
+        return None
     tokens = markdown.parse(body)
     if title is None:
         title_line = body_line + (tokens[0].map[0] if tokens and tokens[0].map else 0)
@@ -275,7 +288,8 @@ def _load_issue_toml(path: Path, config: Config, problems: Problems) -> dict | N
             problem(table, f"expected a table of one value per language, got {values!r}")
             continue
         for code, value in values.items():
-            if code not in config.codes:
+            # `bilingual`: the bilingual letter's own inbox line (default: both languages joined)
+            if code not in config.codes and not (code == BILINGUAL and table != "title" and len(config.codes) > 1):
                 problem(
                     f"{table}.{code}",
                     f"language {code!r} is not in newsletter.toml languages ({', '.join(config.codes)})",

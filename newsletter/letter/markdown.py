@@ -1,11 +1,14 @@
 """Markdown bodies to HTML fragments and to plain text, in one direction or the other.
 
 Raw HTML in Markdown is disabled: editors write text, and every value reaches the email
-escaped. Direction is set on every block because webmails drop <html> and <body>.
+escaped. Direction is set on every block because webmails drop <html> and <body>. Bare URLs
+and addresses become links (markdown-it's linkify, with linkify-it-py): `https://…`, `www.…`,
+`name@host`; a bare `www.` or domain link is made https.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,17 +17,25 @@ from html import escape
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from newsletter.languages import Language
-from newsletter.letter.bidi import is_foreign, mark_text, wrap_html
+from newsletter.languages import Language, format_number
+from newsletter.letter.autolinks import tidy_autolinks
+from newsletter.letter.bidi import LRM, NOWRAP_MAX, is_foreign, isolate_link, mark_text, wrap_html
 
-_MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_MD = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable("linkify")
+if _MD.linkify is not None:
+    _MD.linkify.add("//", None).add("ftp:", None)  # no scheme-relative or FTP links: check refuses them
 _WITH_HTML = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
 
 TEXT_WIDTH = 76
+LIST_INDENT = "  "  # list items sit under their section's heading, never at its column
 
 
 def parse(markdown: str) -> list[Token]:
-    return _MD.parse(markdown)
+    tokens = _MD.parse(markdown)
+    for token in tokens:
+        if token.type == "inline" and token.children:
+            token.children = tidy_autolinks(token.children, _MD.normalizeLink)
+    return tokens
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,17 @@ def _attr(token: Token, name: str) -> str:
     return "" if value is None else str(value)
 
 
-def to_html(tokens: list[Token], language: Language, images: Mapping[str, tuple[str, int | None]] | None = None) -> str:
+def to_html(
+    tokens: list[Token],
+    language: Language,
+    images: Mapping[str, tuple[str, int | None]] | None = None,
+    digits: str = "western",
+) -> str:
     """One block of HTML for `tokens`, with dir and lang on every block element.
 
     `images` maps each image's Markdown src to the src the HTML gets and its width
-    (`newsletter.letter.images`); an image not in it is shown as its alt text.
+    (`newsletter.letter.images`); an image not in it is shown as its alt text. Ordered lists
+    count in `digits`, the style of the section numbers (١. ٢. under ١. ٢.).
     """
     style = style_for(language)
     d = language.dir
@@ -91,7 +108,8 @@ def to_html(tokens: list[Token], language: Language, images: Mapping[str, tuple[
             tag = "ul" if kind == "bullet_list_open" else "ol"
             start = token.attrGet("start")
             start_attr = f' start="{int(start)}"' if start else ""
-            out.append(f'<{tag}{attrs}{start_attr} style="{style.list}">')
+            counted = ";list-style-type:arabic-indic" if tag == "ol" and digits == "arabic-indic" else ""
+            out.append(f'<{tag}{attrs}{start_attr} style="{style.list}{counted}">')
         elif kind in ("bullet_list_close", "ordered_list_close"):
             out.append("</ul>" if kind == "bullet_list_close" else "</ol>")
         elif kind == "list_item_open":
@@ -180,8 +198,9 @@ def _matching_close(children: list[Token], start: int) -> int:
     return len(children) - 1
 
 
-def to_text(tokens: list[Token], language: Language, width: int = TEXT_WIDTH) -> str:
-    """Readable plain text for `tokens`: wrapped paragraphs, bullets, links as `label (url)`."""
+def to_text(tokens: list[Token], language: Language, width: int = TEXT_WIDTH, digits: str = "western") -> str:
+    """Readable plain text for `tokens`: wrapped paragraphs, lists indented under their section
+    (ordered ones counting in `digits`), links as `label (url)`."""
     d = language.dir
     blocks: list[str] = []
     prefix_stack: list[str] = []
@@ -199,10 +218,11 @@ def to_text(tokens: list[Token], language: Language, width: int = TEXT_WIDTH) ->
             if counters[-1] is None:
                 marker = "• "
             else:
-                marker = f"{counters[-1]}. "
+                marker = f"{format_number(counters[-1], digits)}. "
                 counters[-1] += 1
-            pending_prefix = marker
-            prefix_stack.append(" " * len(marker))
+            outer = LIST_INDENT if len(counters) == 1 else ""
+            pending_prefix = outer + marker
+            prefix_stack.append(outer + " " * len(marker))
         elif kind == "list_item_close":
             prefix_stack.pop()
         elif kind == "blockquote_open":
@@ -214,7 +234,7 @@ def to_text(tokens: list[Token], language: Language, width: int = TEXT_WIDTH) ->
         elif kind in ("code_block", "fence"):
             blocks.append(token.content.rstrip("\n"))
         elif kind == "inline":
-            text = _inline_text(token.children or [], d)
+            text = keep_together(_inline_text(token.children or [], d))
             indent = "".join(prefix_stack)
             first = indent
             if pending_prefix is not None:
@@ -233,8 +253,18 @@ def to_text(tokens: list[Token], language: Language, width: int = TEXT_WIDTH) ->
                     )
                     or [indent.rstrip()]
                 )
-            blocks.append("\n".join(lines))
+            blocks.append("\n".join(lines).replace(_UNBROKEN, " "))
     return "\n\n".join(blocks)
+
+
+_UNBROKEN = "\x00"  # a space no line may break at, while the text is wrapped
+_MARKED_RUN = re.compile(f"{LRM}([^{LRM}\\n]{{1,{NOWRAP_MAX}}}){LRM}")
+
+
+def keep_together(text: str) -> str:
+    """Short marked runs (phone numbers, codes) kept on one line: their spaces unbreakable for
+    textwrap (to_text puts them back)."""
+    return _MARKED_RUN.sub(lambda m: f"{LRM}{m.group(1).replace(' ', _UNBROKEN)}{LRM}", text)
 
 
 def _inline_text(children: list[Token], direction: str) -> str:
@@ -254,8 +284,11 @@ def _inline_text(children: list[Token], direction: str) -> str:
             label = _inline_text(children[i + 1 : close], direction)
             href = _attr(token, "href")
             target = href[len("mailto:") :] if href.startswith("mailto:") else href
-            shown = mark_text(target, "rtl") if direction == "rtl" else target
-            out.append(label if label.strip("\u200e") == target else f"{label} ({shown})")
+            inner = "".join(t.content for t in children[i + 1 : close] if t.type in ("text", "code_inline"))
+            if inner.strip() == target or _same_link(inner.strip(), target):
+                out.append(isolate_link(inner.strip(), direction))  # a bare URL or address
+            else:
+                out.append(f"{label} {isolate_link(target, direction, opening='(', closing=')')}")
             i = close
         elif kind == "image":
             alt = token.content.strip()
@@ -263,6 +296,11 @@ def _inline_text(children: list[Token], direction: str) -> str:
                 out.append(f"[{mark_text(alt, direction)}]")
         i += 1
     return "".join(out)
+
+
+def _same_link(shown: str, target: str) -> bool:
+    """A link that shows its own URL (`www.x.org` → https://www.x.org): the URL once, not twice."""
+    return target.split("://", 1)[-1].rstrip("/") == shown.split("://", 1)[-1].rstrip("/")
 
 
 def links(tokens: list[Token]) -> list[tuple[str, str, int | None]]:

@@ -15,17 +15,18 @@ from pathlib import Path
 from types import TracebackType
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from mjml import mjml2html
 from premailer import Premailer
 
 from newsletter.config import Config
 from newsletter.domain import BILINGUAL
 from newsletter.errors import Problem, Problems
-from newsletter.letter import markdown
-from newsletter.letter.assemble import Block, Letter
-from newsletter.letter.bidi import LRM, mark_text, wrap_html
+from newsletter.letter import edition, markdown, personal
+from newsletter.letter.assemble import Block, Letter, inbox_line
+from newsletter.letter.bidi import isolate_link, mark_text, wrap_html
 from newsletter.letter.images import EmbeddedImage, LetterImages
+from newsletter.letter.personal import Field
 from newsletter.placeholders import marker
 
 HTML_TEMPLATE = "email.mjml.j2"
@@ -46,6 +47,7 @@ class Variant:
     html: str
     text: str
     images: tuple[EmbeddedImage, ...] = ()  # the parts of multipart/related, named in `html` by cid:
+    fields: tuple[Field, ...] = ()  # the issue's personal fields, whose markers the composer fills
 
     @property
     def image_bytes(self) -> int:
@@ -65,8 +67,11 @@ def render_variants(
     problems: Problems,
     only: list[str] | None = None,
     images: LetterImages | None = None,
+    *,
+    web: bool = False,
 ) -> dict[str, Variant]:
-    """Every variant (or those in `only`); on failure the problems are recorded."""
+    """Every variant (or those in `only`); on failure the problems are recorded. `web`: the
+    archive's pages instead of messages (no unsubscribe link, no placeholder, links between pages)."""
     env = _environment(config.templates)
     images = images or LetterImages()
     sources = images.html_sources()
@@ -76,11 +81,35 @@ def render_variants(
     variants: dict[str, Variant] = {}
     for name in names:
         chosen = [letters[c] for c in (list(config.codes) if name == BILINGUAL else [name])]
-        variant = _render_one(name, chosen, [views[letter.language.code] for letter in chosen], env, config, problems)
+        blocks = [views[letter.language.code] for letter in chosen]
+        variant = _render_one(name, chosen, blocks, env, config, problems, web=web)
+        if variant is not None:
+            variant = _personal(variant, chosen[0].fields, problems, web=web)
         if variant is not None:
             parts = [b.part for letter in chosen for b in (letter.opening, *letter.sections, letter.closing) if b]
             variants[name] = dataclasses.replace(variant, images=images.embedded(parts))
     return variants
+
+
+def _personal(variant: Variant, fields: tuple[Field, ...], problems: Problems, *, web: bool) -> Variant | None:
+    """The personal fields: on a web page their fallbacks (nothing personal is published); in a
+    message, markers for the composer, which may stand only in text, not in a link or attribute."""
+    if web:
+        html = personal.to_slots(variant.html, lambda n: escape(fields[n].fallback))
+        return dataclasses.replace(
+            variant, html=html, text=personal.to_slots(variant.text, lambda n: fields[n].fallback)
+        )
+    if fields and personal.in_attribute(variant.html):
+        inside = personal.markers_in(" ".join(re.findall(r"<[^>]*>", variant.html))) or set(range(len(fields)))
+        for number in sorted(inside):
+            field = fields[number]
+            problems.add(
+                Path(field.path),
+                f"{{{{ {field.name} }}}} in a link's address or an attribute: a field may stand only in text",
+                line=field.line,
+            )
+        return None
+    return dataclasses.replace(variant, fields=fields)
 
 
 # --- views handed to the templates ------------------------------------------------------------
@@ -95,8 +124,8 @@ def _block_view(letter: Letter, images: dict[str, tuple[str, int | None]]) -> di
         return {
             "label": b.label,
             "title": b.title,
-            "html": Markup(markdown.to_html(b.part.tokens, language, images)),
-            "text": markdown.to_text(b.part.tokens, language),
+            "html": Markup(markdown.to_html(b.part.tokens, language, images, letter.digits)),
+            "text": markdown.to_text(b.part.tokens, language, digits=letter.digits),
         }
 
     return {
@@ -115,7 +144,11 @@ def _block_view(letter: Letter, images: dict[str, tuple[str, int | None]]) -> di
 
 def _footer_view(letter: Letter, config: Config) -> dict:
     language = letter.language
+    signup = config.archive.signup_url
     return {
+        "signup": {"url": signup, "text": language.word("signup"), "link": language.word("signup_link")}
+        if signup
+        else None,
         "lang": language.code,
         "dir": language.dir,
         "align": language.align,
@@ -129,9 +162,18 @@ def _footer_view(letter: Letter, config: Config) -> dict:
 
 
 def _render_one(
-    name: str, letters: list[Letter], blocks: list[dict], env: jinja2.Environment, config: Config, problems: Problems
+    name: str,
+    letters: list[Letter],
+    blocks: list[dict],
+    env: jinja2.Environment,
+    config: Config,
+    problems: Problems,
+    *,
+    web: bool = False,
 ) -> Variant | None:
     first = letters[0]
+    languages = [letter.language for letter in letters]
+    links = edition.message_links(config, first.slug, name, languages)
     jump = None
     if len(letters) > 1:
         other = letters[1].language
@@ -141,13 +183,19 @@ def _render_one(
             "align": other.align,
             "font": other.font_stack,
             "text": other.word("read_in"),
+            # where in-message anchors do nothing (the Gmail and Outlook apps): the page itself
+            # (on the web page itself the anchor works: no second link)
+            "page": {"url": None} if web else links["other_pages"][other.code],
         }
+    inbox = inbox_line(letters)
     view = {
+        "web": edition.web_links(name, languages, config.languages) if web else None,
+        "online": None if web else links["online"],
         "name": name,
         "lang": first.language.code,
         "dir": first.language.dir,
         "title": first.title,
-        "preheader": first.preheader,
+        "preheader": inbox.preheader,
         "blocks": blocks,
         "footers": [_footer_view(letter, config) for letter in letters],
         "jump": jump,
@@ -165,8 +213,8 @@ def _render_one(
         lang=first.language.code,
         dir=first.language.dir,
         languages=tuple(letter.language.code for letter in letters),
-        subject=first.subject,
-        preheader=first.preheader,
+        subject=inbox.subject,
+        preheader=inbox.preheader,
         html=inline_css(html),
         text=text.strip() + "\n",
     )
@@ -193,7 +241,7 @@ def _environment(folder: Path) -> jinja2.Environment:
             )
             env.filters["bidi"] = lambda text, direction: Markup(wrap_html(str(text), direction))
             env.filters["mark"] = lambda text, direction: mark_text(str(text), direction)
-            env.filters["isolate"] = lambda text, direction: f"{LRM}{text}{LRM}" if direction == "rtl" else str(text)
+            env.filters["isolate"] = lambda text, direction: isolate_link(str(text), direction)
             env.filters["email_link"] = _email_link
             env.globals["placeholder"] = marker
             _environments[folder] = env

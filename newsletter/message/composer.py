@@ -23,18 +23,21 @@ import email.errors
 import email.policy
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from newsletter.config import Config
 from newsletter.errors import BadInput, Problem, Problems
+from newsletter.letter.assemble import sender_name
 from newsletter.letter.build import Build
 from newsletter.letter.images import EmbeddedImage
+from newsletter.letter.personal import person_values
 from newsletter.letter.render import Variant
+from newsletter.message.headers import ComposeError, from_header, subject_header
 from newsletter.placeholders import Slots
-from newsletter.tokens import TokenSigner
+from newsletter.tokens import TokenSigner, tagged
 from newsletter.tomlfile import line_of_key
 
 # What the unsubscribe link of a preview or test copy says: no page answers to it.
@@ -108,8 +111,8 @@ class BodyEncoder:
     the same for every recipient. Placeholders sit in the footer: most of the work is done once.
     """
 
-    def __init__(self, text: str, *, html: bool):
-        self.slots = Slots(text.replace("\r\n", "\n"), html=html)
+    def __init__(self, text: str, *, html: bool, fallbacks: tuple[str, ...] = ()):
+        self.slots = Slots(text.replace("\r\n", "\n"), html=html, fallbacks=fallbacks)
         whole = "".join(self.slots.literals).encode("utf-8")
         # Quoted-printable triples each non-ASCII byte: right for English, wasteful for Arabic.
         non_ascii = sum(1 for byte in whole if byte > 127)
@@ -149,20 +152,13 @@ def domain_of(address: str) -> str:
     return parseaddr(address)[1].rpartition("@")[2]
 
 
-class ComposeError(ValueError):
-    """A value that cannot go into a header (a line break, a non-ASCII address)."""
-
-    def __init__(self, header: str, problem: str):
-        super().__init__(f"{header}: {problem}")
-        self.header = header
-
-
 @dataclass(frozen=True)
 class Recipient:
     email: str
     name: str
     token_key: str
     delivery_id: int = 0
+    attributes: dict[str, str] = field(default_factory=dict, compare=False)  # for the letter's personal fields
 
 
 @dataclass(frozen=True)
@@ -174,6 +170,7 @@ class Outgoing:
     message_id: str
     data: bytes
     delivery_id: int = 0
+    return_path: str | None = None  # with [bounces]: the VERP envelope sender SMTP uses instead of `sender`
 
 
 def _image_part(image: EmbeddedImage) -> bytes:
@@ -202,20 +199,22 @@ def _check(name: str, value: str) -> str:
 class VariantComposer:
     def __init__(self, variant: Variant, config: Config, *, subject_prefix: str = ""):
         self.variant = variant
-        self.html = BodyEncoder(variant.html, html=True)
-        self.text = BodyEncoder(variant.text, html=False)
+        self.fields = variant.fields
+        fallbacks = tuple(field.fallback for field in variant.fields)
+        self.html = BodyEncoder(variant.html, html=True, fallbacks=fallbacks)
+        self.text = BodyEncoder(variant.text, html=False, fallbacks=fallbacks)
         self.image_parts = [_image_part(image) for image in variant.images]
         try:
             sender_address = Address(addr_spec=parseaddr(config.sender)[1])
         except (ValueError, TypeError, email.errors.MessageError) as exc:
             raise ComposeError("Sender", f"{config.sender!r} cannot be written as an address: {exc}") from None
-        name = config.organisation.get(variant.lang, "")
+        name = sender_name(config, variant.languages)  # both languages' in the bilingual letter
         self.envelope_sender = sender_address.addr_spec
         self.domain = domain_of(self.envelope_sender)
         head = [
-            header("From", str(Address(display_name=name, addr_spec=sender_address.addr_spec))),
+            from_header(name, sender_address.addr_spec),  # encoded-words of at most 75 characters
             header("Reply-To", config.reply_to) if config.reply_to else b"",
-            header("Subject", _check("Subject", subject_prefix + variant.subject)),
+            subject_header(subject_prefix + variant.subject),
         ]
         self.head_before_to = b"".join(head)
         list_name = config.organisation.get("en") or ""
@@ -224,6 +223,8 @@ class VariantComposer:
         self.content_language = f"Content-Language: {','.join(variant.languages)}\r\n".encode("ascii")
         self.base_url = config.base_url
         self.mailto = config.unsubscribe_mailto
+        self.bounces = config.bounces
+        self.mailto_address = parseaddr(self.mailto)[1] if self.mailto else None
 
     def compose(
         self, recipient: Recipient, *, signer: TokenSigner | None, campaign_id: int, now: dt.datetime
@@ -234,13 +235,15 @@ class VariantComposer:
         token = signer.make(recipient.token_key, campaign_id) if signer else PREVIEW_TOKEN
         unsubscribe = unsubscribe_url(self.base_url, token)
         values = {"unsubscribe_url": unsubscribe, "name": recipient.name, "email": to}
+        values |= person_values(self.fields, {**recipient.attributes, "name": recipient.name})
         text_cte, text_body = self.text.cte, self.text.encode(values)
         html_cte, html_body = self.html.cte, self.html.encode(values)
         message_id = f"<{campaign_id}.{recipient.delivery_id}.{secrets.token_hex(8)}@{self.domain}>"
         boundary = _boundary()
         targets = f"<{unsubscribe}>"
-        if self.mailto:
-            targets += f", <mailto:{self.mailto}?subject=unsubscribe-{token}>"
+        return_path, mailto = self._tagged(recipient.delivery_id, signer, token)
+        if mailto:
+            targets += f", <{mailto}>"
         data = b"".join(
             (
                 self.head_before_to,
@@ -281,7 +284,22 @@ class VariantComposer:
                 b"--\r\n",
             )
         )
-        return Outgoing(self.envelope_sender, to, message_id, data, recipient.delivery_id)
+        return Outgoing(self.envelope_sender, to, message_id, data, recipient.delivery_id, return_path)
+
+    def _tagged(self, delivery_id: int, signer: TokenSigner | None, token: str) -> tuple[str | None, str | None]:
+        """(envelope sender for SMTP, List-Unsubscribe mailto). With [bounces] both name the
+        delivery with a token of their own role, `bounces+<token>@…` and `unsubscribe+<token>@…`,
+        read back by `newsletter feedback mailbox`; a test copy names none."""
+        if self.bounces is None:
+            return None, (f"mailto:{self.mailto}?subject=unsubscribe-{token}" if self.mailto else None)
+        if signer is None:
+            return self.bounces.address, (f"mailto:{self.mailto_address}?subject=unsubscribe" if self.mailto else None)
+        tokens, delimiter = signer.deliveries, self.bounces.delimiter
+        return_path = tagged(self.bounces.address, tokens.make(delivery_id, "bounce"), delimiter)
+        if not self.mailto_address:
+            return return_path, None
+        mailto = tagged(self.mailto_address, tokens.make(delivery_id, "unsubscribe"), delimiter)
+        return return_path, f"mailto:{mailto}?subject=unsubscribe"
 
     def _html_part(self, cte: bytes, body: bytes) -> list[bytes]:
         """The HTML part, or with images a multipart/related of it and the images encoded in advance."""
@@ -323,9 +341,9 @@ def preview_values(config: Config) -> dict[str, str]:
     return {"unsubscribe_url": unsubscribe_url(config.base_url, PREVIEW_TOKEN), "name": "", "email": config.preview_to}
 
 
-def preview_text(text: str, config: Config, *, html: bool) -> str:
-    """A rendered variant's HTML or text with the preview values filled in."""
-    return Slots(text, html=html).fill(preview_values(config))
+def preview_text(text: str, config: Config, *, html: bool, fallbacks: tuple[str, ...] = ()) -> str:
+    """A rendered variant's HTML or text with the preview values filled in (personal fields: their fallbacks)."""
+    return Slots(text, html=html, fallbacks=fallbacks).fill(preview_values(config))
 
 
 def sample_message(variant: Variant, config: Config, *, now: dt.datetime | None = None) -> bytes:
@@ -345,9 +363,15 @@ def composable(build: Build) -> list[Problem]:
         try:
             sample_message(variant, config)
         except ComposeError as exc:
+            # the bilingual letter's own value (subject.bilingual), or those it joins (subject.ar and subject.en)
+            given = {"subject": variant.name in build.issue.subject, "organisation": config.organisation_bilingual}
+            subject, sender = (
+                " and ".join(f"{table}.{code}" for code in ([variant.name] if given[table] else variant.languages))
+                for table in ("subject", "organisation")
+            )
             path, key = {
-                "Subject": (issue_toml, f"subject.{variant.lang}"),
-                "From": (config.path, f"organisation.{variant.lang}"),
+                "Subject": (issue_toml, subject),
+                "From": (config.path, sender),
                 "Sender": (config.path, "email.from"),
                 "Reply-To": (config.path, "email.reply_to"),
                 "List-Id": (config.path, "organisation.en"),

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from newsletter import domain as d
+from newsletter.archive.publish import publish_first
 from newsletter.audience.selection import variant_chooser
 from newsletter.domain import Campaign, Claimed
 from newsletter.errors import BadInput
@@ -104,6 +105,7 @@ def open_campaign(ready: Ready, confirm: Callable[[str], bool], *, yes: bool) ->
             rehearsal=options.rehearsal,
             again=options.again,
         )
+        publish_first(store, build, rehearsal=options.rehearsal)  # the archive page "view in browser" opens
         return campaign, True, added
     if found.newcomers.added:
         ask(confirm, ready, found.newcomers.added, yes=yes, newcomers_of=found.campaign.id)
@@ -348,7 +350,7 @@ class _Loop:
     def _send(self, provider, job: Claimed) -> _Result:
         try:
             message = self.composer.compose(
-                job.variant, Recipient(job.email, job.name, job.token_key, job.id), utcnow()
+                job.variant, Recipient(job.email, job.name, job.token_key, job.id, job.attributes), utcnow()
             )
         except ComposeError as exc:
             return _Result(job.id, "failed", f"cannot compose: {exc}")
