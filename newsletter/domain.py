@@ -4,7 +4,7 @@ pass between the spreadsheet reader, the store and the sender. No database here.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # A subscriber's status. Only `active` people are sent anything; the others keep their
 # status for ever unless they resubscribe themselves.
@@ -40,6 +40,8 @@ HAD_STATES = (SENT, SENDING, UNCERTAIN)
 
 # The variant with every language of the letter, the primary one first.
 BILINGUAL = "bilingual"
+# A reader's language when they chose every language: they get the bilingual letter.
+BOTH = "both"
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class NewSubscriber:
     name: str
     language: str | None
     line: int | None = None
+    attributes: dict[str, str] = field(default_factory=dict, compare=False)  # other columns of a spreadsheet
 
 
 @dataclass
@@ -108,3 +111,32 @@ class Claimed:
     email: str
     name: str
     token_key: str
+    attributes: dict[str, str] = field(default_factory=dict, compare=False)  # for the letter's personal fields
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """A person as `subscribers export` writes them: the subscriber, their consent and attributes."""
+
+    subscriber: Subscriber
+    attributes: dict[str, str] = field(default_factory=dict)
+    consent_at: dt.datetime | None = None  # when they confirmed a sign-up
+    consent_version: str | None = None  # the version of the consent sentence they agreed to
+    consent_source: str | None = None  # how they came: "sign-up form", "import partners.csv"
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """Everything stored about one person, for an access request."""
+
+    subscriber: Subscriber
+    updated_at: dt.datetime
+    attributes: dict[str, str]
+    consent_at: dt.datetime | None
+    consent_version: str | None
+    consent_source: str | None
+    lists: list[str]
+    deliveries: list[tuple[str, str, dt.datetime | None]]  # (issue, state, sent at)
+    events: list[tuple[str, str, dt.datetime]]  # (kind, source, when)
+    suppressed: bool = False
+    pending_signup: dt.datetime | None = field(default=None)  # when a sign-up awaits confirmation

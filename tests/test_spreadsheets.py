@@ -76,9 +76,9 @@ def stored_name(name: str) -> bool:
 def test_no_exported_cell_can_be_read_as_a_formula(people):
     subscribers = [person(i, email, name) for i, (email, name) in enumerate(people)]
     rows = cells(write_csv(subscribers))
-    assert rows[0] == ["email", "name", "language", "status"] and len(rows) == len(people) + 1
+    assert rows[0][:4] == ["email", "name", "language", "status"] and len(rows) == len(people) + 1
     for row, sub in zip(rows[1:], subscribers, strict=True):
-        for cell, original in zip(row, (sub.email, sub.name, sub.language, sub.status), strict=True):
+        for cell, original in zip(row[:4], (sub.email, sub.name, sub.language, sub.status), strict=True):
             assert not evaluable(cell), (cell, original)
             assert cell in (original, "'" + original)
             if original[:1].isalnum():
@@ -118,7 +118,7 @@ def test_names_beginning_with_a_formula_character_are_exported_inert(start):
     rows = cells(text)
     assert rows[1][:2] == ["'=cmd|'/Ccalc'!A0@example.org", "'" + name]
     assert all(not evaluable(cell) for row in rows for cell in row)
-    assert text.split("\n")[2] == "nour@example.org,نور حداد,ar,active"
+    assert text.split("\n")[2] == "nour@example.org,نور حداد,ar,active,,,"
 
 
 def test_cells_that_only_look_odd_are_left_alone():
@@ -209,12 +209,12 @@ def test_a_file_that_is_not_utf8_names_the_line(tmp_path):
     path.write_bytes(b"\xef\xbb\xbfemail,name\r\na@example.org,A\rb@example.org,\xe9\n")
     with pytest.raises(BadInput) as caught:
         read_csv(path, LANGUAGES)
-    assert str(caught.value) == f"{path}:3: not UTF-8 text (invalid continuation byte); save it as UTF-8"
+    assert str(caught.value) == f"{path}:3: not UTF-8 text (invalid continuation byte); save it again as CSV UTF-8"
 
 
 def test_the_sample_file_keeps_its_deliberate_bad_rows():
-    good, bad = read_csv(ROOT / "data" / "sample-subscribers.csv", LANGUAGES)
-    assert [p.line for p in bad] == [16, 17, 18, 19, 21] and len(good) == 17
+    sheet = read_csv(ROOT / "data" / "sample-subscribers.csv", LANGUAGES)
+    assert [p.line for p in sheet.bad] == [16, 17, 18, 19, 21] and len(sheet.good) == 17
 
 
 well_formed = st.builds(

@@ -113,8 +113,8 @@ def test_export_and_list(project):
     out = project.root / "export.csv"
     assert run(project, "subscribers", "export", "--out", str(out)).exit_code == 0
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "email,name,language,status" and len(lines) == 4
-    assert lines[1] == "person000000@example.net,مشارك 0,ar,active"
+    assert lines[0] == "email,name,language,status,consent_at,consent_version,consent_source" and len(lines) == 4
+    assert lines[1] == "person000000@example.net,مشارك 0,ar,active,,,import subscribers.csv"
     listed = run(project, "subscribers", "list", "--status", "active")
     assert listed.output.count("@example.") == 3
 
@@ -124,7 +124,7 @@ def test_csv_file_level_problems_exit_2_and_import_nothing(project):
     bad.write_text("mail,name\nx@example.org,X\n", encoding="utf-8")
     result = run(project, "subscribers", "import", str(bad))
     assert result.exit_code == 2
-    assert "no 'email' column" in result.output
+    assert "no email column in the header" in result.output
     assert list(project.store().subscribers()) == []
 
 

@@ -4,14 +4,16 @@ their line, good rows kept; no exported cell can be read as a formula."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter.addresses import email_key, normalise_email
-from newsletter.domain import NewSubscriber, Subscriber
+from newsletter.audience import sheets
+from newsletter.domain import BOTH, ExportRow, NewSubscriber, Subscriber
 from newsletter.errors import BadInput, Problem
 from newsletter.terminal import CONTROLS
 
@@ -39,75 +41,102 @@ def one_subscriber(email: str, name: str, language: str | None, languages: tuple
         problems.append(Problem("EMAIL", None, f"{email!r}: {exc}"))
     if control := _control(name):
         problems.append(Problem("--name", None, f"control character {control} not allowed"))
-    if language is not None and language not in languages:
+    if language is not None and language not in languages and not (language == BOTH and len(languages) > 1):
         problems.append(Problem("--language", None, f"{language!r} is not one of {', '.join(languages)}"))
     if problems:
         raise BadInput(problems)
     return NewSubscriber(address, " ".join(name.split()), language)
 
 
-def read_csv(path: Path, languages: tuple[str, ...]) -> tuple[list[NewSubscriber], list[RowProblem]]:
+@dataclass
+class Sheet:
+    """A spreadsheet read: its good and bad rows, and how it was read (for the summary)."""
+
+    good: list[NewSubscriber]
+    bad: list[RowProblem]
+    encoding: str = "UTF-8"
+    separator: str = ","
+    used: dict[str, str] = field(default_factory=dict)  # field → the header it was read from
+    extra: list[str] = field(default_factory=list)  # other columns, kept as attributes
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{name} from {header!r}" for name, header in self.used.items())
+        kept = f"; kept as attributes: {', '.join(map(repr, self.extra))}" if self.extra else ""
+        return f"{self.encoding}, {sheets.SEPARATORS[self.separator]}-separated; {fields}{kept}"
+
+
+def read_csv(
+    path: Path, languages: tuple[str, ...], *, columns: dict[str, str] | None = None, ignore_extra: bool = False
+) -> Sheet:
     """Every good row and every bad one (with its line). File-level faults raise BadInput."""
     try:
-        data = path.read_bytes()
-        text = data.decode("utf-8-sig")
+        text, encoding = sheets.decode(path.read_bytes())
     except FileNotFoundError:
         raise BadInput([Problem(str(path), None, "file not found")]) from None
-    except UnicodeDecodeError as exc:
-        line = len(_lines(data[: exc.start].decode("utf-8-sig") + "x"))  # the line the bad byte is on
-        raise BadInput([Problem(str(path), line, f"not UTF-8 text ({exc.reason}); save it as UTF-8")]) from None
-    return parse_csv(text, languages, str(path))
+    except sheets.NotText as exc:
+        raise BadInput([Problem(str(path), exc.line, str(exc))]) from None
+    sheet = parse_sheet(text, languages, str(path), columns=columns, ignore_extra=ignore_extra)
+    sheet.encoding = encoding
+    return sheet
 
 
 def parse_csv(
     text: str, languages: tuple[str, ...], where: str = "CSV"
 ) -> tuple[list[NewSubscriber], list[RowProblem]]:
+    sheet = parse_sheet(text, languages, where)
+    return sheet.good, sheet.bad
+
+
+def parse_sheet(
+    text: str,
+    languages: tuple[str, ...],
+    where: str = "CSV",
+    *,
+    columns: dict[str, str] | None = None,
+    ignore_extra: bool = False,
+) -> Sheet:
     """Every good row and every bad one, with its line. A row is one line: a quote left open at
     the end of its line makes that row bad and the next lines are read as rows of their own."""
     lines = _lines(text)
     if not lines:
         raise BadInput([Problem(where, None, "empty file: expected a header line with email, name, language")])
+    delimiter = sheets.separator(lines[0])
     try:
-        header, unclosed = _fields(lines[0])
+        header, unclosed = _fields(lines[0], delimiter)
     except csv.Error as exc:
         raise BadInput([Problem(where, 1, f"not CSV: {exc}")]) from None
     if unclosed:
         raise BadInput([Problem(where, 1, "not CSV: a quote in the header is not closed on its line")])
-    columns = [h.strip().lower() for h in header]
-    if "email" not in columns:
-        raise BadInput(
-            [Problem(where, 1, f"no 'email' column in the header {header!r}; expected {', '.join(COLUMNS)}")]
-        )
-    # `status` is what `export` adds: an exported file imports as it is (statuses are never imported)
-    unknown = [c for c in columns if c and c not in (*COLUMNS, "status")]
-    if unknown:
-        raise BadInput(
-            [Problem(where, 1, f"unknown column(s) {', '.join(map(repr, unknown))}; expected {', '.join(COLUMNS)}")]
-        )
-    index = {name: columns.index(name) for name in COLUMNS if name in columns}
+    found = sheets.match(header, columns, ignore_extra=ignore_extra)
+    if found.problems:
+        raise BadInput([Problem(where, 1, problem) for problem in found.problems])
+    index = found.fields
+    names = {i: field_name for field_name, i in index.items()} | found.extra
 
     good: list[NewSubscriber] = []
     bad: list[RowProblem] = []
     seen: dict[str, int] = {}
     for line, text_line in enumerate(lines[1:], start=2):
         try:
-            row, unclosed = _fields(text_line)
+            row, unclosed = _fields(text_line, delimiter)
         except csv.Error as exc:
             bad.append(RowProblem(line, f"not CSV: {exc}"))
             continue
-        label = [columns[i] if i < len(columns) and columns[i] else f"column {i + 1}" for i in range(len(row))]
+        label = [
+            names.get(i) or (header[i].strip() if i < len(header) else "") or f"column {i + 1}" for i in range(len(row))
+        ]
         if unclosed:
             bad.append(RowProblem(line, f"the quote opened in the {label[-1]} column is not closed on this line"))
             continue
-        controls = [(i, found) for i, cell in enumerate(row) if (found := _control(cell))]
+        controls = [(i, control) for i, cell in enumerate(row) if (control := _control(cell))]
         if controls:
-            i, found = controls[0]
-            bad.append(RowProblem(line, f"control character {found} in the {label[i]} column"))
+            i, control = controls[0]
+            bad.append(RowProblem(line, f"control character {control} in the {label[i]} column"))
             continue
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) > len(columns):
-            bad.append(RowProblem(line, f"{len(row)} fields, the header has {len(columns)}"))
+        if len(row) > len(header):
+            bad.append(RowProblem(line, f"{len(row)} fields, the header has {len(header)}"))
             continue
 
         def cell(name: str, row: list[str] = row) -> str:
@@ -123,9 +152,10 @@ def parse_csv(
         except ValueError as exc:
             bad.append(RowProblem(line, f"{raw!r}: {exc}"))
             continue
-        language = cell("language").lower() or None  # none: keep theirs, or the primary one
-        if language is not None and language not in languages:
-            bad.append(RowProblem(line, f"language {language!r} is not one of {', '.join(languages)}"))
+        try:
+            language = sheets.language(cell("language"), languages)  # none: keep theirs, or the primary one
+        except ValueError as exc:
+            bad.append(RowProblem(line, str(exc)))
             continue
         name = " ".join(cell("name").split())
         if len(name) > MAX_NAME:
@@ -136,8 +166,10 @@ def parse_csv(
             bad.append(RowProblem(line, f"{address!r} already on line {seen[key]}"))
             continue
         seen[key] = line
-        good.append(NewSubscriber(address, name, language, line))
-    return good, bad
+        attributes = {h: restored(row[i].strip()) for i, h in found.extra.items() if i < len(row) and row[i].strip()}
+        good.append(NewSubscriber(address, name, language, line, attributes))
+    used = {field_name: header[i].strip() for field_name, i in index.items()}
+    return Sheet(good, bad, separator=delimiter, used=used, extra=list(found.extra.values()))
 
 
 def _lines(text: str) -> list[str]:
@@ -145,7 +177,7 @@ def _lines(text: str) -> list[str]:
     return io.StringIO(text, newline="").readlines()
 
 
-def _fields(line: str) -> tuple[list[str], bool]:
+def _fields(line: str, delimiter: str = ",") -> tuple[list[str], bool]:
     """The fields of one line, and whether a quoted field is still open at its end."""
     wanted_more: list[bool] = []
 
@@ -153,7 +185,7 @@ def _fields(line: str) -> tuple[list[str], bool]:
         yield line
         wanted_more.append(True)  # the reader asks for another line only from inside a quote
 
-    return next(csv.reader(source()), []), bool(wanted_more)
+    return next(csv.reader(source(), delimiter=delimiter), []), bool(wanted_more)
 
 
 def _control(cell: str) -> str | None:
@@ -187,13 +219,26 @@ def restored(cell: str) -> str:
 
 
 EXPORT_COLUMNS = ("email", "name", "language", "status")
+CONSENT_COLUMNS = ("consent_at", "consent_version", "consent_source")
 
 
-def write_csv(subscribers: Iterable[Subscriber]) -> str:
-    """The subscribers as CSV text (email, name, language, status), header first; every cell a
-    spreadsheet could take for a formula starts with '."""
-    rows = [EXPORT_COLUMNS, *([sub.email, sub.name, sub.language, sub.status] for sub in subscribers)]
-    return "".join(_csv_line([neutralised(cell) for cell in row]) for row in rows)
+def write_csv(people: Iterable[ExportRow | Subscriber]) -> str:
+    """The people as CSV text, header first: email, name, language, status, their consent (when, which
+    version of the sentence, how they came) and a column per attribute. Every cell a spreadsheet
+    could take for a formula starts with '. Import reads such a file back as it was (the status and
+    consent columns aside: those only the store's own records change)."""
+    rows = [person if isinstance(person, ExportRow) else ExportRow(person) for person in people]
+    fixed = {*EXPORT_COLUMNS, *CONSENT_COLUMNS}
+    extra = sorted({key for row in rows for key in row.attributes if key not in fixed})
+    lines = [[*EXPORT_COLUMNS, *CONSENT_COLUMNS, *extra]]
+    for row in rows:
+        sub = row.subscriber
+        when = row.consent_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if row.consent_at else ""
+        consent = [when, row.consent_version or "", row.consent_source or ""]
+        lines.append(
+            [sub.email, sub.name, sub.language, sub.status, *consent, *(row.attributes.get(key, "") for key in extra)]
+        )
+    return "".join(_csv_line([neutralised(cell) for cell in line]) for line in lines)
 
 
 def _csv_line(cells: list[str]) -> str:

@@ -3,7 +3,18 @@ library function and prints what it returned; errors become one message and an e
 
 from __future__ import annotations
 
-from newsletter.cli import campaigns, feedback, keys, letters, sending, subscribers  # noqa: F401 - they register commands
+from newsletter.cli import (  # noqa: F401
+    archive,
+    campaigns,
+    database,
+    feedback,
+    keys,
+    letters,
+    project,
+    sending,
+    signup,
+    subscribers,
+)
 from newsletter.cli.group import cli
 
 __all__ = ["cli", "main"]

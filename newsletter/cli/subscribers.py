@@ -22,35 +22,59 @@ def subscribers() -> None:
 @subscribers.command("import")
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--list", "list_name", default="main", show_default=True, help=LIST_OPTION_HELP)
+@click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    metavar='FIELD="Header"',
+    help='Which column holds a field, e.g. --column email="Email Address" (email, name, language).',
+)
+@click.option("--ignore-extra", is_flag=True, help="Drop the other columns instead of keeping them as attributes.")
 @config_option
-def subscribers_import(csv_file: Path, list_name: str, config_path: Path | None) -> None:
-    """Import CSV_FILE (columns email, name, language) in one transaction.
+def subscribers_import(
+    csv_file: Path, list_name: str, columns: tuple[str, ...], ignore_extra: bool, config_path: Path | None
+) -> None:
+    """Import CSV_FILE (a spreadsheet saved as CSV) in one transaction.
 
+    UTF-8, UTF-16 and Windows-1256; comma, semicolon or tab; the email, name and language
+    columns found by their headers in Arabic or English; other columns kept as attributes.
     Bad rows are reported with their line; every good row is imported. Nobody who
-    unsubscribed, bounced, complained or was forgotten is subscribed again; a missing name
-    or language keeps the stored one. Exit status 0 when every row was good, 1 when some
-    were left out, 2 when the file cannot be used.
+    unsubscribed, bounced, complained or was forgotten is subscribed again; a missing name,
+    language or attribute keeps the stored one. Exit status 0 when every row was good, 1
+    when some were left out, 2 when the file cannot be used.
     """
     from newsletter.audience.spreadsheet import read_csv
+    from newsletter.errors import BadInput, Problem
 
+    named: dict[str, str] = {}
+    for value in columns:
+        key, sep, header = value.partition("=")
+        if not sep or not key.strip() or not header.strip():
+            raise BadInput(
+                [Problem("--column", None, f'{value!r}: expected FIELD="Header", e.g. email="Email Address"')]
+            )
+        named[key.strip().lower()] = header.strip().strip('"')
     config = load(config_path)
     store = open_store(config)
     secret = store.secret_key()
-    good, bad = read_csv(csv_file, config.codes)
-    result = store.import_subscribers(good, list_name, secret, default_language=config.codes[0])
-    for problem in bad:
+    sheet = read_csv(csv_file, config.codes, columns=named, ignore_extra=ignore_extra)
+    result = store.import_subscribers(
+        sheet.good, list_name, secret, default_language=config.codes[0], source=f"import {csv_file.name}"
+    )
+    for problem in sheet.bad:
         echo_err(f"{csv_file}:{problem.line}: {terminal_safe(problem.message)}")
+    click.echo(f"read {terminal_safe(csv_file.name)} as {terminal_safe(sheet.describe())}")
     click.echo(
         f"{list_name}: {result.added} added, {result.updated} updated, "
         f"{result.kept_status} kept as they were (unsubscribed, bounced or complained), "
-        f"{result.suppressed} not added back (suppressed), {plural(len(bad), 'bad row')}"
+        f"{result.suppressed} not added back (suppressed), {plural(len(sheet.bad), 'bad row')}"
     )
     if result.primary_language:
         n = result.primary_language
         click.echo(
             f"  {n} new {'person' if n == 1 else 'people'} without a language got {config.codes[0]}, the primary one"
         )
-    if bad:
+    if sheet.bad:
         raise click.exceptions.Exit(1)  # some rows were left out: not all of the work was done
 
 
@@ -67,7 +91,9 @@ def subscribers_add(email: str, name: str, language: str | None, list_name: str,
     config = load(config_path)
     person = one_subscriber(email, name, language, config.codes)
     store = open_store(config)
-    result = store.import_subscribers([person], list_name, store.secret_key(), default_language=config.codes[0])
+    result = store.import_subscribers(
+        [person], list_name, store.secret_key(), default_language=config.codes[0], source="newsletter subscribers add"
+    )
     if result.added:
         click.echo(f"added {terminal_safe(person.email)} to {list_name}")
     elif result.suppressed:
@@ -102,15 +128,30 @@ def subscribers_list(list_name: str | None, status: str | None, config_path: Pat
 def subscribers_export(
     list_name: str | None, status: str | None, out_file: Path | None, config_path: Path | None
 ) -> None:
-    """Write subscribers as CSV (email, name, language, status)."""
+    """Write subscribers as CSV: email, name, language, status, consent and attributes."""
     from newsletter.audience.spreadsheet import write_csv
 
-    text = write_csv(open_store(load(config_path)).subscribers(list_name, status))
+    text = write_csv(open_store(load(config_path)).export_rows(list_name, status))
     if out_file:
         out_file.write_text(text, encoding="utf-8")
     else:
         shown = text if not sys.stdout.isatty() else "\n".join(terminal_safe(line) for line in text.split("\n"))
         click.echo(shown, nl=False)
+
+
+@subscribers.command("show")
+@click.argument("email")
+@config_option
+def subscribers_show(email: str, config_path: Path | None) -> None:
+    """Print everything stored about EMAIL, consent included (for an access request)."""
+    from newsletter.audience.record import describe
+
+    store = open_store(load(config_path))
+    record = store.person(email, store.secret_key())
+    if record is None:
+        raise NotFound(f"{email!r}: nothing is stored about this address")
+    for label, value in describe(record):
+        click.echo(f"{label + ':':<17} {terminal_safe(value)}")
 
 
 @subscribers.command("remove")

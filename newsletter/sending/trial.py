@@ -58,7 +58,7 @@ def _who(ready, found) -> Iterator[tuple[str, str, str, str, str | None]]:
         states = [d.PENDING]
         states += [d.UNCERTAIN] if options.resend_uncertain else []
         states += [d.FAILED] if options.retry_failed else []
-        for _id, variant, _language, email, name, token_key, reason in store.waiting(found.campaign.id, states):
+        for _id, variant, _language, email, name, token_key, reason, _attrs in store.waiting(found.campaign.id, states):
             yield variant, email, name, token_key, reason
         return
     choose = variant_chooser(ready.build.config)

@@ -15,6 +15,7 @@ import newsletter.store.tables as t
 from newsletter import domain as d
 from newsletter.domain import Claimed
 from newsletter.store.database import Database, redact
+from newsletter.store.values import load_attributes
 
 
 class LedgerStore(Database):
@@ -177,16 +178,17 @@ class LedgerStore(Database):
             if not ids:
                 break
             gone: list[tuple[int, str]] = []
-            for delivery_id, variant, language, address, name, token_key, reason in self._recipients(conn, ids):
+            for delivery_id, variant, language, address, name, token_key, reason, attrs in self._recipients(conn, ids):
                 if reason is not None:
                     gone.append((delivery_id, reason))
                 else:
-                    claimed.append(Claimed(delivery_id, variant, language, address, name or "", token_key))
+                    claimed.append(Claimed(delivery_id, variant, language, address, name or "", token_key, attrs))
             self._record(conn, now, (), (), (), (), gone)
         return claimed
 
     def _recipients(self, conn: Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-        """(delivery id, variant, language, address, name, token key, reason not to send or None)."""
+        """(delivery id, variant, language, address, name, token key, reason not to send or None,
+        the person's attributes)."""
         dl, s = t.deliveries.c, t.subscribers.c
         on_its_lists = exists().where(
             and_(
@@ -205,6 +207,7 @@ class LedgerStore(Database):
                 s.token_key,
                 s.status,
                 on_its_lists,
+                s.attributes,
                 t.campaigns.c.state,
             )
             .select_from(t.deliveries.join(t.campaigns).outerjoin(t.subscribers, dl.subscriber_id == s.id))
@@ -212,7 +215,18 @@ class LedgerStore(Database):
             .order_by(dl.id)
         ).all()
         out = []
-        for delivery_id, variant, language, address, name, token_key, status, member, campaign_state in rows:
+        for (
+            delivery_id,
+            variant,
+            language,
+            address,
+            name,
+            token_key,
+            status,
+            member,
+            attributes,
+            campaign_state,
+        ) in rows:
             reason = None
             if address is None:
                 reason = "the person was forgotten"
@@ -222,12 +236,12 @@ class LedgerStore(Database):
                 reason = "the person was taken off the campaign's lists"
             elif campaign_state == d.CAMPAIGN_CANCELLED:
                 reason = "the campaign was cancelled"
-            out.append((delivery_id, variant, language, address, name, token_key, reason))
+            out.append((delivery_id, variant, language, address, name, token_key, reason, load_attributes(attributes)))
         return out
 
     def waiting(self, campaign_id: int, states: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         """The deliveries in `states` as a claim would see them: (delivery id, variant, language,
-        address, name, token key, reason not to send or None). Writes nothing."""
+        address, name, token key, reason not to send or None, attributes). Writes nothing."""
         dl = t.deliveries.c
         with self.engine.connect() as conn:
             last_id = 0

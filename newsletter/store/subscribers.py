@@ -13,9 +13,10 @@ from sqlalchemy.exc import IntegrityError
 import newsletter.store.tables as t
 from newsletter import domain as d
 from newsletter.addresses import email_key
-from newsletter.domain import ImportResult, NewSubscriber, Subscriber
+from newsletter.domain import ExportRow, ImportResult, NewSubscriber, Subscriber
 from newsletter.keys import email_hash
-from newsletter.store.database import Database
+from newsletter.store.database import Database, as_utc
+from newsletter.store.values import dump_attributes, load_attributes
 
 SUBSCRIBER_COLUMNS = (
     t.subscribers.c.id,
@@ -65,15 +66,22 @@ class SubscriberStore(Database):
             return [(name, count) for name, count in rows]
 
     def import_subscribers(
-        self, rows: Iterable[NewSubscriber], list_name: str, secret: bytes, *, default_language: str | None = None
+        self,
+        rows: Iterable[NewSubscriber],
+        list_name: str,
+        secret: bytes,
+        *,
+        default_language: str | None = None,
+        source: str | None = None,
     ) -> ImportResult:
         """Add or update every row and put it on the list, all in one transaction.
 
         Never resubscribes: a known address keeps its status (unsubscribed, bounced,
         complained), and an address among the suppressions is not added back at all. A row
-        changes only what it gives: no name or no language keeps the stored one; a new person
-        without a language gets `default_language`. Rows are handled a thousand at a time,
-        with a few statements per chunk.
+        changes only what it gives: no name or no language keeps the stored one, and its other
+        columns are added to the stored attributes; a new person without a language gets
+        `default_language`, and `source` ("import partners.csv") as how they came. Rows are
+        handled a thousand at a time, with a few statements per chunk.
         """
         result = ImportResult()
         now = self.now()
@@ -84,14 +92,14 @@ class SubscriberStore(Database):
             for row in rows:
                 chunk.append(row)
                 if len(chunk) == 1000:
-                    self._import_chunk(conn, chunk, list_id, suppressed, secret, now, result, default_language)
+                    self._import_chunk(conn, chunk, list_id, suppressed, secret, now, result, default_language, source)
                     chunk = []
             if chunk:
-                self._import_chunk(conn, chunk, list_id, suppressed, secret, now, result, default_language)
+                self._import_chunk(conn, chunk, list_id, suppressed, secret, now, result, default_language, source)
         return result
 
     def _import_chunk(
-        self, conn, chunk, list_id, suppressed, secret, now, result: ImportResult, default_language
+        self, conn, chunk, list_id, suppressed, secret, now, result: ImportResult, default_language, source
     ) -> None:
         c = t.subscribers.c
         wanted: dict[str, NewSubscriber] = {}
@@ -104,9 +112,9 @@ class SubscriberStore(Database):
         if not wanted:
             return
         existing = {
-            key: (subscriber_id, status)
-            for subscriber_id, key, status in conn.execute(
-                select(c.id, c.email_key, c.status).where(c.email_key.in_(list(wanted)))
+            key: (subscriber_id, status, attributes)
+            for subscriber_id, key, status, attributes in conn.execute(
+                select(c.id, c.email_key, c.status, c.attributes).where(c.email_key.in_(list(wanted)))
             )
         }
         new = [
@@ -119,6 +127,8 @@ class SubscriberStore(Database):
                 "token_key": secrets.token_hex(16),
                 "created_at": now,
                 "updated_at": now,
+                "attributes": dump_attributes(row.attributes),
+                "consent_source": source,
             }
             for key, row in wanted.items()
             if key not in existing
@@ -130,7 +140,12 @@ class SubscriberStore(Database):
             result.added += len(new)
             result.primary_language += sum(1 for key, row in wanted.items() if key not in existing and not row.language)
         updates = [
-            {"subscriber_id": existing[key][0], "new_name": row.name, "new_language": row.language}
+            {
+                "subscriber_id": existing[key][0],
+                "new_name": row.name,
+                "new_language": row.language,
+                "new_attributes": dump_attributes({**load_attributes(existing[key][2]), **row.attributes}),
+            }
             for key, row in wanted.items()
             if key in existing
         ]
@@ -141,6 +156,7 @@ class SubscriberStore(Database):
                 .values(
                     name=func.coalesce(func.nullif(bindparam("new_name"), ""), c.name),
                     language=func.coalesce(bindparam("new_language"), c.language),
+                    attributes=bindparam("new_attributes"),
                     updated_at=now,
                 ),
                 updates,
@@ -175,6 +191,29 @@ class SubscriberStore(Database):
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=1000).execute(query):
                 yield Subscriber(*row)
+
+    def export_rows(self, list_name: str | None = None, status: str | None = None) -> Iterator[ExportRow]:
+        """`subscribers` with each person's consent and attributes."""
+        c = t.subscribers.c
+        query = select(*SUBSCRIBER_COLUMNS, c.attributes, c.consent_at, c.consent_version, c.consent_source)
+        query = query.order_by(c.id)
+        if list_name is not None:
+            query = query.select_from(
+                t.subscribers.join(t.list_members, t.list_members.c.subscriber_id == c.id).join(t.lists)
+            ).where(t.lists.c.name == list_name)
+        if status is not None:
+            query = query.where(c.status == status)
+        n = len(SUBSCRIBER_COLUMNS)
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=1000).execute(query):
+                attributes, consent_at, version, source = row[n:]
+                yield ExportRow(
+                    Subscriber(*row[:n]),
+                    load_attributes(attributes),
+                    as_utc(consent_at) if consent_at else None,
+                    version,
+                    source,
+                )
 
     def _one_subscriber(self, condition) -> Subscriber | None:
         with self.engine.connect() as conn:
@@ -237,6 +276,7 @@ class SubscriberStore(Database):
                 )
                 conn.execute(delete(t.list_members).where(t.list_members.c.subscriber_id == subscriber_id))
                 conn.execute(delete(t.subscribers).where(t.subscribers.c.id == subscriber_id))
+            conn.execute(delete(t.signups).where(t.signups.c.email_hash == email_hash(secret, key)))
             self._suppress(conn, key, "forgotten", secret)
         self.flush_erased()
         return forgotten

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -36,6 +37,34 @@ subscribers = Table(
     Column("token_key", String(32), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # JSON object of text values: the other columns of the spreadsheet the person came from
+    Column("attributes", Text, nullable=True),
+    # consent: when the person confirmed, the version of the sentence they agreed to, and how
+    # they came ("sign-up form", "import partners.csv"); an import records only its source
+    Column("consent_at", DateTime(timezone=True), nullable=True),
+    Column("consent_version", String(40), nullable=True),
+    Column("consent_source", String(200), nullable=True),
+)
+
+# Sign-ups awaiting confirmation, for at most their 7 days. The address is here only until the
+# person confirms (it moves to subscribers) or the sign-up expires (it is deleted); it is found
+# by its keyed hash. No IP address or user agent is kept.
+signups = Table(
+    "signups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_key", String(32), nullable=False, unique=True),  # what the confirmation link names
+    Column("email_hash", String(64), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("language", String(8), nullable=False),  # ar, en or both
+    Column("list_name", String(100), nullable=False),
+    Column("consent_version", String(40), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),  # the last confirmation message
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_signups_expires", "expires_at"),
 )
 
 lists = Table(
@@ -171,4 +200,27 @@ store_key = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("wrapped", LargeBinary, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# The public archive: an issue is published by its first real campaign or `newsletter archive
+# publish`, with its web pages (newsletter.archive.publish: the same build as the email, nothing
+# personal in it) kept as they were then, so that `serve` needs no issue folder.
+publications = Table(
+    "publications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("issue_date", Date, nullable=False),
+    Column("details", Text, nullable=False),  # JSON: per language, the title and the preheader
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+publication_files = Table(
+    "publication_files",
+    metadata,
+    Column("publication_id", Integer, ForeignKey("publications.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(200), primary_key=True),  # e.g. "ar.html", "photo-1a2b3c.jpg"
+    Column("media_type", String(100), nullable=False),
+    Column("data", LargeBinary, nullable=False),
 )

@@ -4,6 +4,7 @@
 - POST /u/<token>              unsubscribes: RFC 8058 one-click (any body) or the page's form
 - POST /u/<token>/resubscribe  undoes an unsubscribe made by mistake
 - POST /sns                    Amazon SNS deliveries of SES feedback: validate → normalise → act
+- GET  /archive/…              the public archive of published letters (newsletter.web.archive)
 
 Bodies are counted as they arrive and refused (413) past their limit, never read further.
 A token that is not genuine costs the same lookup as one whose person is unknown or forgotten,
@@ -20,41 +21,35 @@ import urllib.request
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import jinja2
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
 
+from newsletter.audience.signup import choices
 from newsletter.config import Config
-from newsletter.domain import Subscriber
+from newsletter.domain import ACTIVE, UNSUBSCRIBED, Subscriber
 from newsletter.feedback.policy import FeedbackPolicy
 from newsletter.feedback.ses_events import FeedbackFormatError, events_from_envelope
 from newsletter.feedback.sns import CertificateCache, SNSVerificationError, fetch_certificate, verify_sns_message
-from newsletter.languages import LANGUAGES
-from newsletter.message.composer import PREVIEW_TOKEN
+from newsletter.message.composer import PREVIEW_TOKEN, Outgoing
+from newsletter.sending.confirmations import Signups
 from newsletter.store import Store
 from newsletter.tokens import TokenSigner
+from newsletter.web.archive import archive_app
+from newsletter.web.limits import RateLimit
+from newsletter.web.pages import SECURITY_HEADERS, Block, Pages, shown_address
+from newsletter.web.serving import ServeError
+from newsletter.web.signup import form_fields, signup_routes
+from newsletter.wording import word
 
 log = logging.getLogger("newsletter.web")
 
 MAX_SNS_BODY = 256 * 1024
 MAX_FORM_BODY = 16 * 1024  # the one-click body is 26 bytes; the page's forms are as small
 MAX_JSON_DEPTH = 32  # an SNS envelope is one flat object
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-
-
-def mask(address: str) -> str:
-    """`nour@example.org` → `n•••@example.org`: enough to recognise, not to harvest."""
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}•••@{domain}"
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:
@@ -100,6 +95,29 @@ def confirm_subscription(url: str, timeout: float = 10) -> None:
         response.read()
 
 
+def provider_sender(config: Config) -> Callable[[Outgoing], str]:
+    """Sends one message (a sign-up's confirmation) through `[signup] provider`, else `[send] provider`."""
+    from newsletter.sending.providers import provider_factory
+
+    assert config.signup is not None
+    name = config.signup.provider or config.send.provider
+    if name is None:
+        raise ServeError(
+            f"{config.path}: signup.provider: no provider for confirmation messages; "
+            "set [signup] provider (or [send] provider) to smtp or ses"
+        )
+    factory = provider_factory(name, config, campaign_label="confirmations")
+
+    def send(message: Outgoing) -> str:
+        provider = factory.open()
+        try:
+            return provider.send(message)
+        finally:
+            provider.close()
+
+    return send
+
+
 def create_app(
     config: Config,
     store: Store,
@@ -108,29 +126,38 @@ def create_app(
     load_certificate: Callable[[str], bytes] | None = None,
     confirm: Callable[[str], None] = confirm_subscription,
     now: Callable | None = None,
+    send_message: Callable[[Outgoing], str] | None = None,
 ) -> Starlette:
     signer = TokenSigner(secret)
     policy = FeedbackPolicy(config.feedback.soft_bounce_limit, config.feedback.soft_bounce_days)
     certificates = load_certificate or CertificateCache(fetch_certificate)
-    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(str(config.templates)), autoescape=True)
-    page_template = pages.get_template("page.html.j2")
+    pages = Pages(config)
+    signups = Signups(config, store, secret, send_message or provider_sender(config)) if config.signup else None
 
-    def page(subscriber: Subscriber, key: str, *, form: dict | None = None, extra: list | None = None) -> HTMLResponse:
-        language = LANGUAGES.get(subscriber.language) or config.primary
-        organisation = config.organisation.get(language.code) or next(iter(config.organisation.values()))
-        address = Markup('<span class="address" dir="ltr">{}</span>').format(mask(subscriber.email))
+    def page(
+        subscriber: Subscriber, key: str, *, forms: list[dict] | None = None, extra: list | None = None
+    ) -> Response:
+        language = pages.language(subscriber.language)
+        organisation = pages.organisation(language)
         # the sentence is escaped; the organisation is escaped by format; the address stays markup
-        paragraph = Markup(escape(language.words[key])).format(address=address, organisation=organisation)
-        html = page_template.render(
-            lang=language.code,
-            dir=language.dir,
-            align=language.align,
-            font=language.font_stack,
-            title=language.word("page_title"),
-            paragraphs=[paragraph, *(extra or [])],
-            form=form,
+        paragraph = Markup(escape(language.words[key])).format(
+            address=shown_address(subscriber.email), organisation=organisation
         )
-        return HTMLResponse(html, headers=SECURITY_HEADERS)
+        return pages.render([Block(language, language.word("page_title"), [paragraph, *(extra or [])], forms or [])])
+
+    def language_form(subscriber: Subscriber, path: str, *, saved: bool = False) -> dict:
+        """The reader's choice of language, posted to /u/<token>/language (after saving, the form alone)."""
+        language = pages.language(subscriber.language)
+        field = pages.language_field(language, subscriber.language) | {"label": ""}
+        now = pages.say(language, "language_now", choice=pages.in_choice(language, subscriber.language))
+        return {
+            "heading": None if saved else word(language.code, "preferences"),
+            "intro": None if saved else now,
+            "action": f"{path}/language",
+            "fields": [field],
+            "label": word(language.code, "save"),
+            "secondary": True,
+        }
 
     def not_found() -> Response:
         return PlainTextResponse("Not found\n", status_code=404, headers=SECURITY_HEADERS)
@@ -143,37 +170,46 @@ def create_app(
         up like any other and a forged token cannot be told from a forgotten person's by its timing."""
         return signer.read(request.path_params["token"]) or (no_key(), 0)
 
-    def test_copy() -> HTMLResponse:
+    def test_copy() -> Response:
         """The unsubscribe link of a test copy: says what it does in real letters; changes nothing."""
         language = config.primary
-        html = page_template.render(
-            lang=language.code,
-            dir=language.dir,
-            align=language.align,
-            font=language.font_stack,
-            title=language.word("page_title"),
-            paragraphs=[language.word("page_test_copy")],
-            form=None,
-        )
-        return HTMLResponse(html, headers=SECURITY_HEADERS)
+        return pages.render([Block(language, language.word("page_title"), [language.word("page_test_copy")])])
+
+    def token_path(request: Request) -> str:
+        return f"/u/{request.path_params['token']}"
 
     async def unsubscribe_page(request: Request) -> Response:
+        """The reader's page behind the unsubscribe link: leave (or rejoin) and their language."""
         if request.path_params["token"] == PREVIEW_TOKEN:
             return test_copy()
         key, _campaign = read_token(request)
         subscriber = await run_in_threadpool(store.subscriber_by_token_key, key)
         if subscriber is None:
             return not_found()
-        language = LANGUAGES.get(subscriber.language) or config.primary
-        if subscriber.status != "active":
+        language = pages.language(subscriber.language)
+        choose = [language_form(subscriber, token_path(request))] if len(config.codes) > 1 else []
+        if subscriber.status == UNSUBSCRIBED:
+            return page(subscriber, "page_already", forms=[rejoin_form(language, request), *choose])
+        if subscriber.status != ACTIVE:
             return page(subscriber, "page_already")
-        form = {
-            "action": request.url.path,
+        leave = {
+            "action": token_path(request),
+            "fields": [],
             "name": "List-Unsubscribe",
             "value": "One-Click",
             "label": language.word("page_button"),
         }
-        return page(subscriber, "page_question", form=form)
+        return page(subscriber, "page_question", forms=[leave, *choose])
+
+    def rejoin_form(language, request: Request) -> dict:
+        return {
+            "action": f"{token_path(request)}/resubscribe",
+            "fields": [],
+            "name": "resubscribe",
+            "value": "1",
+            "label": language.word("page_resubscribe"),
+            "secondary": True,
+        }
 
     async def unsubscribe(request: Request) -> Response:
         if await read_body(request, MAX_FORM_BODY) is None:
@@ -185,19 +221,11 @@ def create_app(
         subscriber, _changed = await run_in_threadpool(store.unsubscribe, *read_token(request))
         if subscriber is None:
             return not_found()
-        language = LANGUAGES.get(subscriber.language) or config.primary
-        key = "page_done" if subscriber.status == "unsubscribed" else "page_already"
-        form = None
-        if subscriber.status == "unsubscribed":
-            form = {
-                "action": f"{request.url.path}/resubscribe",
-                "name": "resubscribe",
-                "value": "1",
-                "label": language.word("page_resubscribe"),
-                "secondary": True,
-            }
-        extra = [language.word("page_resubscribe_offer")] if form else None
-        return page(subscriber, key, form=form, extra=extra)
+        language = pages.language(subscriber.language)
+        if subscriber.status != UNSUBSCRIBED:
+            return page(subscriber, "page_already")
+        extra = [language.word("page_resubscribe_offer")]
+        return page(subscriber, "page_done", forms=[rejoin_form(language, request)], extra=extra)
 
     async def resubscribe(request: Request) -> Response:
         if await read_body(request, MAX_FORM_BODY) is None:
@@ -205,8 +233,26 @@ def create_app(
         subscriber, _changed = await run_in_threadpool(store.resubscribe, *read_token(request))
         if subscriber is None:
             return not_found()
-        key = "page_resubscribed" if subscriber.status == "active" else "page_already"
+        key = "page_resubscribed" if subscriber.status == ACTIVE else "page_already"
         return page(subscriber, key)
+
+    async def choose_language(request: Request) -> Response:
+        """The reader's language for the next campaign; an unknown choice changes nothing."""
+        body = await read_body(request, MAX_FORM_BODY)
+        if body is None:
+            return too_large()
+        chosen = form_fields(body).get("language", "")
+        key, _campaign = read_token(request)
+        if chosen in choices(config):
+            subscriber = await run_in_threadpool(store.set_language, key, chosen)
+        else:
+            subscriber = await run_in_threadpool(store.subscriber_by_token_key, key)
+        if subscriber is None:
+            return not_found()
+        language = pages.language(subscriber.language)
+        saved = pages.say(language, "language_saved", choice=pages.in_choice(language, subscriber.language))
+        forms = [language_form(subscriber, token_path(request), saved=True)]
+        return pages.render([Block(language, word(language.code, "preferences"), [saved], forms)])
 
     async def sns(request: Request) -> Response:
         body = await read_body(request, MAX_SNS_BODY)
@@ -274,20 +320,36 @@ def create_app(
         )
         return PlainTextResponse("ok\n")
 
+    async def healthz(request: Request) -> Response:
+        """200 while the database answers, 503 otherwise; nothing else is said."""
+        up = await run_in_threadpool(store.reachable)
+        return PlainTextResponse(
+            "ok\n" if up else "unavailable\n", status_code=200 if up else 503, headers=SECURITY_HEADERS
+        )
+
     routes = [
         Route("/u/{token}", unsubscribe_page, methods=["GET", "HEAD"]),
         Route("/u/{token}", unsubscribe, methods=["POST"]),
         Route("/u/{token}/resubscribe", resubscribe, methods=["POST"]),
+        Route("/u/{token}/language", choose_language, methods=["POST"]),
         Route(config.feedback.sns_path, sns, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Mount("/archive", app=archive_app(config, store)),  # the public archive (newsletter.web.archive)
     ]
+    if signups is not None:  # [signup]: the form, and the confirmation of what it asked
+        limit = RateLimit(signups.settings.per_client, signups.settings.per_10_minutes)
+        routes += signup_routes(signups, pages, read_body, too_large, limit)
     return Starlette(routes=routes)
 
 
-def serve(config: Config, *, host: str, port: int) -> None:
-    """`newsletter serve`: the public app on uvicorn, until interrupted."""
-    import uvicorn
+def serve(
+    config: Config, *, host: str, port: int, log_format: str = "text", forwarded_allow_ips: str = "127.0.0.1"
+) -> None:
+    """`newsletter serve`: the public app on uvicorn, until SIGINT or SIGTERM."""
+    from newsletter.web.serving import listen, run
 
+    listen(host, port).close()  # a taken port says so before anything else starts
     store = Store.open(config.store_url)
     # the store's data key signs the links, so links already sent still work after `keys rotate`
     app = create_app(config, store, store.secret_key())
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, server_header=False, log_level="info")
+    run(app, host=host, port=port, log_format=log_format, forwarded_allow_ips=forwarded_allow_ips)

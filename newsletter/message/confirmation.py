@@ -1,0 +1,91 @@
+"""The message that asks a person to confirm their sign-up: short, in the language they chose
+(both, the primary first, when they chose both), plain text and HTML, with one link to the
+confirmation page. It belongs to no campaign and has no unsubscribe link: nothing was subscribed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+from markupsafe import Markup, escape
+
+from newsletter.config import Config
+from newsletter.letter.assemble import sender_name
+from newsletter.message.composer import POLICY, Outgoing, domain_of, header
+from newsletter.message.headers import from_header, subject_header
+from newsletter.wording import word
+
+
+def confirm_url(base_url: str, token: str) -> str:
+    """The confirmation page that `newsletter serve` answers at /confirm/<token>."""
+    return f"{base_url}/confirm/{token}"
+
+
+def codes_for(choice: str, config: Config) -> list[str]:
+    """The languages a message to a person who chose `choice` is written in, the primary first."""
+    if choice in config.codes:
+        return [choice]
+    return list(config.codes)
+
+
+def confirmation_message(config: Config, address: str, choice: str, token: str, now: dt.datetime) -> Outgoing:
+    codes = codes_for(choice, config)
+    url = confirm_url(config.base_url, token)
+    name = sender_name(config, codes)
+    subjects = [word(code, "mail_subject").format(organisation=config.organisation.get(code, name)) for code in codes]
+
+    text_blocks, html_blocks = [], []
+    for code in codes:
+        language = config.language(code)
+        organisation = config.organisation.get(code, name)
+        hello = word(code, "mail_hello").format(organisation=organisation)
+        text_blocks.append(f"{hello}\n\n{word(code, 'mail_action')}\n{url}\n\n{word(code, 'mail_ignore')}\n")
+        html_blocks.append(
+            Markup(
+                '<div lang="{lang}" dir="{dir}" style="text-align:{align};font-family:{font};margin:0 0 28px">'
+                "<p>{hello}</p><p>{action}</p>"
+                '<p><a href="{url}" style="display:inline-block;padding:10px 22px;background:#1a5d8f;'
+                'color:#ffffff;text-decoration:none">{button}</a></p>'
+                '<p dir="ltr" style="text-align:left;font-size:13px;word-break:break-all">{url}</p>'
+                "<p>{ignore}</p></div>"
+            ).format(
+                lang=code,
+                dir=language.dir,
+                align=language.align,
+                font=language.font_stack,
+                hello=hello,
+                action=word(code, "mail_action"),
+                url=url,
+                button=word(code, "mail_button"),
+                ignore=word(code, "mail_ignore"),
+            )
+        )
+    first = config.language(codes[0])
+    html = (
+        f'<!doctype html><html lang="{first.code}" dir="{first.dir}"><head><meta charset="utf-8">'
+        f"<title>{escape(subjects[0])}</title></head>"
+        f'<body style="margin:0;padding:24px;color:#1f2933;font-size:16px;line-height:1.6">'
+        f"{''.join(html_blocks)}</body></html>"
+    )
+    body = EmailMessage(policy=POLICY)
+    body.set_content("\n".join(text_blocks), subtype="plain", charset="utf-8", cte="base64")
+    body.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+
+    sender = parseaddr(config.sender)[1]
+    message_id = f"<signup.{secrets.token_hex(12)}@{domain_of(sender)}>"
+    head = b"".join(
+        (
+            from_header(name, sender),
+            header("Reply-To", config.reply_to) if config.reply_to else b"",
+            header("To", address),
+            subject_header(" | ".join(subjects)),
+            b"Date: " + format_datetime(now).encode("ascii") + b"\r\n",
+            b"Message-ID: " + message_id.encode("ascii") + b"\r\n",
+            f"Content-Language: {','.join(codes)}\r\n".encode("ascii"),
+            b"Auto-Submitted: auto-generated\r\n",  # RFC 3834: no vacation replies to it
+        )
+    )
+    return_path = config.bounces.address if config.bounces else None
+    return Outgoing(sender, address, message_id, head + body.as_bytes(policy=POLICY), 0, return_path)

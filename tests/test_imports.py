@@ -1,0 +1,153 @@
+"""Spreadsheets as the team really has them, imported with `newsletter subscribers import`: each
+file is written here in the form Excel or Google Forms writes it (the bytes, the separator, the
+headers), and every good row must come in with the right name and language, the summary naming
+the encoding, the separator and what each column was used for."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+
+PEOPLE = [
+    ("nour@example.org", "نور حداد", "ar"),
+    ("jane@example.org", "Jane Doe", "en"),
+    ("salim@example.org", "سليم العلي", "ar"),
+    ("maya@example.org", "Maya Haddad", "en"),
+]
+
+
+def csv_text(header: list[str], rows: list[list[str]], sep: str) -> str:
+    return "\r\n".join(sep.join(cells) for cells in [header, *rows]) + "\r\n"
+
+
+def written(project, name: str, data: bytes):
+    path = project.root / name
+    path.write_bytes(data)
+    return path
+
+
+def run_import(project, path, *extra: str):
+    return CliRunner().invoke(
+        cli,
+        ["subscribers", "import", str(path), "--list", "partners", *extra, "--config", str(project.config_path)],
+        env=project.env,
+    )
+
+
+def stored(project) -> dict[str, tuple[str, str]]:
+    store = project.store()
+    try:
+        return {s.email: (s.name, s.language) for s in store.subscribers("partners")}
+    finally:
+        store.close()
+
+
+EXPECTED = {email: (name, language) for email, name, language in PEOPLE}
+
+# (file name, bytes, what the summary must say)
+FORMS = {
+    # Excel "CSV (Comma delimited)" on Windows in an Arabic locale: Windows-1256, no BOM
+    "excel-arabic-locale.csv": (
+        csv_text(["email", "name", "language"], [list(p) for p in PEOPLE], ",").encode("cp1256"),
+        "Windows-1256, comma-separated; email from 'email', name from 'name', language from 'language'",
+    ),
+    # Excel "Unicode Text": UTF-16 little-endian with its BOM, tab-separated
+    "excel-unicode-text.txt": (
+        codecs.BOM_UTF16_LE + csv_text(["E-mail", "Full name", "Language"], [list(p) for p in PEOPLE], "\t").encode("utf-16-le"),
+        "UTF-16, tab-separated; email from 'E-mail', name from 'Full name', language from 'Language'",
+    ),
+    # Excel "CSV UTF-8" in a locale whose list separator is the semicolon
+    "excel-semicolons.csv": (
+        codecs.BOM_UTF8 + csv_text(["Email", "Name", "Language"], [list(p) for p in PEOPLE], ";").encode("utf-8"),
+        "UTF-8 (with BOM), semicolon-separated",
+    ),
+    # a Google Forms export: timestamp first, "Email Address", language written out, an extra column
+    "google-forms.csv": (
+        csv_text(
+            ["Timestamp", "Email Address", "Full name", "Preferred language", "Organisation"],
+            [
+                ["2022/12/01 10:02:11 AM GMT+3", e, n, {"ar": "Arabic", "en": "English"}[lang], f"Org {i}"]
+                for i, (e, n, lang) in enumerate(PEOPLE)
+            ],
+            ",",
+        ).encode("utf-8"),
+        "email from 'Email Address', name from 'Full name', language from 'Preferred language'; "
+        "kept as attributes: 'Timestamp', 'Organisation'",
+    ),
+    # Arabic headers and Arabic language values, as an Arabic form writes them
+    "arabic-headers.csv": (
+        csv_text(
+            ["البريد الإلكتروني", "الاسم", "اللغة"],
+            [[e, n, {"ar": "العربية", "en": "الإنجليزية"}[lang]] for e, n, lang in PEOPLE],
+            ",",
+        ).encode("utf-8"),
+        "email from 'البريد الإلكتروني', name from 'الاسم', language from 'اللغة'",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORMS))
+def test_every_good_row_comes_in_with_its_name_and_language(project, name):
+    data, summary = FORMS[name]
+    result = run_import(project, written(project, name, data))
+    assert result.exit_code == 0, result.output
+    assert summary in result.output, result.output
+    assert "partners: 4 added, 0 updated" in result.output
+    assert stored(project) == EXPECTED
+
+
+def test_language_values_in_words_both_languages(project):
+    values = ["Arabic", "عربي", "العربية", "ENGLISH", "english ", "الإنجليزية", "en", "AR", "both", "كلتاهما"]
+    rows = [[f"p{i}@example.org", f"P {i}", value] for i, value in enumerate(values)]
+    result = run_import(project, written(project, "values.csv", csv_text(["email", "name", "language"], rows, ",").encode()))
+    assert result.exit_code == 0, result.output
+    got = {email: language for email, (_, language) in stored(project).items()}
+    assert [got[f"p{i}@example.org"] for i in range(len(values))] == [
+        "ar", "ar", "ar", "en", "en", "en", "en", "ar", "both", "both"
+    ]
+
+
+def test_extra_columns_are_kept_as_attributes_or_dropped(project):
+    text = csv_text(["Email", "Name", "Organisation", "City"], [["rana@example.org", "Rana", "Amel", "صيدا"]], ",")
+    result = run_import(project, written(project, "extra.csv", text.encode()))
+    assert "kept as attributes: 'Organisation', 'City'" in result.output
+    store = project.store()
+    assert store.person("rana@example.org", project.env["NEWSLETTER_SECRET_KEY"].encode()).attributes == {
+        "City": "صيدا", "Organisation": "Amel"
+    }
+    # a second file adds to them and changes what it gives
+    text = csv_text(["Email", "City", "Phone"], [["rana@example.org", "Beirut", "+961 1 000 000"]], ",")
+    run_import(project, written(project, "more.csv", text.encode()))
+    assert store.person("rana@example.org", project.env["NEWSLETTER_SECRET_KEY"].encode()).attributes == {
+        "City": "Beirut", "Organisation": "Amel", "Phone": "+961 1 000 000"
+    }
+    store.close()
+    dropped = run_import(project, written(project, "drop.csv", b"email,name,Notes\nnew@example.org,New,private\n"), "--ignore-extra")
+    assert dropped.exit_code == 0 and "kept as attributes" not in dropped.output
+    store = project.store()
+    assert store.person("new@example.org", project.env["NEWSLETTER_SECRET_KEY"].encode()).attributes == {}
+    store.close()
+
+
+def test_a_column_named_by_the_user(project):
+    text = csv_text(["Contact", "Who"], [["x@example.org", "X"]], ",")
+    path = written(project, "named.csv", text.encode())
+    refused = run_import(project, path)
+    assert refused.exit_code == 2 and "no email column in the header" in refused.output
+    result = run_import(project, path, "--column", 'email="Contact"', "--column", "name=Who")
+    assert result.exit_code == 0, result.output
+    assert "email from 'Contact', name from 'Who'" in result.output
+    assert stored(project)["x@example.org"] == ("X", "ar")
+
+
+def test_a_bad_row_in_a_windows_1256_file_is_named_by_line_and_the_rest_come_in(project):
+    rows = [["nour@example.org", "نور", "عربي"], ["not-an-address", "خطأ", "ar"], ["jane@example.org", "Jane", "Klingon"]]
+    result = run_import(project, written(project, "bad.csv", csv_text(["email", "name", "language"], rows, ",").encode("cp1256")))
+    assert result.exit_code == 1
+    assert "bad.csv:3: 'not-an-address'" in result.output
+    assert "bad.csv:4: language 'Klingon' is not one of ar, en" in result.output
+    assert stored(project) == {"nour@example.org": ("نور", "ar")}
