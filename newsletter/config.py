@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -242,6 +243,8 @@ def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | 
         else:
             r.problem("fields", f"expected attribute names such as organisation (letters, digits, _), got {value!r}")
     archive, dates, bilingual_name = read_archive(r, base_url), read_dates(r, languages), read_bilingual_name(r)
+    if signup and base_url and not archive.signup_url:  # the archive's pages offer serve's own form
+        archive = dataclasses.replace(archive, signup_url=f"{base_url}/subscribe")
 
     if problems or not (sender and reply_to and contact and preview_to):
         return None

@@ -129,6 +129,8 @@ def test_the_form_in_both_languages_arabic_first_or_the_one_asked_for(site, clie
     assert "<script" not in html and "http://" not in html.replace(site.url, "")
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert "أوافق على أن تصلني رسائل" in html and "I agree to receive the letters of" in html
+    # the archive's pages offer this form when [archive] names no other
+    assert site.project.config().archive.signup_url == f"{BASE_URL}/subscribe"
     english = client.get(f"{site.url}/subscribe?lang=en").text
     assert 'dir="rtl"' not in english.split("<main", 1)[1] and 'lang="en" dir="ltr"' in english
 

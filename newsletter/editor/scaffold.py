@@ -18,6 +18,7 @@ CONFIG = """# The organisation's settings, shared by every issue. Unknown keys a
 
 languages = ["ar", "en"]          # the first is the primary language
 layout = "bilingual"              # or "per-recipient": each subscriber gets their language
+# fields = ["organisation"]         # spreadsheet columns a letter may use, as {{ organisation }}
 base_url = "https://news.example.org"   # where `newsletter serve` answers (unsubscribe links)
 # list_id = "newsletter.news.example.org"
 # templates = "templates"         # your own copy of the templates (default: the package's)
@@ -66,6 +67,24 @@ provider = "outbox"               # a rehearsal; "smtp" or "ses" for the real se
 # sns_path = "/sns"
 # soft_bounce_limit = 3
 # soft_bounce_days = 90
+
+# [bounces]                        # SMTP only: bounces come back to a mailbox (feedback mailbox)
+# address = "bounces@news.example.org"
+
+# [mailbox]                        # password: NEWSLETTER_MAILBOX_PASSWORD
+# host = "mail.example.org"
+# user = "bounces"
+
+# [archive]                        # the letters on the web, answered by `newsletter serve`
+# signup_url = "https://news.example.org/subscribe"
+
+# [signup]                         # the sign-up form of `newsletter serve` (/subscribe)
+# list = "main"
+# provider = "smtp"
+# consent_version = "1"
+# [signup.consent]
+# ar = "أوافق على أن تصلني رسائل المنظمة بالبريد الإلكتروني، وأعلم أن بإمكاني إلغاء الاشتراك في أي وقت."
+# en = "I agree to receive the organisation's letters by email, and I know I can leave at any time."
 """
 
 GITIGNORE = """# the database, what was sent and what was built
