@@ -223,6 +223,14 @@ def test_a_placeholder_sender_blocks_a_real_send(tmp_path, secret_env):
     assert result.exit_code == 2 and "email.from: 'updates@example.com'" in result.output, result.output
 
 
+def test_a_placeholder_bounce_address_blocks_a_real_send(tmp_path, secret_env):
+    project = Project(tmp_path / "project", extra_config='[bounces]\naddress = "bounces@news.example.org"\n')
+    run(project, "subscribers", "import", str(project.write_subscribers(3)))
+    result = run(project, "send", str(project.issue), "--provider", "smtp", "--yes")
+    assert result.exit_code == 2 and "bounces.address: 'bounces@news.example.org'" in result.output, result.output
+    assert project.store().campaigns() == []
+
+
 # --- stored data is never overwritten by absence ------------------------------------------------
 
 

@@ -238,6 +238,9 @@ def real_send_problems(config: Config) -> list[Problem]:
     if _placeholder(config.sender.rpartition("@")[2].strip("> ")):
         message = f"email.from: {config.sender!r} is a placeholder address; mail from it is refused or lost"
         found.add(config.path, message, line=line_of_key(config.path, "email.from"))
+    if config.bounces and _placeholder(config.bounces.address.rpartition("@")[2]):
+        message = f"bounces.address: {config.bounces.address!r} is a placeholder address; bounces sent there are lost"
+        found.add(config.path, message, line=line_of_key(config.path, "bounces.address"))
     return found.items
 
 
