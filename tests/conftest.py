@@ -9,9 +9,9 @@ FIXTURES = ROOT / "tests" / "fixtures"
 YEAR_END = ROOT / "issues" / "2022-12-year-end"
 
 
-# What `scripts/test --fast` leaves out: tests that need a PostgreSQL server, Chromium or
-# SpamAssassin, and the kill trials. CI runs everything.
-SLOW_MARKERS = ("postgres", "browser", "spamassassin", "trials")
+# What `scripts/test --fast` leaves out: tests that need a PostgreSQL server, Chromium,
+# SpamAssassin or Dovecot, and the kill trials. CI runs everything.
+SLOW_MARKERS = ("postgres", "browser", "spamassassin", "dovecot", "trials")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -21,6 +21,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
         if "served" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+        if "imap" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.dovecot)
 
 
 @pytest.fixture
