@@ -156,6 +156,11 @@ def test_the_built_preview_and_the_archive_pages_show_the_fallbacks(personal, tm
     built = personal.root / "dist" / personal.issue.name
     assert AR_FALLBACK in (built / "ar.html").read_text(encoding="utf-8")
     assert f"{EN_FALLBACK}," in (built / "en.txt").read_text(encoding="utf-8")
+    long = (built / "ar.long-name.html").read_text(encoding="utf-8")
+    assert "عبد الرحمن بن عبد الله بن محمد آل عبد اللطيف الحسيني" in long and AR_FALLBACK not in long
+    assert sorted(p.name for p in built.glob("*.long-name.html")) == [
+        "ar.long-name.html", "bilingual.long-name.html", "en.long-name.html"
+    ]
     from newsletter.archive.publish import web_edition
 
     pages = web_edition(build_issue(personal.issue, personal.config_path))

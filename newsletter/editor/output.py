@@ -1,6 +1,7 @@
 """What `newsletter build` writes: each variant's HTML and text with preview values, a sample
 .eml and the images the HTML shows beside it, all gathered in memory first and then swapped
-into place at once."""
+into place at once. A letter with personal fields also gets `<variant>.long-name.html`: the
+same letter for a reader with a long real name (the other files show the fallbacks)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from newsletter.editor.personal_check import LONG_NAMES
 from newsletter.letter.build import Build
 from newsletter.letter.images import with_file_names
-from newsletter.message.composer import ensure_composable, preview_text, sample_message
+from newsletter.letter.personal import person_values
+from newsletter.message.composer import ensure_composable, preview_text, preview_values, sample_message
+from newsletter.placeholders import Slots
 
 
 def build_files(build: Build) -> dict[str, bytes]:
@@ -26,8 +30,19 @@ def build_files(build: Build) -> dict[str, bytes]:
         files[f"{name}.html"] = with_file_names(html, variant.images).encode("utf-8")
         files[f"{name}.txt"] = preview_text(variant.text, build.config, html=False, fallbacks=fallbacks).encode("utf-8")
         files[f"{name}.eml"] = sample_message(variant, build.config)
+        if variant.fields:
+            long = with_long_names(variant.html, variant, build)
+            files[f"{name}.long-name.html"] = with_file_names(long, variant.images).encode("utf-8")
         images.update((image.filename, image.data) for image in variant.images)
     return files | images
+
+
+def with_long_names(html: str, variant, build: Build) -> str:
+    """The variant's HTML as a reader whose name (and every field) is a long real name reads it."""
+    long = LONG_NAMES.get(variant.lang, LONG_NAMES["en"])
+    values = person_values(variant.fields, {field.name: long for field in variant.fields})
+    fallbacks = tuple(field.fallback for field in variant.fields)
+    return Slots(html, html=True, fallbacks=fallbacks).fill({**preview_values(build.config), **values})
 
 
 def write_all(out_dir: Path, files: dict[str, bytes]) -> None:

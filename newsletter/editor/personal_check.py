@@ -1,6 +1,7 @@
 """`check` on the personal fields of an issue (`{{ name | default("…") }}`): each line that holds
 one, as a reader without a value reads it (the fallback) and as one with a long real name reads
-it, so that the editor sees both before sending; a field without a fallback is a warning."""
+it, so that the editor sees both before sending; a field without a fallback is a warning.
+`newsletter build` writes the whole letter both ways (`<variant>.long-name.html` beside the rest)."""
 
 from __future__ import annotations
 
