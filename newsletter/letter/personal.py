@@ -111,6 +111,8 @@ def person_values(fields: tuple[Field, ...], person: dict[str, str]) -> dict[str
     """Slot name → the person's value of each field they have one for (their name, or the attribute
     matched loosely), cleaned and isolated (U+2068 … U+2069), so that no value can turn the text
     around it; the fields they have none for keep their fallback."""
+    if not fields:
+        return {}
     by_key = {loose(k): plain(v) for k, v in person.items()}
     out = {}
     for number, field in enumerate(fields):

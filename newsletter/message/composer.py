@@ -235,7 +235,8 @@ class VariantComposer:
         token = signer.make(recipient.token_key, campaign_id) if signer else PREVIEW_TOKEN
         unsubscribe = unsubscribe_url(self.base_url, token)
         values = {"unsubscribe_url": unsubscribe, "name": recipient.name, "email": to}
-        values |= person_values(self.fields, {**recipient.attributes, "name": recipient.name})
+        if self.fields:
+            values |= person_values(self.fields, {**recipient.attributes, "name": recipient.name})
         text_cte, text_body = self.text.cte, self.text.encode(values)
         html_cte, html_body = self.html.cte, self.html.encode(values)
         message_id = f"<{campaign_id}.{recipient.delivery_id}.{secrets.token_hex(8)}@{self.domain}>"
