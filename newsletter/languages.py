@@ -1,4 +1,5 @@
-"""Languages the templates know: direction, alignment and the few words the layout needs."""
+"""Languages the templates know: direction, alignment, the few words the layout needs, and the one
+table of what the public pages and the confirmation message say in each language."""
 
 from __future__ import annotations
 
@@ -141,3 +142,89 @@ def month_name(code: str, month: int, style: str | None = None) -> str:
 
 def format_month(language: Language, year: int, month: int, digits: str, style: str | None = None) -> str:
     return f"{month_name(language.code, month, style)} {format_number(year, digits)}"
+
+
+# What the sign-up, confirmation and preference pages, and the confirmation message, say, in each
+# language. `{organisation}`, `{address}` and `{choice}` are filled in escaped.
+WORDS: dict[str, dict[str, str]] = {
+    "ar": {
+        "signup_title": "الاشتراك في رسائل {organisation}",
+        "signup_intro": "اكتب عنوان بريدك الإلكتروني لتصلك رسائلنا. سنرسل إليك رسالة فيها رابط لتأكيد الاشتراك.",
+        "email": "البريد الإلكتروني",
+        "name": "الاسم (اختياري)",
+        "language": "لغة الرسائل",
+        "choice_ar": "العربية",
+        "choice_en": "الإنجليزية",
+        "choice_both": "العربية والإنجليزية معًا",
+        "subscribe": "اشترك",
+        "honeypot": "اترك هذا الحقل فارغًا",
+        "check_title": "تحقّق من بريدك",
+        "check_inbox": "إذا كان العنوان صحيحًا فستصله خلال دقائق رسالة فيها رابط لتأكيد الاشتراك. لن تصلك رسائلنا قبل أن تؤكّده. صلاحية الرابط سبعة أيام.",
+        "bad_email": "تحقّق من عنوان البريد الإلكتروني: لا يبدو صحيحًا.",
+        "no_consent": "للاشتراك، ضع علامة على جملة الموافقة.",
+        "too_many": "وصل عدد كبير من طلبات الاشتراك في وقت قصير. حاول مرة أخرى بعد عشر دقائق.",
+        "confirm_title": "تأكيد الاشتراك",
+        "confirm_question": "هل تريد تأكيد اشتراك العنوان {address} في رسائل {organisation}؟",
+        "confirm_button": "تأكيد الاشتراك",
+        "confirmed": "تم. العنوان {address} مشترك في رسائل {organisation}، وستصله الرسائل {choice}. في كل رسالة رابط لتغيير اللغة أو إلغاء الاشتراك.",
+        "link_expired": "انتهت صلاحية هذا الرابط، ولم يتغيّر شيء. يمكنك طلب الاشتراك من جديد.",
+        "link_invalid": "هذا الرابط غير صالح، ولم يتغيّر شيء. تأكّد من نسخه كاملًا من الرسالة.",
+        "link_used": "هذا الرابط استُخدم من قبل أو حلّ محلّه رابط أحدث، ولم يتغيّر شيء.",
+        "signup_again": "الاشتراك من جديد",
+        "preferences": "لغة الرسائل",
+        "language_now": "تصلك الرسائل {choice}.",
+        "save": "حفظ",
+        "language_saved": "حُفظ اختيارك: ستصل الرسالة القادمة {choice}.",
+        "in_ar": "بالعربية",
+        "in_en": "بالإنجليزية",
+        "in_both": "بالعربية والإنجليزية معًا",
+        "leave": "إلغاء الاشتراك",
+        "mail_subject": "أكّد اشتراكك في رسائل {organisation}",
+        "mail_hello": "طلب أحدٌ، وربما أنت، أن تصل رسائل {organisation} إلى هذا العنوان.",
+        "mail_action": "لتأكيد الاشتراك افتح هذا الرابط واضغط زر التأكيد:",
+        "mail_button": "تأكيد الاشتراك",
+        "mail_ignore": "صلاحية الرابط سبعة أيام. إذا لم تطلب ذلك فتجاهل هذه الرسالة: لن يصلك منّا شيء دون تأكيدك.",
+    },
+    "en": {
+        "signup_title": "Subscribe to the letters of {organisation}",
+        "signup_intro": "Enter your email address to receive our letters. We will send you a message with a link to confirm.",
+        "email": "Email address",
+        "name": "Name (optional)",
+        "language": "Language of the letters",
+        "choice_ar": "Arabic",
+        "choice_en": "English",
+        "choice_both": "Both Arabic and English",
+        "subscribe": "Subscribe",
+        "honeypot": "Leave this field empty",
+        "check_title": "Check your inbox",
+        "check_inbox": "If the address is right, a message with a link to confirm will reach it in a few minutes. You will receive no letters until you confirm. The link works for seven days.",
+        "bad_email": "Please check the email address: it does not look right.",
+        "no_consent": "To subscribe, tick the consent sentence.",
+        "too_many": "Too many sign-ups in a short time. Please try again in ten minutes.",
+        "confirm_title": "Confirm your subscription",
+        "confirm_question": "Confirm the subscription of {address} to the letters of {organisation}?",
+        "confirm_button": "Confirm",
+        "confirmed": "Done: {address} is subscribed to the letters of {organisation}, and will receive them {choice}. Every letter has a link to change the language or leave.",
+        "link_expired": "This link has expired; nothing was changed. You can sign up again.",
+        "link_invalid": "This link is not valid; nothing was changed. Check that it was copied whole from the message.",
+        "link_used": "This link was used already or replaced by a newer one; nothing was changed.",
+        "signup_again": "Sign up again",
+        "preferences": "Language of the letters",
+        "language_now": "You receive the letters {choice}.",
+        "save": "Save",
+        "language_saved": "Saved: the next letter will reach you {choice}.",
+        "in_ar": "in Arabic",
+        "in_en": "in English",
+        "in_both": "in Arabic and English",
+        "leave": "Leave",
+        "mail_subject": "Confirm your subscription to the letters of {organisation}",
+        "mail_hello": "Someone, probably you, asked for the letters of {organisation} to be sent to this address.",
+        "mail_action": "To confirm, open this link and press the button:",
+        "mail_button": "Confirm",
+        "mail_ignore": "The link works for seven days. If it was not you, ignore this message: nothing will be sent to you without your confirmation.",
+    },
+}
+
+
+def word(code: str, key: str) -> str:
+    return (WORDS.get(code) or WORDS["en"])[key]

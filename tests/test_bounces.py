@@ -13,7 +13,7 @@ import bounce_samples as samples
 import pytest
 from conftest import ROOT
 
-from newsletter.config_mail import BounceSettings
+from newsletter.config.mail import BounceSettings
 from newsletter.feedback.bounces import Addresses, bounce_type, read_message
 from newsletter.tokens import DeliveryTokens, TokenSigner, tag_of, tagged
 

@@ -470,7 +470,7 @@ def test_the_feedback_mailbox_command_is_listed():
 def test_without_move_a_message_is_copied_and_flagged_never_deleted(imap, monkeypatch):
     """A server without MOVE: the message is copied to the processed folder and flagged
     \\Deleted in INBOX, where it stays for its owner to expunge; later rounds skip it."""
-    from newsletter.config_mail import MailboxSettings
+    from newsletter.config.mail import MailboxSettings
     from newsletter.feedback.mailbox import Mailbox
 
     monkeypatch.setenv("SSL_CERT_FILE", str(imap.ca))

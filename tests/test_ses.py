@@ -33,7 +33,7 @@ from sqlalchemy import select
 from newsletter import domain as d
 from newsletter.store import tables as s
 from newsletter.cli import cli
-from newsletter.config_delivery import SESSettings
+from newsletter.config.delivery import SESSettings
 from newsletter.sending.providers import ses as ses_module
 from newsletter.sending.providers.ses import SESFactory, convert
 

@@ -19,7 +19,7 @@ from newsletter.addresses import email_key, normalise_email
 from newsletter.audience.spreadsheet import neutralised, one_subscriber, parse_csv, read_csv, restored, write_csv
 from newsletter.domain import Subscriber
 from newsletter.errors import BadInput
-from newsletter.terminal import CONTROLS, terminal_safe
+from newsletter.errors import CONTROLS, terminal_safe
 
 # No example database: a test run leaves nothing behind in the tree.
 settings.register_profile("spreadsheets-fast", max_examples=200, deadline=None, database=None)

@@ -14,8 +14,7 @@ from pathlib import Path
 from newsletter.addresses import email_key, normalise_email
 from newsletter.audience import sheets
 from newsletter.domain import BOTH, ExportRow, NewSubscriber, Subscriber
-from newsletter.errors import BadInput, Problem
-from newsletter.terminal import CONTROLS
+from newsletter.errors import CONTROLS, BadInput, Problem
 
 COLUMNS = ("email", "name", "language")
 MAX_NAME = 200

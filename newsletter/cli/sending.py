@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from newsletter import config_delivery
 from newsletter import domain as d
 from newsletter.cli.group import cli, config_option, echo_err
-from newsletter.interrupts import stop_on_signals
+from newsletter.cli.interrupts import stop_on_signals
+from newsletter.config import delivery as config_delivery
 
 PROVIDERS = click.Choice(list(config_delivery.PROVIDERS))
 STOPPING = "stopping: finishing the messages in flight (press Ctrl-C again to quit now)"

@@ -9,7 +9,7 @@ import click
 
 from newsletter import domain as d
 from newsletter.cli.group import NotFound, cli, config_option, echo_err, load, open_store, plural
-from newsletter.terminal import terminal_safe
+from newsletter.errors import terminal_safe
 
 LIST_OPTION_HELP = "List to put them on."
 

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from newsletter.config import Config
+from newsletter.config.toml import line_of_key
 from newsletter.domain import BILINGUAL
 from newsletter.editor.personal_check import check_personal
 from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
@@ -31,7 +32,6 @@ from newsletter.letter.build import (
 )
 from newsletter.letter.images import image_lines
 from newsletter.message.composer import ensure_composable
-from newsletter.tomlfile import line_of_key
 
 # What major clients do not support for layout, from caniemail.com's data and the
 # project's rendering notes: (pattern in the final HTML, what, where it breaks).

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 
 from newsletter.config import Config
-from newsletter.config_mail import PASSWORD_ENV, MailboxSettings
+from newsletter.config.mail import PASSWORD_ENV, MailboxSettings
 from newsletter.errors import BadInput, NewsletterError
 from newsletter.feedback.bounces import Addresses, Reading, read_message
 from newsletter.feedback.policy import FeedbackPolicy

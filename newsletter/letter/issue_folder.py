@@ -10,12 +10,12 @@ from pathlib import Path
 from markdown_it.token import Token
 
 from newsletter.config import Config
+from newsletter.config.toml import CONTROL, line_of_key, read_toml
 from newsletter.domain import BILINGUAL
 from newsletter.errors import Problems
 from newsletter.languages import LANGUAGES
 from newsletter.letter import markdown
 from newsletter.letter.personal import Field, FieldError, take_fields
-from newsletter.tomlfile import CONTROL, line_of_key, read_toml
 
 SECTION_FILE = re.compile(r"^(?P<number>\d+)-(?P<name>[a-z0-9][a-z0-9_-]*)\.(?P<lang>[A-Za-z-]+)\.md$")
 FRAME_FILE = re.compile(r"^(?P<name>opening|closing)\.(?P<lang>[A-Za-z-]+)\.md$")

@@ -29,6 +29,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from newsletter.config import Config
+from newsletter.config.toml import line_of_key
 from newsletter.errors import BadInput, Problem, Problems
 from newsletter.letter.assemble import sender_name
 from newsletter.letter.build import Build
@@ -38,7 +39,6 @@ from newsletter.letter.render import Variant
 from newsletter.message.headers import ComposeError, from_header, subject_header
 from newsletter.placeholders import Slots
 from newsletter.tokens import TokenSigner, tagged
-from newsletter.tomlfile import line_of_key
 
 # What the unsubscribe link of a preview or test copy says: no page answers to it.
 PREVIEW_TOKEN = "preview"

@@ -12,10 +12,10 @@ from email.utils import format_datetime, parseaddr
 from markupsafe import Markup, escape
 
 from newsletter.config import Config
+from newsletter.languages import word
 from newsletter.letter.assemble import sender_name
 from newsletter.message.composer import POLICY, Outgoing, domain_of, header
 from newsletter.message.headers import from_header, subject_header
-from newsletter.wording import word
 
 
 def confirm_url(base_url: str, token: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from newsletter.audience.signup import SOURCE, SignupForm
 from newsletter.config import Config
-from newsletter.config_signup import SignupSettings
+from newsletter.config.signup import SignupSettings
 from newsletter.message.composer import Outgoing
 from newsletter.message.confirmation import confirmation_message
 from newsletter.store import Store

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from newsletter.config_delivery import PROVIDERS
+from newsletter.config.delivery import PROVIDERS
 from newsletter.editor.checks import blocking_problems, real_send_problems
 from newsletter.errors import BadInput, Problem
 from newsletter.letter.build import Build

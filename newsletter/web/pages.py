@@ -13,8 +13,7 @@ from starlette.responses import HTMLResponse
 
 from newsletter.config import Config
 from newsletter.domain import BOTH
-from newsletter.languages import LANGUAGES, Language
-from newsletter.wording import word
+from newsletter.languages import LANGUAGES, Language, word
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",

@@ -34,6 +34,7 @@ from newsletter.domain import ACTIVE, UNSUBSCRIBED, Subscriber
 from newsletter.feedback.policy import FeedbackPolicy
 from newsletter.feedback.ses_events import FeedbackFormatError, events_from_envelope
 from newsletter.feedback.sns import CertificateCache, SNSVerificationError, fetch_certificate, verify_sns_message
+from newsletter.languages import word
 from newsletter.message.composer import PREVIEW_TOKEN, Outgoing
 from newsletter.sending.confirmations import Signups
 from newsletter.store import Store
@@ -43,7 +44,6 @@ from newsletter.web.limits import RateLimit
 from newsletter.web.pages import SECURITY_HEADERS, Block, Pages, shown_address
 from newsletter.web.serving import ServeError
 from newsletter.web.signup import form_fields, signup_routes
-from newsletter.wording import word
 
 log = logging.getLogger("newsletter.web")
 

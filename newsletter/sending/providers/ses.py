@@ -20,7 +20,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from newsletter.config_delivery import SESSettings
+from newsletter.config.delivery import SESSettings
 from newsletter.message.composer import Outgoing
 from newsletter.sending.providers.base import SendError
 

@@ -10,7 +10,7 @@ import re
 import smtplib
 import ssl
 
-from newsletter.config_delivery import SMTPSettings
+from newsletter.config.delivery import SMTPSettings
 from newsletter.message.composer import Outgoing
 from newsletter.sending.providers.base import SendError
 

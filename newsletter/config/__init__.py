@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from newsletter.config_delivery import (
+from newsletter.config.delivery import (
     FeedbackSettings,
     PrivacySettings,
     SendSettings,
@@ -22,14 +22,14 @@ from newsletter.config_delivery import (
     ses_settings,
     smtp_settings,
 )
-from newsletter.config_mail import KNOWN_KEYS as MAIL_KEYS
-from newsletter.config_mail import BounceSettings, MailboxSettings, bounce_settings, mailbox_settings
-from newsletter.config_signup import KNOWN_KEYS as SIGNUP_KEYS
-from newsletter.config_signup import SignupSettings, signup_settings
-from newsletter.config_web import ArchiveSettings, DateSettings, read_archive, read_bilingual_name, read_dates
+from newsletter.config.mail import KNOWN_KEYS as MAIL_KEYS
+from newsletter.config.mail import BounceSettings, MailboxSettings, bounce_settings, mailbox_settings
+from newsletter.config.signup import KNOWN_KEYS as SIGNUP_KEYS
+from newsletter.config.signup import SignupSettings, signup_settings
+from newsletter.config.toml import TomlReader, read_toml
+from newsletter.config.web import ArchiveSettings, DateSettings, read_archive, read_bilingual_name, read_dates
 from newsletter.errors import BadInput, Problems
 from newsletter.languages import DIGIT_STYLES, LANGUAGES, Language
-from newsletter.tomlfile import TomlReader, read_toml
 
 CONFIG_NAME = "newsletter.toml"
 STORE_ENV = "NEWSLETTER_STORE_URL"  # e.g. postgresql:// with libpq's PGHOST, PGUSER, PGPASSWORD…
@@ -85,7 +85,7 @@ class Config:
 def packaged_templates() -> Path:
     """The templates that come with the package: in an installed wheel they sit inside it;
     in a source checkout (or an editable install) they are the top-level templates/ folder."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     installed = package / "templates"
     return installed if installed.is_dir() else package.parent / "templates"
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from email.utils import parseaddr
 
-from newsletter.tomlfile import TomlReader
+from newsletter.config.toml import TomlReader
 
 PASSWORD_ENV = "NEWSLETTER_MAILBOX_PASSWORD"
 MAILBOX_SECURITY = ("tls", "starttls")  # never a password in clear text

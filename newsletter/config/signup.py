@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from newsletter.config_delivery import PROVIDERS
-from newsletter.tomlfile import TomlReader
+from newsletter.config.delivery import PROVIDERS
+from newsletter.config.toml import TomlReader
 
 KNOWN_KEYS = {
     "signup": {

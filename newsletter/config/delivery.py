@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from newsletter.tomlfile import TomlReader
+from newsletter.config.toml import TomlReader
 
 PROVIDERS = ("outbox", "smtp", "ses")
 SMTP_SECURITY = ("starttls", "tls", "none")
