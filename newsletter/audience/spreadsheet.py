@@ -100,8 +100,25 @@ def parse_sheet(
     if not lines:
         raise BadInput([Problem(where, None, "empty file: expected a header line with email, name, language")])
     delimiter = sheets.separator(lines[0])
+    header, found = _read_header(lines[0], delimiter, where, columns, ignore_extra)
+    reader = _RowReader(header, found, languages)
+    good: list[NewSubscriber] = []
+    bad: list[RowProblem] = []
+    for line, text_line in enumerate(lines[1:], start=2):
+        row = reader.read(line, text_line, delimiter)
+        if isinstance(row, NewSubscriber):
+            good.append(row)
+        elif row is not None:
+            bad.append(RowProblem(line, row))
+    used = {field_name: header[i].strip() for field_name, i in found.fields.items()}
+    return Sheet(good, bad, separator=delimiter, used=used, extra=list(found.extra.values()))
+
+
+def _read_header(
+    line: str, delimiter: str, where: str, columns: dict[str, str] | None, ignore_extra: bool
+) -> tuple[list[str], sheets.Columns]:
     try:
-        header, unclosed = _fields(lines[0], delimiter)
+        header, unclosed = _fields(line, delimiter)
     except csv.Error as exc:
         raise BadInput([Problem(where, 1, f"not CSV: {exc}")]) from None
     if unclosed:
@@ -109,66 +126,65 @@ def parse_sheet(
     found = sheets.match(header, columns, ignore_extra=ignore_extra)
     if found.problems:
         raise BadInput([Problem(where, 1, problem) for problem in found.problems])
-    index = found.fields
-    names = {i: field_name for field_name, i in index.items()} | found.extra
+    return header, found
 
-    good: list[NewSubscriber] = []
-    bad: list[RowProblem] = []
-    seen: dict[str, int] = {}
-    for line, text_line in enumerate(lines[1:], start=2):
+
+class _RowReader:
+    """One row at a time: a person, a problem (its message), or None for a blank row."""
+
+    def __init__(self, header: list[str], found: sheets.Columns, languages: tuple[str, ...]):
+        self.header, self.found, self.languages = header, found, languages
+        self.names = {i: field_name for field_name, i in found.fields.items()} | found.extra
+        self.seen: dict[str, int] = {}
+
+    def read(self, line: int, text_line: str, delimiter: str) -> NewSubscriber | str | None:
         try:
             row, unclosed = _fields(text_line, delimiter)
         except csv.Error as exc:
-            bad.append(RowProblem(line, f"not CSV: {exc}"))
-            continue
+            return f"not CSV: {exc}"
+        header = self.header
         label = [
-            names.get(i) or (header[i].strip() if i < len(header) else "") or f"column {i + 1}" for i in range(len(row))
+            self.names.get(i) or (header[i].strip() if i < len(header) else "") or f"column {i + 1}"
+            for i in range(len(row))
         ]
         if unclosed:
-            bad.append(RowProblem(line, f"the quote opened in the {label[-1]} column is not closed on this line"))
-            continue
+            return f"the quote opened in the {label[-1]} column is not closed on this line"
         controls = [(i, control) for i, cell in enumerate(row) if (control := _control(cell))]
         if controls:
             i, control = controls[0]
-            bad.append(RowProblem(line, f"control character {control} in the {label[i]} column"))
-            continue
+            return f"control character {control} in the {label[i]} column"
         if not any(cell.strip() for cell in row):
-            continue
+            return None
         if len(row) > len(header):
-            bad.append(RowProblem(line, f"{len(row)} fields, the header has {len(header)}"))
-            continue
+            return f"{len(row)} fields, the header has {len(header)}"
+        return self._person(line, row)
 
-        def cell(name: str, row: list[str] = row) -> str:
-            i = index.get(name)
+    def _person(self, line: int, row: list[str]) -> NewSubscriber | str:
+        def cell(name: str) -> str:
+            i = self.found.fields.get(name)
             return restored(row[i].strip()) if i is not None and i < len(row) else ""
 
         raw = cell("email")
         if not raw:
-            bad.append(RowProblem(line, "no email address"))
-            continue
+            return "no email address"
         try:
             address = normalise_email(raw)
         except ValueError as exc:
-            bad.append(RowProblem(line, f"{raw!r}: {exc}"))
-            continue
+            return f"{raw!r}: {exc}"
         try:
-            language = sheets.language(cell("language"), languages)  # none: keep theirs, or the primary one
+            language = sheets.language(cell("language"), self.languages)  # none: keep theirs, or the primary one
         except ValueError as exc:
-            bad.append(RowProblem(line, str(exc)))
-            continue
+            return str(exc)
         name = " ".join(cell("name").split())
         if len(name) > MAX_NAME:
-            bad.append(RowProblem(line, f"name longer than {MAX_NAME} characters"))
-            continue
+            return f"name longer than {MAX_NAME} characters"
         key = email_key(address)
-        if key in seen:
-            bad.append(RowProblem(line, f"{address!r} already on line {seen[key]}"))
-            continue
-        seen[key] = line
-        attributes = {h: restored(row[i].strip()) for i, h in found.extra.items() if i < len(row) and row[i].strip()}
-        good.append(NewSubscriber(address, name, language, line, attributes))
-    used = {field_name: header[i].strip() for field_name, i in index.items()}
-    return Sheet(good, bad, separator=delimiter, used=used, extra=list(found.extra.values()))
+        if key in self.seen:
+            return f"{address!r} already on line {self.seen[key]}"
+        self.seen[key] = line
+        extra = self.found.extra.items()
+        attributes = {h: restored(row[i].strip()) for i, h in extra if i < len(row) and row[i].strip()}
+        return NewSubscriber(address, name, language, line, attributes)
 
 
 def _lines(text: str) -> list[str]:
