@@ -1,20 +1,9 @@
 """The `newsletter` command: a thin click layer. Each command parses its options, calls one
-library function and prints what it returned; errors become one message and an exit status."""
+library function and prints what it returned; errors become one message and an exit status.
+A command's module is imported only when that command runs (see group.COMMANDS)."""
 
 from __future__ import annotations
 
-from newsletter.cli import (  # noqa: F401
-    archive,
-    campaigns,
-    database,
-    feedback,
-    keys,
-    letters,
-    project,
-    sending,
-    signup,
-    subscribers,
-)
 from newsletter.cli.group import cli
 
 __all__ = ["cli", "main"]

@@ -1,23 +1,84 @@
 """The `newsletter` group: one place that turns the project's errors into a message and an
-exit status, and the options and lookups every command shares."""
+exit status, and the options and lookups every command shares.
+
+Commands are imported only when they run or show their help: `newsletter --help` reads their
+names and short help from COMMANDS, so it pays for click alone (a test keeps COMMANDS true)."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from newsletter import __version__
-from newsletter.config import Config, load_config, locate_config
 from newsletter.errors import BadInput, NewsletterError
 
 if TYPE_CHECKING:
+    from newsletter.config import Config
     from newsletter.store import Store
+
+# command → (the module under newsletter.cli that defines it, its short help as click makes it)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "archive": ("archive", "The public archive of published letters (also under /archive/ in `newsletter serve`)."),
+    "build": ("letters", "Render every variant of ISSUE_DIR to HTML, plain text and a sample .eml."),
+    "campaign": ("campaigns", "One campaign: show it, or cancel it."),
+    "campaigns": ("campaigns", "Every campaign: number, issue, lists, provider, started, state and counts."),
+    "check": ("letters", "Check ISSUE_DIR before sending: exit 0 when clean, 1 when a check failed, 2 on bad input."),
+    "db": ("database", "The database: its schema version, and upgrades (back it up first)."),
+    "feedback": ("feedback", "Bounces and complaints: SES's from an SQS queue, SMTP's from the bounce mailbox."),
+    "init": (
+        "project",
+        "Start a project in FOLDER: newsletter.toml (every setting shown), an example issue, .gitignore.",
+    ),
+    "keys": ("keys", "The key that opens the store (NEWSLETTER_SECRET_KEY)."),
+    "new": (
+        "project",
+        "Start an issue: issues/SLUG with issue.toml, an opening, the sections and a closing per language.",
+    ),
+    "preview": ("letters", "Serve a live preview of ISSUE_DIR on 127.0.0.1, rebuilt whenever a file changes."),
+    "report": (
+        "feedback",
+        "Per campaign and language: recipients, sent, failed, uncertain, bounces, complaints, unsubscribes.",
+    ),
+    "send": ("sending", "Send ISSUE_DIR to every active subscriber of the lists, one message each."),
+    "serve": (
+        "feedback",
+        "Serve the unsubscribe pages, the SNS endpoint for SES feedback and /healthz, until SIGTERM.",
+    ),
+    "signup-form": (
+        "signup",
+        "Print the sign-up form as plain HTML (no script, nothing fetched), posting to BASE_URL/subscribe of `newsletter serve`.",
+    ),
+    "subscribers": ("subscribers", "Import, list, export and erase subscribers."),
+    "worker": ("sending", "Help send CAMPAIGN (its number or issue slug) from this machine; needs PostgreSQL."),
+}
 
 
 class _Group(click.Group):
-    """Turns the project's errors into one clean message and the right exit status."""
+    """Imports a command's module on first use, and turns the project's errors into one clean
+    message and the right exit status."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"newsletter.cli.{COMMANDS[cmd_name][0]}")  # registers its commands on `cli`
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click does, but a command not imported yet shows its short help from COMMANDS."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            command = self.commands.get(name) or click.Command(name, help=COMMANDS[name][1])
+            if not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -56,6 +117,8 @@ config_option = click.option(
 
 def load(config_path: Path | None, start: Path | None = None) -> Config:
     """The configuration a command works with (see newsletter.config.config_for)."""
+    from newsletter.config import load_config, locate_config
+
     return load_config(locate_config(start or Path.cwd(), config_path))
 
 
