@@ -155,3 +155,47 @@ class ConfirmationTokens:
             return None
         key, seconds = found
         return key, dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+# --- The public URLs ------------------------------------------------------------------------
+#
+# The paths `newsletter serve` answers, written once: its routes are these patterns, and the
+# links in letters and confirmation messages are built from them. A token in a path is a
+# capability, so the access log hides the segment after each of TOKEN_SEGMENTS.
+
+UNSUBSCRIBE_ROUTE = "/u/{token}"
+RESUBSCRIBE_ROUTE = "/u/{token}/resubscribe"
+LANGUAGE_ROUTE = "/u/{token}/language"
+SUBSCRIBE_ROUTE = "/subscribe"
+CONFIRM_ROUTE = "/confirm/{token}"
+ARCHIVE_ROUTE = "/archive"
+HEALTH_ROUTE = "/healthz"
+SNS_ROUTE = "/sns"  # the default of feedback.sns_path, which a project may move
+TOKEN_SEGMENTS = ("u", "confirm")
+
+
+def unsubscribe_path(token: str) -> str:
+    return UNSUBSCRIBE_ROUTE.format(token=token)
+
+
+def unsubscribe_url(base_url: str, token: str) -> str:
+    """The one-click unsubscribe URL that `newsletter serve` answers at /u/<token>."""
+    return base_url + unsubscribe_path(token)
+
+
+def resubscribe_path(token: str) -> str:
+    return RESUBSCRIBE_ROUTE.format(token=token)
+
+
+def language_path(token: str) -> str:
+    return LANGUAGE_ROUTE.format(token=token)
+
+
+def confirm_url(base_url: str, token: str) -> str:
+    """The confirmation page that `newsletter serve` answers at /confirm/<token>."""
+    return base_url + CONFIRM_ROUTE.format(token=token)
+
+
+def takes_token_path(path: str) -> bool:
+    """Whether `path` lies under a token's paths (/u/…, /confirm/…), where no other endpoint may go."""
+    return path.startswith(tuple(f"/{segment}/" for segment in TOKEN_SEGMENTS))

@@ -35,7 +35,9 @@ from newsletter.cli import cli
 from newsletter.domain import NewSubscriber
 from newsletter.store import Store
 from newsletter.tokens import LENGTH, TokenSigner
-from newsletter.web.public import MAX_FORM_BODY, MAX_SNS_BODY, create_app, too_deep
+from newsletter.web.public import create_app
+from newsletter.web.sns import MAX_SNS_BODY, too_deep
+from newsletter.web.unsubscribe import MAX_FORM_BODY
 
 SECRET_BYTES = SECRET.encode()
 SIGNER = TokenSigner(SECRET_BYTES)

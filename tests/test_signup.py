@@ -32,7 +32,7 @@ from newsletter.store import Store
 from newsletter.store import tables as t
 from newsletter.tokens import TokenSigner
 from newsletter.web.public import create_app
-from newsletter.web.signup import form_fields
+from newsletter.web.answers import form_fields
 
 BASE_URL = "https://news.cssrweb.org"
 SECRET_BYTES = SECRET.encode()

@@ -16,11 +16,7 @@ from newsletter.languages import word
 from newsletter.letter.assemble import sender_name
 from newsletter.message.composer import POLICY, Outgoing, domain_of, header
 from newsletter.message.headers import from_header, subject_header
-
-
-def confirm_url(base_url: str, token: str) -> str:
-    """The confirmation page that `newsletter serve` answers at /confirm/<token>."""
-    return f"{base_url}/confirm/{token}"
+from newsletter.tokens import confirm_url
 
 
 def codes_for(choice: str, config: Config) -> list[str]:

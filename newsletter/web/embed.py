@@ -8,6 +8,7 @@ from __future__ import annotations
 import jinja2
 
 from newsletter.config import Config
+from newsletter.tokens import SUBSCRIBE_ROUTE
 from newsletter.web.pages import Pages
 
 _FORM = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(
@@ -44,7 +45,7 @@ _FORM = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True
 def signup_form_html(config: Config, codes: list[str] | None = None) -> str:
     """The form in each of `codes` (default: every language, the primary first)."""
     pages = Pages(config)
-    action = f"{config.base_url}/subscribe"
+    action = config.base_url + SUBSCRIBE_ROUTE
     blocks = []
     for code in codes or list(config.codes):
         language = pages.language(code)

@@ -1,6 +1,7 @@
 """The public pages as they are written: blocks of text and small forms, each block in its own
-language and direction, through the project's page.html.j2 (autoescaped), with the security
-headers every public answer carries. The forms' fields, the sign-up form's included, are made here."""
+language and direction, through the project's page.html.j2 (autoescaped), and the security
+headers every public answer carries. The forms' fields, the sign-up form's included, are made here.
+Only HTML comes out (no response), so `newsletter signup-form` writes its form without Starlette."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 import jinja2
 from markupsafe import Markup, escape
-from starlette.responses import HTMLResponse
 
 from newsletter.config import Config
 from newsletter.domain import BOTH
@@ -72,16 +72,16 @@ class Pages:
         """`بالعربية`, `in English`, `in Arabic and English`: how a reader's language choice reads."""
         return word(language.code, f"in_{choice}") if choice in (*self.config.codes, BOTH) else ""
 
-    def render(self, blocks: list[Block], *, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    def html(self, blocks: list[Block]) -> str:
+        """The page of `blocks`, in the first block's language and direction."""
         first = blocks[0].language
-        html = self.template.render(
+        return self.template.render(
             lang=first.code,
             dir=first.dir,
             font=first.font_stack,
             title=blocks[0].title,
             blocks=[block.view() for block in blocks],
         )
-        return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
 
     # --- the forms -------------------------------------------------------------------------
 

@@ -116,7 +116,107 @@ def render_sections(snap: Snapshot, last_good: Snapshot | None, preview: Preview
     return sections
 
 
-# --- the app -------------------------------------------------------------------------------------
+# --- the app: handlers over `app.state.preview` ---------------------------------------------------
+
+
+def preview_of(request: Request) -> Preview:
+    return request.app.state.preview
+
+
+def shown_snapshot(preview: Preview) -> Snapshot:
+    """The build the page shows: the current one, or the last good one while the current fails."""
+    return preview.current if preview.current.ok else (preview.last_good or preview.current)
+
+
+async def page(request: Request) -> Response:
+    preview = preview_of(request)
+    snap, shown = preview.current, shown_snapshot(preview)
+    html = _env.get_template("preview.html.j2").render(
+        title=preview.title,
+        style=STYLE,
+        snap=snap,
+        preview=preview,
+        widths=WIDTHS,
+        variants=variants_of(shown),
+        hashes=frame_hashes(shown),
+        sections={k: Markup(v) for k, v in snap.sections.items()},
+    )
+    return HTMLResponse(html, headers={**NO_STORE, "Content-Security-Policy": PAGE_CSP})
+
+
+async def state(request: Request) -> Response:
+    preview = preview_of(request)
+    snap = preview.current
+    if request.query_params.get("since") == str(snap.generation):
+        return JSONResponse({"server": preview.server_id, "generation": snap.generation}, headers=NO_STORE)
+    return Response(snap.state_json, media_type="application/json", headers=NO_STORE)
+
+
+async def script(request: Request) -> Response:
+    return Response(SCRIPT, media_type="text/javascript; charset=utf-8", headers=NO_STORE)
+
+
+def attachment_name(slug: str, name: str) -> str:
+    """`<slug>-<variant>.eml`, every character that is not plain ASCII in a file name made `_`."""
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in f"{slug}-{name}.eml")
+
+
+async def variant(request: Request) -> Response:
+    name, ext = request.path_params["name"], request.path_params["ext"]
+    snap = shown_snapshot(preview_of(request))
+    content = snap.files.get(f"{name}.{ext}") if ext in MEDIA_TYPES else None
+    if content is None:
+        return PlainTextResponse(f"no variant {name}.{ext} in the current build\n", status_code=404, headers=NO_STORE)
+    headers = dict(NO_STORE)
+    if ext == "html":
+        headers["Content-Security-Policy"] = VARIANT_CSP
+    if ext == "eml":
+        slug = snap.build.issue.slug if snap.build else "issue"
+        headers["Content-Disposition"] = f'attachment; filename="{attachment_name(slug, name)}"'
+    return Response(content, media_type=MEDIA_TYPES[ext], headers=headers)
+
+
+async def checks(request: Request) -> Response:
+    preview = preview_of(request)
+    snap = preview.current
+    spamassassin = request.query_params.get("spamassassin") in ("1", "true", "yes")
+    results, unavailable, started = list(snap.checks), None, time.perf_counter()
+    if snap.build is not None and spamassassin:
+        try:
+            results = await run_in_threadpool(run_checks, snap.build, spamassassin=True)
+        except NewsletterError as exc:  # SpamAssassin missing or unreadable: show the quick checks
+            unavailable = str(exc)
+    html = _env.get_template("preview_checks.html.j2").render(
+        title=preview.title,
+        style=STYLE,
+        snap=snap,
+        results=results,
+        spamassassin=spamassassin,
+        unavailable=unavailable,
+        seconds=time.perf_counter() - started,
+    )
+    return HTMLResponse(html, headers={**NO_STORE, "Content-Security-Policy": PAGE_CSP})
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette):
+    """The watcher thread, from the app's startup to its shutdown (`app.state.watch` allowing)."""
+    preview: Preview = app.state.preview
+    if app.state.watch:
+        preview.start()
+    try:
+        yield
+    finally:
+        preview.stop()
+
+
+ROUTES = [
+    Route("/", page, methods=["GET", "HEAD"]),
+    Route("/state", state, methods=["GET"]),
+    Route("/preview.js", script, methods=["GET"]),
+    Route("/variant/{name}.{ext}", variant, methods=["GET", "HEAD"]),
+    Route("/checks", checks, methods=["GET"]),
+]
 
 
 def create_preview_app(
@@ -133,95 +233,84 @@ def create_preview_app(
     `app.state.preview` is the `Preview`; the watcher thread runs between the app's startup and
     shutdown (not under a plain TestClient, which does not run the lifespan unless entered).
     """
-    preview = Preview(builder, watch_paths, interval=interval, on_rebuild=on_rebuild, present=present, title=title)
-
-    async def page(request: Request) -> Response:
-        snap, last_good = preview.current, preview.last_good
-        shown = snap if snap.ok else (last_good or snap)
-        html = _env.get_template("preview.html.j2").render(
-            title=preview.title,
-            style=STYLE,
-            snap=snap,
-            preview=preview,
-            widths=WIDTHS,
-            variants=variants_of(shown),
-            hashes=frame_hashes(shown),
-            sections={k: Markup(v) for k, v in snap.sections.items()},
-        )
-        return HTMLResponse(html, headers={**NO_STORE, "Content-Security-Policy": PAGE_CSP})
-
-    async def state(request: Request) -> Response:
-        snap = preview.current
-        if request.query_params.get("since") == str(snap.generation):
-            return JSONResponse({"server": preview.server_id, "generation": snap.generation}, headers=NO_STORE)
-        return Response(snap.state_json, media_type="application/json", headers=NO_STORE)
-
-    async def script(request: Request) -> Response:
-        return Response(SCRIPT, media_type="text/javascript; charset=utf-8", headers=NO_STORE)
-
-    async def variant(request: Request) -> Response:
-        name, ext = request.path_params["name"], request.path_params["ext"]
-        snap = preview.current if preview.current.ok else (preview.last_good or preview.current)
-        content = snap.files.get(f"{name}.{ext}") if ext in MEDIA_TYPES else None
-        if content is None:
-            return PlainTextResponse(
-                f"no variant {name}.{ext} in the current build\n", status_code=404, headers=NO_STORE
-            )
-        headers = dict(NO_STORE)
-        if ext == "html":
-            headers["Content-Security-Policy"] = VARIANT_CSP
-        if ext == "eml":
-            slug = snap.build.issue.slug if snap.build else "issue"
-            filename = "".join(
-                ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in f"{slug}-{name}.eml"
-            )
-            headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return Response(content, media_type=MEDIA_TYPES[ext], headers=headers)
-
-    async def checks(request: Request) -> Response:
-        snap = preview.current
-        spamassassin = request.query_params.get("spamassassin") in ("1", "true", "yes")
-        results, unavailable, started = list(snap.checks), None, time.perf_counter()
-        if snap.build is not None and spamassassin:
-            try:
-                results = await run_in_threadpool(run_checks, snap.build, spamassassin=True)
-            except NewsletterError as exc:  # SpamAssassin missing or unreadable: show the quick checks
-                unavailable = str(exc)
-        html = _env.get_template("preview_checks.html.j2").render(
-            title=preview.title,
-            style=STYLE,
-            snap=snap,
-            results=results,
-            spamassassin=spamassassin,
-            unavailable=unavailable,
-            seconds=time.perf_counter() - started,
-        )
-        return HTMLResponse(html, headers={**NO_STORE, "Content-Security-Policy": PAGE_CSP})
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette):
-        if watch:
-            preview.start()
-        try:
-            yield
-        finally:
-            preview.stop()
-
-    app = Starlette(
-        routes=[
-            Route("/", page, methods=["GET", "HEAD"]),
-            Route("/state", state, methods=["GET"]),
-            Route("/preview.js", script, methods=["GET"]),
-            Route("/variant/{name}.{ext}", variant, methods=["GET", "HEAD"]),
-            Route("/checks", checks, methods=["GET"]),
-        ],
-        lifespan=lifespan,
+    app = Starlette(routes=ROUTES, lifespan=lifespan)
+    app.state.preview = Preview(
+        builder, watch_paths, interval=interval, on_rebuild=on_rebuild, present=present, title=title
     )
-    app.state.preview = preview
+    app.state.watch = watch
     return app
 
 
 # --- `newsletter preview` ------------------------------------------------------------------------
+
+
+class IssueBuilder:
+    """Builds ISSUE_DIR, and remembers where its templates are, which the watcher watches too."""
+
+    def __init__(self, issue_dir: Path, config_path: Path | None):
+        self.issue_dir = issue_dir
+        self.config_path = config_path
+        self.templates: Path | None = None
+
+    def __call__(self) -> Build:
+        build = build_issue(self.issue_dir, self.config_path)
+        self.templates = build.config.templates
+        return build
+
+
+class RebuildReport:
+    """One line on stderr per rebuild: its time, and the checks that failed or the build's problems."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+
+    def __call__(self, snap: Snapshot) -> None:
+        if snap.generation == self.generation:
+            print(f"preview: rebuilt in {snap.seconds * 1000:.0f} ms, nothing changed", file=sys.stderr, flush=True)
+            return
+        self.generation = snap.generation
+        print(self.line(snap), file=sys.stderr, flush=True)
+
+    @staticmethod
+    def line(snap: Snapshot) -> str:
+        if snap.ok:
+            line = f"preview: build {snap.generation} in {snap.seconds * 1000:.0f} ms"
+            failed = sum(1 for r in snap.checks if r.level == ERROR)
+            warned = sum(1 for r in snap.checks if r.level not in (OK, ERROR))
+            if failed or warned:
+                line += f" ({failed} checks failed, {warned} warnings)"
+            return line
+        if snap.problems:
+            count = len(snap.problems)
+            line = f"preview: the build failed with {count} problem{'s' if count != 1 else ''}"
+            return line + "".join(f"\n  {p}" for p in snap.problems)
+        return f"preview: the build crashed: {snap.error}"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or a PreviewError that says what to do when the address is taken."""
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
+    # says TCP, and accepted sockets inherit it; with proto 0 every poll waits ~40 ms for an ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PreviewError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; try another --port (0 picks a free one)"
+        ) from None
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
+    return sock
+
+
+def open_soon(url: str) -> None:
+    """The page in the user's browser, once the server has had a moment to start."""
+    import webbrowser
+
+    opener = threading.Timer(0.3, webbrowser.open, args=(url,))
+    opener.daemon = True
+    opener.start()
 
 
 def serve(
@@ -236,64 +325,19 @@ def serve(
     import uvicorn
 
     issue_dir = Path(issue_dir)
-    seen: dict[str, Path] = {}
-
-    def builder() -> Build:
-        build = build_issue(issue_dir, config_path)
-        seen["templates"] = build.config.templates
-        return build
-
-    reported = {"generation": 0}
-
-    def report(snap: Snapshot) -> None:
-        if snap.generation == reported["generation"]:
-            print(f"preview: rebuilt in {snap.seconds * 1000:.0f} ms, nothing changed", file=sys.stderr, flush=True)
-            return
-        reported["generation"] = snap.generation
-        if snap.ok:
-            line = f"preview: build {snap.generation} in {snap.seconds * 1000:.0f} ms"
-            failed = sum(1 for r in snap.checks if r.level == ERROR)
-            warned = sum(1 for r in snap.checks if r.level not in (OK, ERROR))
-            if failed or warned:
-                line += f" ({failed} checks failed, {warned} warnings)"
-        elif snap.problems:
-            line = (
-                f"preview: the build failed with {len(snap.problems)} problem{'s' if len(snap.problems) != 1 else ''}"
-            )
-            line += "".join(f"\n  {p}" for p in snap.problems)
-        else:
-            line = f"preview: the build crashed: {snap.error}"
-        print(line, file=sys.stderr, flush=True)
-
-    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
-    # says TCP, and accepted sockets inherit it; with proto 0 every poll waits ~40 ms for an ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise PreviewError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; try another --port (0 picks a free one)"
-        ) from None
-    sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
-    actual = sock.getsockname()[1]
-
+    builder = IssueBuilder(issue_dir, config_path)
+    sock = bind(host, port)
     app = create_preview_app(
         builder,
-        issue_watch_paths(issue_dir, config_path, lambda: seen.get("templates")),
-        on_rebuild=report,
+        issue_watch_paths(issue_dir, config_path, lambda: builder.templates),
+        on_rebuild=RebuildReport(),
         title=issue_dir.resolve().name,
     )
-    url = f"http://{host}:{actual}/"
+    url = f"http://{host}:{sock.getsockname()[1]}/"
     print(f"Preview: {url}", flush=True)
     print(f"preview: watching {issue_dir} (Ctrl-C stops)", file=sys.stderr, flush=True)
     if open_browser:
-        import webbrowser
-
-        opener = threading.Timer(0.3, webbrowser.open, args=(url,))
-        opener.daemon = True
-        opener.start()
+        open_soon(url)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", server_header=False)
     )

@@ -15,12 +15,14 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from newsletter.errors import NewsletterError
+from newsletter.tokens import TOKEN_SEGMENTS
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
-# A token or a confirmation key in a path is a capability: never written to a log.
-_SECRET_PATHS = re.compile(r"^/(u|confirm|c)/[^/]+")
+# A token or a confirmation key in a path is a capability: never written to a log (nor what
+# follows /c/, which nothing answers today).
+_SECRET_PATHS = re.compile(rf"^/({'|'.join((*TOKEN_SEGMENTS, 'c'))})/[^/]+")
 LOG_FORMATS = ("text", "json")
 
 
