@@ -215,7 +215,8 @@ def test_smtp_throttling_retried_until_everyone_has_one(project_dir, smtp_sink):
     from newsletter.letter.build import build_issue
     from newsletter.sending.pacing import Backoff
     from newsletter.sending.providers import provider_factory
-    from newsletter.sending.campaign import SendOptions, send_campaign
+    from newsletter.sending.campaign import SendOptions
+    from newsletter.sending.engine import send_campaign
 
     sink = smtp_sink(refuse_fraction=0.3, seed=7)
     project = Project(project_dir, extra_config=smtp_config(sink.port, max_attempts=12))

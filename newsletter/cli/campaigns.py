@@ -65,13 +65,10 @@ def campaign() -> None:
 @config_option
 def campaign_show(reference: str, config_path: Path | None) -> None:
     """CAMPAIGN (its number, or its issue when it has one campaign): counts, and why deliveries failed."""
-    from newsletter.sending.options import CampaignNotFound
+    from newsletter.sending.campaign import find
 
     store = open_store(load(config_path))
-    found = store.find_campaigns(reference)
-    if len(found) != 1:
-        raise CampaignNotFound(reference, len(found))
-    c = found[0]
+    c = find(store, reference)
     counts = store.delivery_counts(c.id)
     kind = " (a rehearsal: nothing left the machine)" if c.rehearsal else ""
     click.echo(f"campaign {c.id}: {c.slug} to {', '.join(c.lists)} through {c.provider}{kind}")

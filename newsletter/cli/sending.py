@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,10 @@ from newsletter import domain as d
 from newsletter.cli.group import cli, config_option, echo_err
 from newsletter.cli.interrupts import stop_on_signals
 from newsletter.config import delivery as config_delivery
+
+if TYPE_CHECKING:
+    from newsletter.sending.campaign import Summary
+    from newsletter.sending.trial import DryRun
 
 PROVIDERS = click.Choice(list(config_delivery.PROVIDERS))
 STOPPING = "stopping: finishing the messages in flight (press Ctrl-C again to quit now)"
@@ -69,22 +74,13 @@ def send(
     every recipient was sent the letter or skipped for a stated reason; 1 when any failed, is
     uncertain or the campaign paused; 2 for bad input.
     """
-    from newsletter.sending import campaign, trial
-    from newsletter.sending import workers as several
-    from newsletter.sending.options import SendRequest, check_numbers
-    from newsletter.sending.progress import TerminalProgress
+    from newsletter.sending.campaign import SendRequest
+    from newsletter.sending.pacing import TerminalProgress
+    from newsletter.sending.preflight import check_numbers
 
     check_numbers(rate=rate, threads=threads, workers=workers)
     if tests:
-        addresses = [a.strip() for value in tests for a in value.split(",") if a.strip()]
-        trial.send_test(
-            issue_dir,
-            addresses=addresses,
-            provider=provider,
-            every_variant=all_variants,
-            config_path=config_path,
-            report=click.echo,
-        )
+        _send_tests(issue_dir, tests, provider, all_variants, config_path)
         return
     request = SendRequest(
         issue_dir,
@@ -101,28 +97,39 @@ def send(
         config_path,
     )
     if dry_run:
-        _print_dry_run(trial.dry_run(request))
+        from newsletter.sending.trial import dry_run as count
+
+        _print_dry_run(count(request))
         return
     stop = threading.Event()
     with stop_on_signals(stop, echo_err, STOPPING):
         if workers > 1:
-            outcome = several.send_with_workers(request, _confirm, TerminalProgress(), stop, started=_started)
+            from newsletter.sending.workers import send_with_workers
+
+            summary = send_with_workers(request, _confirm, TerminalProgress(), stop, started=_started)
         else:
-            summary = campaign.send_issue(request, _confirm, TerminalProgress(), stop)
-    if workers > 1:
-        c = outcome.counts
-        click.echo(
-            f"campaign {outcome.campaign_id} ({outcome.slug} to {outcome.list_name} through {outcome.provider}) "
-            f"with {outcome.workers} workers: sent {c[d.SENT]}, failed {c[d.FAILED]}, uncertain {c[d.UNCERTAIN]}, "
-            f"pending {c[d.PENDING]}, skipped {c[d.SKIPPED]}"
-        )
-        _print_skipped(outcome.skipped_at_freeze)
-        if problem := outcome.problem():
-            raise problem
-        return
+            from newsletter.sending.engine import send_issue
+
+            summary = send_issue(request, _confirm, TerminalProgress(), stop)
     _print_summary(summary)
     if problem := summary.problem():
         raise problem
+
+
+def _send_tests(
+    issue_dir: Path, tests: tuple[str, ...], provider: str | None, all_variants: bool, config_path: Path | None
+) -> None:
+    from newsletter.sending.trial import send_test
+
+    addresses = [a.strip() for value in tests for a in value.split(",") if a.strip()]
+    send_test(
+        issue_dir,
+        addresses=addresses,
+        provider=provider,
+        every_variant=all_variants,
+        config_path=config_path,
+        report=click.echo,
+    )
 
 
 @cli.command()
@@ -149,12 +156,11 @@ def worker(
     config_path: Path | None,
 ) -> None:
     """Help send CAMPAIGN (its number or issue slug) from this machine; needs PostgreSQL."""
-    from newsletter.sending.options import CampaignStopped
     from newsletter.sending.workers import run_worker
 
     stop = threading.Event()
     with stop_on_signals(stop, echo_err, STOPPING):
-        options, summary = run_worker(
+        summary = run_worker(
             campaign=campaign,
             issue_dir=issue_dir,
             provider=provider,
@@ -163,16 +169,16 @@ def worker(
             config_path=config_path,
             stop=stop,
         )
-    click.echo(f"worker {options.worker_name}: {summary.sent_now} sent")
-    if summary.stopped:
-        raise CampaignStopped(f"campaign {summary.campaign.id} stopped: {summary.stopped}")
+    _print_summary(summary)
+    if problem := summary.problem():
+        raise problem
 
 
 def _started(campaign_id: int, pids: list[int]) -> None:
     echo_err(f"campaign {campaign_id}: {len(pids)} workers started (pids {', '.join(map(str, pids))})")
 
 
-def _print_dry_run(result) -> None:
+def _print_dry_run(result: DryRun) -> None:
     total = result.total
     where = ", ".join(repr(name) for name in result.lists)
     what = f"campaign {result.campaign_id}" if result.campaign_id else "a new campaign"
@@ -191,20 +197,13 @@ def _print_skipped(skipped: dict[str, int]) -> None:
         click.echo(f"  not on the ledger: {count} {reason}")
 
 
-def _print_summary(summary) -> None:
+def _print_summary(summary: Summary) -> None:
+    """The one report of a run: `send` alone or with --workers, and `newsletter worker`."""
+    if summary.worker is not None:
+        click.echo(f"worker {summary.worker}: {summary.sent_now} sent")
+        return
     c = summary.counts
-    campaign = summary.campaign
-    verb = "started" if summary.created else "resumed"
-    if not summary.created and summary.added:
-        verb = f"extended to {summary.added} people who joined its lists since it started"
-    elif not summary.created and summary.sent_now == 0 and c[d.PENDING] == 0 and not summary.stopped:
-        verb = "was already finished; nothing left to send"
-    lists = ", ".join(repr(name) for name in summary.lists)
-    kind = " (a rehearsal)" if campaign.rehearsal else ""
-    click.echo(
-        f"campaign {campaign.id} ({campaign.slug} to {lists} through {summary.provider}{kind}) {verb}: "
-        f"{summary.sent_now} sent in this run, at most {summary.rate:g}/s, in {summary.elapsed:.1f} s"
-    )
+    click.echo(_headline(summary))
     click.echo(
         f"  sent {c[d.SENT]}, failed {c[d.FAILED]}, uncertain {c[d.UNCERTAIN]}, pending {c[d.PENDING]}, "
         f"skipped {c[d.SKIPPED]}"
@@ -225,3 +224,20 @@ def _print_summary(summary) -> None:
         click.echo("  Uncertain messages may have gone out; send them again with --resend-uncertain.")
     if summary.written_to is not None:
         click.echo(f"  messages written to {summary.written_to}")
+
+
+def _headline(summary: Summary) -> str:
+    campaign = summary.campaign
+    verb = "started" if summary.created else "resumed"
+    if not summary.created and summary.added:
+        verb = f"extended to {summary.added} people who joined its lists since it started"
+    elif not summary.created and summary.sent_now == 0 and summary.counts[d.PENDING] == 0 and not summary.stopped:
+        verb = "was already finished; nothing left to send"
+    if summary.workers > 1:
+        verb += f" with {summary.workers} workers"
+    lists = ", ".join(repr(name) for name in summary.lists)
+    kind = " (a rehearsal)" if campaign.rehearsal else ""
+    return (
+        f"campaign {campaign.id} ({campaign.slug} to {lists} through {summary.provider}{kind}) {verb}: "
+        f"{summary.sent_now} sent in this run, at most {summary.rate:g}/s, in {summary.elapsed:.1f} s"
+    )

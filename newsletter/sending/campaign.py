@@ -1,60 +1,170 @@
-"""A campaign's life: the only module that writes a campaign's state, and its send loop.
+"""A campaign's life, the only module that writes a campaign's state: what a send is asked and
+reports, and how a campaign is opened (resumed, extended or created), requeued, paused, done or
+cancelled. The loop that sends it is `sending.engine`.
 
 A campaign is one issue sent to the union of some lists, as a rehearsal (the outbox) or for
-real. It is created with its recipients frozen into the ledger, sent by this loop in one or
+real. It is created with its recipients frozen into the ledger, sent by the engine in one or
 several processes, paused (an outage, a refusal, Ctrl-C; the same `send` resumes it), done,
 or cancelled. A done campaign takes the people who joined its lists since, on request.
-
-The coordinator (the calling thread) is the only one that writes to the ledger; worker
-threads only compose and call the provider. A delivery is claimed (`sending`) before its
-message is handed to a worker and marked `sent` only after the provider returned its
-message id, so a process killed at any moment leaves each delivery either pending (never
-handed over), sent, or `sending` — which the next run reports as uncertain. A person who
-leaves while the campaign runs is skipped, with the reason, and the loop goes on.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-import time
+import os
+import secrets
+import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from newsletter import domain as d
 from newsletter.archive.publish import publish_first
 from newsletter.audience.selection import variant_chooser
-from newsletter.domain import Campaign, Claimed
-from newsletter.errors import BadInput
-from newsletter.letter.build import Build, build_issue
-from newsletter.message.composer import ComposeError, Composer, Recipient
-from newsletter.sending.options import HEARTBEAT, LEASE, CampaignNotFound, SendOptions, SendRequest, Summary
-from newsletter.sending.pacing import Backoff, TokenBucket
-from newsletter.sending.preflight import Ready, ask, prepare
-from newsletter.sending.progress import Progress
-from newsletter.sending.providers import ProviderFactory, SendError, provider_factory
-from newsletter.store import Store, utcnow
+from newsletter.domain import Campaign
+from newsletter.errors import BadInput, NewsletterError
+from newsletter.letter.build import Build
+from newsletter.store import Store
 from newsletter.store.campaigns import Recipients
-from newsletter.tokens import TokenSigner
 
-UNAVAILABLE_ATTEMPTS = 3  # tries, about 2 s in all, before an unreachable provider pauses the campaign
-TRANSIENT_RUN = 10  # transient errors in a row, across recipients, that pause the campaign
+HEARTBEAT = 1.0  # seconds between a sender's heartbeats (and rate-share updates)
+LEASE = 10.0  # a sender silent this long is dead: its in-flight deliveries turn uncertain
+CONFIRM_ABOVE = 10  # more recipients than this: ask before sending
+REHEARSAL_PROVIDERS = ("outbox",)  # nothing leaves the machine: a rehearsal of the real send
 
 
-def send_issue(
-    request: SendRequest,
-    confirm: Callable[[str], bool],
-    progress: Progress | None = None,
-    stop: threading.Event | None = None,
-) -> Summary:
-    """`newsletter send` in one process: start, resume or extend the campaign and send it."""
-    ready = prepare(build_issue(request.issue_dir, request.config_path), request)
-    with ready.store.sender_lock(ready.lock_key):
-        campaign, created, added = open_campaign(ready, confirm, yes=request.yes)
-        label = f"{ready.build.issue.slug}-{'-'.join(ready.options.lists)}"
-        factory = provider_factory(ready.options.provider, ready.build.config, campaign_label=label)
-        opened = (campaign, created, added)
-        return send_campaign(ready.store, ready.build, ready.options, factory, ready.secret, opened, progress, stop)
+class CampaignStopped(NewsletterError):
+    """Sending stopped before the end (paused, or some deliveries failed); exit status 1."""
+
+    exit_code = 1
+
+
+class NotConfirmed(NewsletterError):
+    exit_code = 1
+
+
+class CampaignNotFound(NewsletterError):
+    exit_code = 1
+
+    def __init__(self, reference: str, found: int):
+        what = "no such campaign" if not found else f"{found} campaigns of that issue; give its number"
+        super().__init__(f"campaign {reference!r}: {what} (newsletter campaigns lists them)")
+
+
+def sender_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """What `newsletter send` was asked to do."""
+
+    issue_dir: Path
+    lists: tuple[str, ...] = ("main",)
+    provider: str | None = None  # default: send.provider
+    yes: bool = False  # no confirmation asked
+    resend_uncertain: bool = False
+    retry_failed: bool = False
+    again: bool = False  # send to people who already had this issue in another campaign
+    skip_checks: bool = False
+    rate: float | None = None  # default: send.rate
+    threads: int | None = None  # default: send.threads
+    workers: int = 1
+    config_path: Path | None = None
+
+
+@dataclass
+class SendOptions:
+    lists: tuple[str, ...]
+    provider: str
+    rate: float  # for the whole campaign, shared among live senders
+    threads: int
+    max_attempts: int
+    resend_uncertain: bool = False
+    retry_failed: bool = False
+    again: bool = False
+    worker_name: str = field(default_factory=sender_name)
+    shared: bool = False  # other processes may be sending the same campaign
+
+    @property
+    def rehearsal(self) -> bool:
+        return self.provider in REHEARSAL_PROVIDERS
+
+    @property
+    def list_name(self) -> str:
+        return ", ".join(self.lists)
+
+
+@dataclass
+class Ready:
+    """A send that passed every check: what it sends, how, and where it is recorded."""
+
+    build: Build
+    store: Store
+    options: SendOptions
+    secret: bytes
+
+    @property
+    def lock_key(self) -> str:
+        return lock_key(self.build.issue.slug, self.options.lists, self.options.rehearsal)
+
+
+def lock_key(slug: str, lists: tuple[str, ...], rehearsal: bool) -> str:
+    """One sender at a time per campaign: the issue, its lists, rehearsal or real."""
+    return f"{slug}|{','.join(sorted(lists))}|{'rehearsal' if rehearsal else 'real'}"
+
+
+Opened = tuple[Campaign, bool, Recipients]  # the campaign, whether this run created it, who it added
+
+
+@dataclass
+class Summary:
+    """What one run did to a campaign, in one process or several; `problem()` decides the exit status."""
+
+    campaign: Campaign
+    created: bool
+    counts: dict[str, int]
+    lists: tuple[str, ...] = ()
+    provider: str = ""
+    written_to: Path | None = None  # the outbox folder, when the provider writes files
+    sent_now: int = 0
+    added: int = 0  # put on the ledger by this run (a new campaign, or newcomers to its lists)
+    skipped_at_freeze: dict[str, int] = field(default_factory=dict)
+    recovered_uncertain: int = 0
+    requeued: dict[str, int] = field(default_factory=dict)  # state → deliveries sent again
+    failed: list[tuple[int, str | None, str | None]] = field(default_factory=list)
+    uncertain: list[tuple[int, str | None, str | None]] = field(default_factory=list)
+    stopped: str | None = None  # why the campaign paused
+    rate: float = 0.0
+    elapsed: float = 0.0
+    workers: int = 1  # processes this run started (`send --workers`); 1: it sent itself
+    stopped_early: int = 0  # of those processes, the ones that exited with an error
+    worker: str | None = None  # this run is `newsletter worker` NAME, one sender among others
+
+    def problem(self) -> CampaignStopped | None:
+        """Exit status 1 unless every delivery was sent or skipped for a stated reason (a worker
+        among others answers only for its own stop)."""
+        c, number = self.counts, self.campaign.id
+        if self.stopped_early:
+            return CampaignStopped(
+                f"campaign {number}: {self.stopped_early} worker(s) stopped early (paused); "
+                "run the same command again to resume"
+            )
+        if self.worker is not None:
+            return CampaignStopped(f"campaign {number} stopped: {self.stopped}") if self.stopped else None
+        if self.stopped:
+            return CampaignStopped(
+                f"campaign {number} paused: {self.stopped}\n"
+                f"Nothing was marked failed for it; fix the cause, then run the same send again to resume."
+            )
+        if c.get(d.FAILED) or c.get(d.UNCERTAIN):
+            return CampaignStopped(
+                f"campaign {number}: {c.get(d.FAILED, 0)} failed, {c.get(d.UNCERTAIN, 0)} uncertain; "
+                f"`newsletter campaign show {number}` lists why. --retry-failed sends the failed again, "
+                "--resend-uncertain the uncertain."
+            )
+        if self.campaign.state == d.CAMPAIGN_CANCELLED:
+            return CampaignStopped(f"campaign {number} was cancelled while it was sending")
+        return None
 
 
 @dataclass(frozen=True)
@@ -86,7 +196,7 @@ def plan(ready: Ready) -> Plan:
     return Plan(campaign, newcomers)
 
 
-def open_campaign(ready: Ready, confirm: Callable[[str], bool], *, yes: bool) -> tuple[Campaign, bool, Recipients]:
+def open_campaign(ready: Ready, confirm: Callable[[str], bool], *, yes: bool) -> Opened:
     """The campaign this send is about: resumed, extended to newcomers, or created (the user's
     yes first when many people would get it). Returns it, whether it is new, and who was added."""
     store, build, options = ready.store, ready.build, ready.options
@@ -105,12 +215,63 @@ def open_campaign(ready: Ready, confirm: Callable[[str], bool], *, yes: bool) ->
             rehearsal=options.rehearsal,
             again=options.again,
         )
-        publish_first(store, build, rehearsal=options.rehearsal)  # the archive page "view in browser" opens
+        if not options.rehearsal:  # a rehearsal publishes nothing
+            publish_first(store, build, rehearsal=False)  # the archive page "view in browser" opens
         return campaign, True, added
     if found.newcomers.added:
         ask(confirm, ready, found.newcomers.added, yes=yes, newcomers_of=found.campaign.id)
         return found.campaign, False, store.add_newcomers(found.campaign, variant_for=variant_for, secret=ready.secret)
     return found.campaign, False, Recipients()
+
+
+def ask(
+    confirm: Callable[[str], bool], ready: Ready, count: int, *, yes: bool, newcomers_of: int | None = None
+) -> None:
+    """Ask before sending to more than CONFIRM_ABOVE people; NotConfirmed when the answer is no."""
+    if count <= CONFIRM_ABOVE or yes:
+        return
+    build, options = ready.build, ready.options
+    subject = next(iter(build.variants.values())).subject
+    lists = ", ".join(repr(name) for name in options.lists)
+    how = f"through {options.provider}" + (" (a rehearsal: nothing leaves this machine)" if options.rehearsal else "")
+    question = f"Subject: {subject}\nFrom: {build.config.sender}\n"
+    if newcomers_of is not None:
+        question += f"Campaign {newcomers_of} of {build.issue.slug!r} is done; {count} people joined {lists} since.\n"
+        question += f"Send it to these {count} people {how}?"
+    else:
+        question += f"Send {build.issue.slug!r} to {count} people on {lists} {how}?"
+    if not confirm(question):
+        raise NotConfirmed(f"nothing sent: answer yes, or pass --yes to send to more than {CONFIRM_ABOVE} people")
+
+
+def begin(store: Store, opened: Opened, options: SendOptions, *, written_to: Path | None = None) -> Summary:
+    """The summary of a run that starts on the opened campaign, after the one requeue: what was in
+    flight in a run that is gone turns uncertain, and the states asked for are sent again."""
+    campaign, created, added = opened
+    summary = Summary(campaign, created, {}, options.lists, options.provider, written_to)
+    summary.added, summary.skipped_at_freeze = added.added, added.skipped
+    # Alone (the sender lock held), every `sending` delivery belongs to a dead run; shared,
+    # only those of senders whose lease ran out.
+    summary.recovered_uncertain = store.recover_in_flight(campaign.id, lease=LEASE if options.shared else None)
+    for wanted, state in ((options.resend_uncertain, d.UNCERTAIN), (options.retry_failed, d.FAILED)):
+        if wanted:
+            summary.requeued[state] = store.requeue(campaign.id, (state,))
+    return summary
+
+
+def conclude(store: Store, summary: Summary, *, may_finish: bool) -> Summary:
+    """At the end of a run: the campaign paused when the run stopped, done when `may_finish`
+    and nothing is left; the counts and the failed and uncertain deliveries read back."""
+    campaign_id = summary.campaign.id
+    if summary.stopped:
+        store.set_campaign_state(campaign_id, d.CAMPAIGN_PAUSED, summary.stopped)
+    elif may_finish:
+        finish_if_complete(store, campaign_id)
+    summary.counts = store.delivery_counts(campaign_id)
+    summary.failed = store.deliveries_in(campaign_id, d.FAILED)
+    summary.uncertain = store.deliveries_in(campaign_id, d.UNCERTAIN)
+    summary.campaign = store.campaign(campaign_id) or summary.campaign
+    return summary
 
 
 def finish_if_complete(store: Store, campaign_id: int) -> bool:
@@ -121,279 +282,18 @@ def finish_if_complete(store: Store, campaign_id: int) -> bool:
     return store.set_campaign_state(campaign_id, d.CAMPAIGN_DONE)
 
 
-def cancel(store: Store, reference: str) -> tuple[Campaign, int]:
-    """Cancel a campaign: nothing more is sent, what was sent stays recorded, and the issue can
-    then go out as a new campaign to those who did not get it. Returns it and the pending skipped."""
+def find(store: Store, reference: str) -> Campaign:
+    """The campaign a command names (its number, or its issue when it has one campaign)."""
     found = store.find_campaigns(reference)
     if len(found) != 1:
         raise CampaignNotFound(reference, len(found))
-    campaign = found[0]
+    return found[0]
+
+
+def cancel(store: Store, reference: str) -> tuple[Campaign, int]:
+    """Cancel a campaign: nothing more is sent, what was sent stays recorded, and the issue can
+    then go out as a new campaign to those who did not get it. Returns it and the pending skipped."""
+    campaign = find(store, reference)
     store.set_campaign_state(campaign.id, d.CAMPAIGN_CANCELLED, "cancelled by the user")
     skipped = store.cancel_pending(campaign.id)
     return store.campaign(campaign.id) or campaign, skipped
-
-
-def send_campaign(
-    store: Store,
-    build: Build,
-    options: SendOptions,
-    factory: ProviderFactory,
-    secret: bytes,
-    opened: tuple[Campaign, bool, Recipients] | None = None,
-    progress: Progress | None = None,
-    stop: threading.Event | None = None,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    backoff: Backoff | None = None,
-) -> Summary:
-    """Send the campaign (`opened`: campaign, whether new, who was added; opened here when not
-    given) until nothing is left, it pauses or `stop` is set."""
-    progress = progress or Progress()
-    stop = stop or threading.Event()
-    started = clock()
-    campaign, created, added = opened or open_campaign(Ready(build, store, options, secret), lambda _: True, yes=True)
-    summary = Summary(campaign, created, {}, options.lists, options.provider, getattr(factory, "folder", None))
-    summary.added, summary.skipped_at_freeze = added.added, added.skipped
-    store.register_sender(campaign.id, options.worker_name)
-    # Alone (the sender lock held), every `sending` delivery belongs to a dead run; shared,
-    # only those of senders whose lease ran out.
-    summary.recovered_uncertain = store.recover_in_flight(campaign.id, lease=LEASE if options.shared else None)
-    for wanted, state in ((options.resend_uncertain, d.UNCERTAIN), (options.retry_failed, d.FAILED)):
-        if wanted:
-            summary.requeued[state] = store.requeue(campaign.id, (state,))
-    store.set_campaign_state(campaign.id, d.CAMPAIGN_SENDING)
-
-    rate = min(options.rate, factory.max_rate() or options.rate)
-    summary.rate = rate
-    live = 1  # alone: a sender that died just before is not sharing the rate any more
-    if options.shared:
-        # Let the senders already at work see this one and lower their share first, so
-        # that the sum of the shares never exceeds the rate.
-        store.heartbeat(options.worker_name, campaign.id, LEASE)
-        sleep(HEARTBEAT * 1.5)
-        live = store.heartbeat(options.worker_name, campaign.id, LEASE)
-    share = rate / max(live, 1)
-    # Alone, a small burst (2 % of a second's share, at most 10) lets the threads catch up
-    # after a slow reply; shared, the bursts of several senders would add up, so none.
-    burst = 1.0 if options.shared else max(1.0, min(share / 50, 10.0))
-    composer = Composer(build.variants, build.config, signer=TokenSigner(secret), campaign_id=campaign.id)
-    bucket = TokenBucket(share, burst=burst, clock=clock, sleep=sleep)
-    loop = _Loop(store, campaign, options, factory, composer, bucket, backoff or Backoff(), stop, progress, rate, clock)
-    counts = store.delivery_counts(campaign.id)
-    progress.start(total=sum(counts.values()) - counts[d.SKIPPED], done=sum(counts[s] for s in d.FINISHED_STATES))
-    try:
-        summary.sent_now = loop.run()
-    finally:
-        progress.finish()
-    store.stop_sender(options.worker_name)
-    summary.counts = store.delivery_counts(campaign.id)
-    summary.failed = store.deliveries_in(campaign.id, d.FAILED)
-    summary.uncertain = store.deliveries_in(campaign.id, d.UNCERTAIN)
-    summary.elapsed = clock() - started
-    if loop.stopped_by:
-        summary.stopped = loop.stopped_by
-        store.set_campaign_state(campaign.id, d.CAMPAIGN_PAUSED, loop.stopped_by)
-    elif not loop.others_in_flight:
-        finish_if_complete(store, campaign.id)
-    summary.campaign = store.campaign(campaign.id) or campaign
-    return summary
-
-
-@dataclass
-class _Result:
-    delivery_id: int
-    outcome: str  # "sent", "failed", "uncertain", "skipped", "released", "pause"
-    detail: str
-
-
-@dataclass
-class _Loop:
-    store: Store
-    campaign: Campaign
-    options: SendOptions
-    factory: ProviderFactory
-    composer: Composer
-    bucket: TokenBucket
-    backoff: Backoff
-    stop: threading.Event
-    progress: Progress
-    total_rate: float
-    clock: Callable[[], float]
-
-    def __post_init__(self) -> None:
-        self.jobs: queue.Queue[Claimed | None] = queue.Queue()
-        self.results: queue.Queue[_Result] = queue.Queue()
-        self.stopped_by: str | None = None
-        self.others_in_flight = False
-        self._lock = threading.Lock()
-        self._transient_run = 0  # transient errors in a row, across every thread
-
-    def run(self) -> int:
-        threads = [
-            threading.Thread(target=self._worker, name=f"send-{n}", daemon=True) for n in range(self.options.threads)
-        ]
-        for thread in threads:
-            thread.start()
-        in_flight = 0
-        sent_total = 0
-        # Few claimed at a time: a claimed delivery turns uncertain if the process is killed.
-        window = self.options.threads * 2
-        exhausted = False
-        next_beat = self.clock() + HEARTBEAT
-        try:
-            while True:
-                batch = self._drain(timeout=0.0 if in_flight < window and not exhausted else 0.05)
-                in_flight -= len(batch)
-                want = 0 if (self.stop.is_set() or exhausted) else window - in_flight
-                if batch or want > 0:
-                    claimed = self._record(batch, claim=want)
-                    sent_total += sum(1 for r in batch if r.outcome == "sent")
-                    if want > 0 and not claimed:
-                        exhausted = True
-                    for item in claimed:
-                        self.jobs.put(item)
-                    in_flight += len(claimed)
-                if in_flight == 0 and (exhausted or self.stop.is_set()):
-                    break
-                if self.clock() >= next_beat:
-                    next_beat = self.clock() + HEARTBEAT
-                    self._beat()
-        except KeyboardInterrupt:
-            self._halt("interrupted (Ctrl-C)")
-            while in_flight > 0:
-                batch = self._drain(timeout=0.5)
-                in_flight -= len(batch)
-                self._record(batch, claim=0)
-                sent_total += sum(1 for r in batch if r.outcome == "sent")
-        finally:
-            for _ in threads:
-                self.jobs.put(None)
-            for thread in threads:
-                thread.join(timeout=60)
-        if self.stop.is_set() and self.stopped_by is None:
-            self.stopped_by = "interrupted (Ctrl-C or SIGTERM)"
-        if self.options.shared and not self.stopped_by:
-            # others may still hold deliveries: the campaign is done when the last one finishes
-            self.others_in_flight = self.store.delivery_counts(self.campaign.id)[d.SENDING] > 0
-        return sent_total
-
-    def _beat(self) -> None:
-        live = self.store.heartbeat(self.options.worker_name, self.campaign.id, LEASE)
-        if self.options.shared:
-            self.bucket.set_rate(self.total_rate / max(live, 1))
-            self.store.recover_in_flight(self.campaign.id, lease=LEASE)
-
-    def _halt(self, reason: str) -> None:
-        with self._lock:
-            if self.stopped_by is None:
-                self.stopped_by = reason
-        self.stop.set()
-
-    def _drain(self, timeout: float) -> list[_Result]:
-        batch: list[_Result] = []
-        try:
-            batch.append(self.results.get(timeout=timeout))
-            while True:
-                batch.append(self.results.get_nowait())
-        except queue.Empty:
-            pass
-        return batch
-
-    def _record(self, batch: list[_Result], *, claim: int) -> list[Claimed]:
-        for r in batch:
-            if r.outcome == "pause":
-                self._halt(r.detail)
-        if self.stop.is_set():
-            claim = 0
-
-        def outcome(name: str) -> list[tuple[int, str]]:
-            return [(r.delivery_id, r.detail) for r in batch if r.outcome == name]
-
-        sent, failed, uncertain, skipped = outcome("sent"), outcome("failed"), outcome("uncertain"), outcome("skipped")
-        released = [r.delivery_id for r in batch if r.outcome in ("released", "pause")]
-        claimed = self.store.record_and_claim(
-            self.campaign.id,
-            self.options.worker_name,
-            claim,
-            sent=sent,
-            failed=failed,
-            uncertain=uncertain,
-            released=released,
-            skipped=skipped,
-        )
-        if batch:
-            self.progress.advance(len(sent) + len(failed) + len(uncertain))
-        return claimed
-
-    def _worker(self) -> None:
-        provider = None
-        try:
-            while True:
-                job = self.jobs.get()
-                if job is None:
-                    return
-                if self.stop.is_set():
-                    self.results.put(_Result(job.id, "released", "stopped before sending"))
-                    continue
-                if provider is None:
-                    try:
-                        provider = self.factory.open()
-                    except SendError as exc:
-                        self.results.put(_Result(job.id, "pause", f"cannot open the provider: {exc}"))
-                        continue
-                self.results.put(self._send(provider, job))
-        finally:
-            if provider is not None:
-                provider.close()
-
-    def _send(self, provider, job: Claimed) -> _Result:
-        try:
-            message = self.composer.compose(
-                job.variant, Recipient(job.email, job.name, job.token_key, job.id, job.attributes), utcnow()
-            )
-        except ComposeError as exc:
-            return _Result(job.id, "failed", f"cannot compose: {exc}")
-        attempt = 0
-        while True:
-            attempt += 1
-            if not self.bucket.acquire(self.stop):
-                return _Result(job.id, "released", "stopped before sending")
-            # the person may have left since the claim: the last look before the handover
-            if reason := self.store.still_wanted(job.id):
-                return _Result(job.id, "skipped", reason)
-            try:
-                message_id = provider.send(message)
-            except SendError as exc:
-                verdict = self._judge(exc, attempt)
-                if verdict is not None:
-                    return _Result(job.id, verdict, str(exc) if verdict != "pause" else self._why(exc, attempt))
-                if self.stop.wait(self.backoff.delay(attempt, exc.retry_after)):
-                    return _Result(job.id, "released", "stopped before sending")
-                continue
-            with self._lock:
-                self._transient_run = 0
-            return _Result(job.id, "sent", message_id)
-
-    def _judge(self, exc: SendError, attempt: int) -> str | None:
-        """What a provider error means for this delivery: an outcome, or None to try again.
-
-        Only an answer about this one message fails it; an error of the provider (down,
-        refusing everything, or transient for many recipients in a row) pauses the campaign
-        with nothing marked failed."""
-        if exc.fatal:
-            return "pause"
-        if exc.uncertain:
-            return "uncertain"
-        if not (exc.retryable or exc.unavailable):
-            return "failed"
-        with self._lock:
-            self._transient_run += 1
-            run = self._transient_run
-        limit = UNAVAILABLE_ATTEMPTS if exc.unavailable else self.options.max_attempts
-        return "pause" if attempt >= limit or run >= TRANSIENT_RUN else None
-
-    def _why(self, exc: SendError, attempt: int) -> str:
-        if exc.fatal:
-            return str(exc)
-        return f"{exc} (still failing after {attempt} attempts)"

@@ -1,25 +1,15 @@
 """Everything checked before a send writes or sends anything: the numbers, the provider, every
 header of every variant, placeholder addresses for a real send, the pre-send checks, the key,
-the lists. And the question the user answers before a campaign reaches many people."""
+the lists."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from newsletter.config.delivery import PROVIDERS
 from newsletter.editor.checks import blocking_problems, real_send_problems
 from newsletter.errors import BadInput, Problem
 from newsletter.letter.build import Build
 from newsletter.message.composer import composable
-from newsletter.sending.options import (
-    CONFIRM_ABOVE,
-    NotConfirmed,
-    SendOptions,
-    SendRequest,
-    check_numbers,
-    unknown_lists,
-)
+from newsletter.sending.campaign import Ready, SendOptions, SendRequest
 from newsletter.store import Store
 
 CHOOSE_PROVIDER = (
@@ -27,25 +17,6 @@ CHOOSE_PROVIDER = (
     "--provider smtp or ses sends for real; or set send.provider in newsletter.toml"
 )
 SKIP_CHECKS = "these checks failed (newsletter check shows them all); fix them, or send anyway with --skip-checks"
-
-
-@dataclass
-class Ready:
-    """A send that passed every check: what it sends, how, and where it is recorded."""
-
-    build: Build
-    store: Store
-    options: SendOptions
-    secret: bytes
-
-    @property
-    def lock_key(self) -> str:
-        return lock_key(self.build.issue.slug, self.options.lists, self.options.rehearsal)
-
-
-def lock_key(slug: str, lists: tuple[str, ...], rehearsal: bool) -> str:
-    """One sender at a time per campaign: the issue, its lists, rehearsal or real."""
-    return f"{slug}|{','.join(sorted(lists))}|{'rehearsal' if rehearsal else 'real'}"
 
 
 def prepare(build: Build, request: SendRequest) -> Ready:
@@ -81,25 +52,26 @@ def prepare(build: Build, request: SendRequest) -> Ready:
         resend_uncertain=request.resend_uncertain,
         retry_failed=request.retry_failed,
         again=request.again,
+        shared=request.workers > 1,
     )
     return Ready(build, store, options, secret)
 
 
-def ask(
-    confirm: Callable[[str], bool], ready: Ready, count: int, *, yes: bool, newcomers_of: int | None = None
-) -> None:
-    """Ask before sending to more than CONFIRM_ABOVE people; NotConfirmed when the answer is no."""
-    if count <= CONFIRM_ABOVE or yes:
-        return
-    build, options = ready.build, ready.options
-    subject = next(iter(build.variants.values())).subject
-    lists = ", ".join(repr(name) for name in options.lists)
-    how = f"through {options.provider}" + (" (a rehearsal: nothing leaves this machine)" if options.rehearsal else "")
-    question = f"Subject: {subject}\nFrom: {build.config.sender}\n"
-    if newcomers_of is not None:
-        question += f"Campaign {newcomers_of} of {build.issue.slug!r} is done; {count} people joined {lists} since.\n"
-        question += f"Send it to these {count} people {how}?"
-    else:
-        question += f"Send {build.issue.slug!r} to {count} people on {lists} {how}?"
-    if not confirm(question):
-        raise NotConfirmed(f"nothing sent: answer yes, or pass --yes to send to more than {CONFIRM_ABOVE} people")
+def check_numbers(*, rate: float | None, threads: int | None, workers: int = 1) -> None:
+    problems = []
+    if rate is not None and rate <= 0:
+        problems.append(Problem("--rate", None, f"must be positive, got {rate}"))
+    if threads is not None and threads < 1:
+        problems.append(Problem("--threads", None, f"must be at least 1, got {threads}"))
+    if workers < 1:
+        problems.append(Problem("--workers", None, f"must be at least 1, got {workers}"))
+    if problems:
+        raise BadInput(problems)
+
+
+def unknown_lists(wanted: tuple[str, ...], known: list[str]) -> BadInput | None:
+    missing = [name for name in wanted if name not in known]
+    if not missing:
+        return None
+    lists = ", ".join(known) or "none yet"
+    return BadInput([Problem("--list", None, f"no list named {name!r} (lists: {lists})") for name in missing])

@@ -15,8 +15,7 @@ from newsletter.errors import BadInput, Problem
 from newsletter.keys import secret_key
 from newsletter.letter.build import build_issue
 from newsletter.message.composer import NOBODY_TOKEN_KEY, Composer, Recipient, ensure_composable
-from newsletter.sending.campaign import plan
-from newsletter.sending.options import CampaignStopped, SendRequest
+from newsletter.sending.campaign import CampaignStopped, Plan, Ready, SendRequest, plan
 from newsletter.sending.preflight import CHOOSE_PROVIDER, prepare
 from newsletter.sending.providers import SendError, provider_factory
 from newsletter.store import utcnow
@@ -52,7 +51,7 @@ def dry_run(request: SendRequest) -> DryRun:
     return result
 
 
-def _who(ready, found) -> Iterator[tuple[str, str, str, str, str | None]]:
+def _who(ready: Ready, found: Plan) -> Iterator[tuple[str, str, str, str, str | None]]:
     options, store = ready.options, ready.store
     if found.campaign is not None and found.campaign.state != d.CAMPAIGN_DONE:
         states = [d.PENDING]
