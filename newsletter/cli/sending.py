@@ -14,7 +14,7 @@ from newsletter.cli.interrupts import stop_on_signals
 from newsletter.config import delivery as config_delivery
 
 if TYPE_CHECKING:
-    from newsletter.sending.campaign import Summary
+    from newsletter.sending.campaign import SendRequest, Summary
     from newsletter.sending.trial import DryRun
 
 PROVIDERS = click.Choice(list(config_delivery.PROVIDERS))
@@ -75,7 +75,6 @@ def send(
     uncertain or the campaign paused; 2 for bad input.
     """
     from newsletter.sending.campaign import SendRequest
-    from newsletter.sending.pacing import TerminalProgress
     from newsletter.sending.preflight import check_numbers
 
     check_numbers(rate=rate, threads=threads, workers=workers)
@@ -101,9 +100,16 @@ def send(
 
         _print_dry_run(count(request))
         return
+    _send(request)
+
+
+def _send(request: SendRequest) -> None:
+    """Send in this process, or start --workers processes and follow them; the one summary either way."""
+    from newsletter.sending.pacing import TerminalProgress
+
     stop = threading.Event()
     with stop_on_signals(stop, echo_err, STOPPING):
-        if workers > 1:
+        if request.workers > 1:
             from newsletter.sending.workers import send_with_workers
 
             summary = send_with_workers(request, _confirm, TerminalProgress(), stop, started=_started)
