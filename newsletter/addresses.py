@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 
-from email_validator import EmailNotValidError, validate_email
-
 
 def normalise_email(address: str) -> str:
     """The address as it will be stored: syntax checked, domain normalised, no DNS lookup.
@@ -13,6 +11,8 @@ def normalise_email(address: str) -> str:
     Raises ValueError with the reason. Internationalised local parts are refused: they
     need SMTPUTF8 all the way, which many providers do not offer.
     """
+    from email_validator import EmailNotValidError, validate_email  # 35 ms: only where an address is read
+
     try:
         result = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:

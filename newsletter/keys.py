@@ -16,9 +16,6 @@ import hmac
 import os
 import secrets
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from newsletter.errors import NewsletterError
 
 SECRET_ENV = "NEWSLETTER_SECRET_KEY"
@@ -79,11 +76,16 @@ def fingerprint(key: bytes) -> str:
 
 
 def wrap(key: bytes, data_key: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # only the store's key needs it
+
     nonce = secrets.token_bytes(12)
     return nonce + AESGCM(derive(key, "key-wrapping")).encrypt(nonce, data_key, _WRAP_LABEL)
 
 
 def unwrap(key: bytes, wrapped: bytes) -> bytes:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     try:
         return AESGCM(derive(key, "key-wrapping")).decrypt(wrapped[:12], wrapped[12:], _WRAP_LABEL)
     except InvalidTag:

@@ -3,6 +3,8 @@ table of what the public pages and the confirmation message say in each language
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 ARABIC_INDIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
@@ -138,6 +140,16 @@ def month_name(code: str, month: int, style: str | None = None) -> str:
     sets = MONTHS[code]
     chosen = list(sets) if style in (None, "both") else [style]
     return " ".join(sets[name][month - 1] for name in chosen)
+
+
+_ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670]")  # tatweel and harakat
+_ALEFS = str.maketrans("أإآٱ", "اااا")
+
+
+def loose(text: str) -> str:
+    """A header or value as it is compared: case, spaces, punctuation, Arabic marks and alef forms aside."""
+    text = _ARABIC_MARKS.sub("", unicodedata.normalize("NFKC", text)).translate(_ALEFS).casefold()
+    return "".join(ch for ch in text if ch.isalnum())
 
 
 def format_month(language: Language, year: int, month: int, digits: str, style: str | None = None) -> str:

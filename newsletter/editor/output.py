@@ -14,14 +14,14 @@ from newsletter.editor.personal_check import LONG_NAMES
 from newsletter.letter.build import Build
 from newsletter.letter.images import with_file_names
 from newsletter.letter.personal import person_values
-from newsletter.message.composer import ensure_composable, preview_text, preview_values, sample_message
+from newsletter.message.composer import preview_text, preview_values, sample_messages
 from newsletter.placeholders import Slots
 
 
 def build_files(build: Build) -> dict[str, bytes]:
     """File name → content for every variant: .html and .txt personalised for preview, and .eml;
     then the images, which the .html files name by file (the .eml carries them itself)."""
-    ensure_composable(build)
+    samples = sample_messages(build)  # BadInput before anything is written
     files: dict[str, bytes] = {}
     images: dict[str, bytes] = {}
     for name, variant in build.variants.items():
@@ -29,7 +29,7 @@ def build_files(build: Build) -> dict[str, bytes]:
         html = preview_text(variant.html, build.config, html=True, fallbacks=fallbacks)
         files[f"{name}.html"] = with_file_names(html, variant.images).encode("utf-8")
         files[f"{name}.txt"] = preview_text(variant.text, build.config, html=False, fallbacks=fallbacks).encode("utf-8")
-        files[f"{name}.eml"] = sample_message(variant, build.config)
+        files[f"{name}.eml"] = samples[name]
         if variant.fields:
             long = with_long_names(variant.html, variant, build)
             files[f"{name}.long-name.html"] = with_file_names(long, variant.images).encode("utf-8")

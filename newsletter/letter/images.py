@@ -19,15 +19,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path, PurePosixPath
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote, urlsplit
-
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from newsletter.config import Config
 from newsletter.errors import Problems
 from newsletter.letter import markdown
 from newsletter.letter.issue_folder import Issue, Part
+
+if TYPE_CHECKING:  # Pillow is imported where an image is processed: most letters have none
+    from PIL import Image
 
 MAX_WIDTH = 1200
 DISPLAY_WIDTH = 536  # the 600 px column less the text's padding: Outlook shows an image at its width attribute
@@ -204,6 +205,8 @@ def _processed(source: bytes) -> tuple[bytes, str, int, int]:
 
 def _process(source: bytes) -> tuple[bytes, str, int, int]:
     """(data, media type, width, height); ValueError saying why an image cannot be used."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS is the limit here
@@ -238,6 +241,8 @@ def _srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     """Colours converted to sRGB, what mail clients assume once the profile is gone."""
     if not icc:
         return image
+    from PIL import ImageCms
+
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         mode = "RGBA" if "A" in image.getbands() else "RGB"

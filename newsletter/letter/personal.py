@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from newsletter.audience.sheets import loose
+from newsletter.languages import loose
 
 OPEN, CLOSE = "\ue000", "\ue001"
 BUILT_IN = ("name",)

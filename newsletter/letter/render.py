@@ -7,32 +7,32 @@ left as placeholders, filled in per recipient by `newsletter.message.composer`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import re
+import sys
 import threading
+import types
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import jinja2
 from markupsafe import Markup, escape
 from mjml import mjml2html
-from premailer import Premailer
 
 from newsletter.config import Config
 from newsletter.domain import BILINGUAL
-from newsletter.errors import Problem, Problems
-from newsletter.letter import edition, markdown, personal
+from newsletter.errors import Problems
+from newsletter.letter import edition, markdown, personal, template_errors
 from newsletter.letter.assemble import Block, Letter, inbox_line
 from newsletter.letter.bidi import isolate_link, mark_text, wrap_html
 from newsletter.letter.images import EmbeddedImage, LetterImages
 from newsletter.letter.personal import Field
+from newsletter.letter.template_errors import HTML_TEMPLATE
 from newsletter.placeholders import marker
 
-HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
 _DOCTYPE = "<!doctype html>"
-_POSITION = re.compile(r"\s*at position (\d+):(\d+)")
 _LEFTOVER_TAG = re.compile(r"</?mj-[a-z-]*")
 
 
@@ -266,21 +266,9 @@ def _render_template(env: jinja2.Environment, name: str, view: dict, config: Con
             Path(exc.filename or config.templates / name), f"template syntax error: {exc.message}", line=exc.lineno
         )
     except Exception as exc:  # noqa: BLE001 - any error raised while a template runs is the template's
-        path, line = _template_frame(exc.__traceback__, config.templates)
+        path, line = template_errors.template_frame(exc.__traceback__, config.templates)
         problems.add(path or config.templates / name, f"template error: {type(exc).__name__}: {exc}", line=line)
     return None
-
-
-def _template_frame(tb: TracebackType | None, folder: Path) -> tuple[Path | None, int | None]:
-    """The innermost traceback frame inside a template (Jinja2 rewrites them to template lines)."""
-    found: tuple[Path | None, int | None] = (None, None)
-    root = str(folder.resolve())
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename.startswith(root):
-            found = (Path(filename), tb.tb_lineno)
-        tb = tb.tb_next
-    return found
 
 
 # --- MJML -------------------------------------------------------------------------------------
@@ -290,81 +278,65 @@ def _mjml_to_html(source: str, config: Config, problems: Problems) -> str | None
     try:
         html = mjml2html(source, disable_comments=True)
     except ValueError as exc:
-        message = str(exc)
-        match = _POSITION.search(message)
-        reason = _POSITION.sub("", message)
-        if match:
-            start = int(match.group(1))
-            problems.items.append(
-                _locate(source, start, int(match.group(2)), f"MJML error: {reason}", config, problems)
-            )
-        else:
-            problems.add(config.templates / HTML_TEMPLATE, f"MJML error: {reason}")
+        template_errors.mjml_error(source, str(exc), config, problems)
         return None
     # mjml-python validates nothing: an unknown or unclosed tag passes through as text.
     leftover = _LEFTOVER_TAG.search(html)
     if leftover:
-        tag = leftover.group()
-        encoded = source.encode("utf-8")
-        needle = tag.encode()
-        at = encoded.find(needle)
-        if at < 0:
-            problems.add(
-                config.templates / HTML_TEMPLATE, f"MJML left {tag!r} in the HTML: unknown or misplaced MJML tag"
-            )
-        else:
-            problems.items.append(
-                _locate(
-                    source,
-                    at + 1,
-                    at + len(needle),
-                    f"unknown or misplaced MJML tag {tag + '>'!r} left in the HTML",
-                    config,
-                    problems,
-                )
-            )
+        template_errors.leftover_tag(source, leftover.group(), config, problems)
         return None
     return html
-
-
-def _locate(source: str, start: int, end: int, message: str, config: Config, problems: Problems) -> Problem:
-    """Turn a UTF-8 byte span in the generated MJML into a template file, line and column.
-
-    Jinja2 keeps no output-to-source map, so the tag text is looked up in the templates;
-    when it is not found there, the position in the generated MJML is given instead.
-    """
-    encoded = source.encode("utf-8")
-    snippet = encoded[max(start - 1, 0) : end].decode("utf-8", "replace").strip()
-    line_start = encoded.rfind(b"\n", 0, start) + 1
-    generated_line = encoded.count(b"\n", 0, start) + 1
-    generated_col = len(encoded[line_start:start].decode("utf-8", "replace")) + 1
-    token = snippet if snippet.startswith("<") else f"<{snippet}" if snippet else ""
-    if token:
-        for template in sorted(config.templates.glob("*.j2")):
-            lines = template.read_text(encoding="utf-8").splitlines()
-            for number, line in enumerate(lines, 1):
-                col = line.find(token)
-                if col >= 0 and _tag_boundary(line, col + len(token)):
-                    return Problem(problems.where(template), number, message, col + 1)
-    return Problem(
-        problems.where(config.templates / HTML_TEMPLATE),
-        None,
-        f"{message} (generated MJML line {generated_line}, column {generated_col}: {snippet!r})",
-    )
-
-
-def _tag_boundary(line: str, index: int) -> bool:
-    return index >= len(line) or not (line[index].isalnum() or line[index] == "-")
 
 
 # --- CSS inlining -----------------------------------------------------------------------------
 
 logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
+_premailer_lock = threading.Lock()
+
+
+def _deferred(name: str) -> None:
+    """`name` stands in sys.modules as a module that imports the real one at its first attribute use."""
+    if name in sys.modules or (spec := importlib.util.find_spec(name)) is None:
+        return
+    stand_in = types.ModuleType(name)
+    stand_in.__spec__ = spec
+
+    def load(attribute: str) -> object:  # PEP 562: asked for whatever the stand-in lacks
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+        return getattr(importlib.import_module(name), attribute)
+
+    stand_in.__getattr__ = load  # type: ignore[method-assign]
+    sys.modules[name] = stand_in
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, stand_in)
+
+
+def _premailer() -> type:
+    """premailer's Premailer, imported on first use.
+
+    premailer imports requests, and cssutils urllib.request, only to fetch stylesheets, which
+    inlining never does here (allow_network=False): with urllib3, http.client, ssl and two
+    charset detectors they were a fifth of `newsletter build`, so they load only if used. And
+    premailer has cssutils validate every inline style, whatever `disable_validation` says; the
+    verdicts only go to a log silenced here, and the first one compiles every CSS profile's
+    expressions: without profiles cssutils validates nothing."""
+    with _premailer_lock:
+        if "premailer" not in sys.modules:
+            _deferred("requests")
+            _deferred("urllib.request")
+            import cssutils
+
+            cssutils.profile.removeProfile(all=True)
+        from premailer import Premailer
+
+    return Premailer
 
 
 def inline_css(html: str) -> str:
     """Inline the head styles; keep @media rules with !important, never fetch, keep the doctype."""
-    inlined = Premailer(
+    inlined = _premailer()(
         html,
         allow_network=False,
         strip_important=False,

@@ -357,12 +357,25 @@ def sample_message(variant: Variant, config: Config, *, now: dt.datetime | None 
 def composable(build: Build) -> list[Problem]:
     """Every variant composed for a sample recipient: a value that cannot go into a header is
     a problem in the file and key it came from, found before any campaign exists."""
+    return _samples(build)[1]
+
+
+def sample_messages(build: Build) -> dict[str, bytes]:
+    """Each variant's sample message; BadInput naming file, line and key when one cannot be composed."""
+    samples, problems = _samples(build)
+    if problems:
+        raise BadInput(problems)
+    return samples
+
+
+def _samples(build: Build) -> tuple[dict[str, bytes], list[Problem]]:
     config = build.config
     problems = Problems()
+    samples: dict[str, bytes] = {}
     issue_toml = build.issue.path / "issue.toml"
     for variant in build.variants.values():
         try:
-            sample_message(variant, config)
+            samples[variant.name] = sample_message(variant, config)
         except ComposeError as exc:
             # the bilingual letter's own value (subject.bilingual), or those it joins (subject.ar and subject.en)
             given = {"subject": variant.name in build.issue.subject, "organisation": config.organisation_bilingual}
@@ -379,10 +392,9 @@ def composable(build: Build) -> list[Problem]:
                 "To": (config.path, "email.preview_to"),
             }.get(exc.header, (config.path, exc.header))
             problems.add(path, f"{key}: {exc}", line=line_of_key(path, key))
-    return problems.items
+    return samples, problems.items
 
 
 def ensure_composable(build: Build) -> None:
     """BadInput naming file, line and key when a variant cannot be composed."""
-    if found := composable(build):
-        raise BadInput(found)
+    sample_messages(build)
