@@ -1,62 +1,107 @@
-"""newsletter.toml: loaded and validated up front, every problem reported as `key: problem`."""
+"""newsletter.toml: found (`config_for`), read and validated up front, every problem reported as
+`key: problem`. Every setting is declared once, as a field of a `@table` class: the top level
+here, the other tables in delivery.py, mail.py, web.py and signup.py; the reader and the kinds
+of setting are in toml.py, README's table and the `init` scaffold come from document.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from newsletter.config.delivery import (
-    FeedbackSettings,
-    PrivacySettings,
-    SendSettings,
-    SESSettings,
-    SMTPSettings,
-    feedback_settings,
-    privacy_settings,
-    send_settings,
-    ses_settings,
-    smtp_settings,
+from newsletter.config.declare import DECLARED, setting, table
+from newsletter.config.delivery import FeedbackSettings, PrivacySettings, SendSettings, SESSettings, SMTPSettings
+from newsletter.config.mail import TAG_DELIMITERS, BounceSettings, MailboxSettings
+from newsletter.config.signup import DEFAULT_CONSENT, SignupSettings
+from newsletter.config.toml import (
+    MISSING,
+    URL,
+    Address,
+    Choice,
+    Languages,
+    Names,
+    PerLanguage,
+    Text,
+    TomlReader,
+    allowed_keys,
+    read_table,
+    read_toml,
 )
-from newsletter.config.mail import KNOWN_KEYS as MAIL_KEYS
-from newsletter.config.mail import BounceSettings, MailboxSettings, bounce_settings, mailbox_settings
-from newsletter.config.signup import KNOWN_KEYS as SIGNUP_KEYS
-from newsletter.config.signup import SignupSettings, signup_settings
-from newsletter.config.toml import TomlReader, read_toml
-from newsletter.config.web import ArchiveSettings, DateSettings, read_archive, read_bilingual_name, read_dates
+from newsletter.config.web import ArchiveSettings
 from newsletter.errors import BadInput, Problems
-from newsletter.languages import DIGIT_STYLES, LANGUAGES, Language
+from newsletter.languages import DATE_STYLES, DIGIT_STYLES, LANGUAGES, Language
 
 CONFIG_NAME = "newsletter.toml"
 STORE_ENV = "NEWSLETTER_STORE_URL"  # e.g. postgresql:// with libpq's PGHOST, PGUSER, PGPASSWORD…
+STORE_FILE = "newsletter.sqlite3"  # the default database: a SQLite file beside newsletter.toml
 LAYOUTS = ("bilingual", "per-recipient")
 
+_FIELD = re.compile(r"(?!name\Z)[A-Za-z_][A-Za-z0-9_]*")  # an ASCII identifier; `name` is always there
+_LIST_ID = Text(re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+").fullmatch, "a dotted label such as updates.example.org")
 
-_URL = re.compile(r"[\x21-\x7e]+", re.ASCII)
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?", re.ASCII)
+
+@table("dates", "month names per language")
+class DateSettings:
+    """How each language writes a month: `[dates] ar = "both" | "egyptian" | "levantine"`."""
+
+    styles: tuple[tuple[str, str], ...] = setting(
+        PerLanguage(Choice(DATE_STYLES), any_code=True), key="dates", default=(), example={"ar": '"both"', "en": '"english"'},
+        default_text="the first of each: ar both, en english",
+        help='"levantine" (كانون الأول), "egyptian" (ديسمبر) or "both" (ديسمبر كانون الأول)',
+    )  # fmt: skip
+
+    def style(self, code: str) -> str | None:
+        return dict(self.styles).get(code) or (DATE_STYLES.get(code) or (None,))[0]
 
 
-@dataclass(frozen=True)
+@table("", kw_only=True)
 class Config:
     root: Path
     path: Path
-    languages: tuple[Language, ...]
-    layout: str
-    base_url: str
-    organisation: dict[str, str]
-    sender: str
-    reply_to: str
-    contact: str
-    preview_to: str
-    list_id: str
-    numbering: dict[str, str]
-    templates: Path
-    store_url: str = "sqlite:///newsletter.sqlite3"
-    unsubscribe_mailto: str | None = None
+    languages: tuple[Language, ...] = setting(Languages(), example='["ar", "en"]', shown=True,
+                                              help="the letters' languages; the first is the primary language")  # fmt: skip
+    layout: str = setting(Choice(LAYOUTS), default="bilingual", example='"bilingual"', shown=True,
+                          help="bilingual, or per-recipient: each subscriber gets their language")  # fmt: skip
+    fields: tuple[str, ...] = setting(
+        Names(_FIELD.fullmatch, "expected attribute names such as organisation (letters, digits, _), got {value!r}"),
+        default=(), example='["organisation"]', help="spreadsheet columns a letter may use besides name ({{ organisation }})",
+    )  # fmt: skip
+    base_url: str = setting(URL(base=True), example='"https://news.example.org"', shown=True,
+                            help="where `newsletter serve` answers (unsubscribe links)")  # fmt: skip
+    list_id: str | None = setting(_LIST_ID, default=None, default_text='"newsletter." + base_url\'s host',
+                                  example='"newsletter.news.example.org"', help="the List-Id label")  # fmt: skip
+    templates: Path = setting(Text(), default=None, default_text="the package's", example='"templates"',
+                              help="your own copy of the templates (a folder beside newsletter.toml)")  # fmt: skip
+    organisation: dict[str, str] = setting(
+        PerLanguage(Text(strip=True), each=MISSING), example={"ar": '"[[اسم المنظمة]]"', "en": '"[[Organisation name]]"'},
+        shown=True, help="the sender's name, per language",
+    )  # fmt: skip
+    organisation_bilingual: str | None = setting(
+        Text(strip=True), key="organisation.bilingual", default=None, default_text="the names joined",
+        example='"المنظمة · The organisation"',
+        help="the bilingual letter's From name",
+    )  # fmt: skip
+    sender: str = setting(Address(), key="email.from", example='"updates@news.example.org"', shown=True,
+                          help="the From address")  # fmt: skip
+    reply_to: str = setting(Address(), key="email.reply_to", default_from="sender", default_text="email.from",
+                            example='"contact@example.org"', help="where replies go")  # fmt: skip
+    contact: str = setting(Address(), key="email.contact", default_from="reply_to", default_text="email.reply_to",
+                           example='"contact@example.org"', help="shown in the footer")  # fmt: skip
+    preview_to: str = setting(Address(), key="email.preview_to", default="preview@example.org",
+                              example='"editor@example.org"', help="recipient of the sample .eml files")  # fmt: skip
+    unsubscribe_mailto: str | None = setting(Address(), key="email.unsubscribe", default=None,
+                                             example='"unsubscribe@news.example.org"',
+                                             help="adds a mailto to List-Unsubscribe")  # fmt: skip
+    numbering: dict[str, str] = setting(PerLanguage(Choice(DIGIT_STYLES), each="western"), default_text='"western"',
+                                        example={"ar": '"arabic-indic"', "en": '"western"'}, shown=True,
+                                        help='"western" (1.) or "arabic-indic" (١.)')  # fmt: skip
+    store_url: str = setting(
+        Text(), key="store.url", default=STORE_FILE, example=f'"{STORE_FILE}"',
+        help=f"a file beside newsletter.toml, sqlite:///PATH or postgresql://user@host/db; {STORE_ENV} wins",
+    )  # fmt: skip
     send: SendSettings = SendSettings()
     smtp: SMTPSettings = SMTPSettings()
     ses: SESSettings = SESSettings()
@@ -66,9 +111,7 @@ class Config:
     mailbox: MailboxSettings | None = None  # [mailbox]: the IMAP mailbox `feedback mailbox` reads
     archive: ArchiveSettings = ArchiveSettings()  # [archive]: where the public archive answers
     dates: DateSettings = DateSettings()  # [dates]: month names per language
-    organisation_bilingual: str | None = None  # the bilingual letter's From name
     signup: SignupSettings | None = None  # [signup]: the sign-up form of `newsletter serve`
-    fields: tuple[str, ...] = ()  # the subscriber attributes a letter may use, besides `name`
 
     @property
     def primary(self) -> Language:
@@ -80,6 +123,16 @@ class Config:
 
     def language(self, code: str) -> Language:
         return LANGUAGES[code]
+
+
+# Every declared table, in the order README's table and the scaffold show them.
+TABLES = (Config, SendSettings, SMTPSettings, SESSettings, FeedbackSettings, BounceSettings, MailboxSettings,
+          PrivacySettings, ArchiveSettings, DateSettings, SignupSettings)  # fmt: skip
+
+
+def default_store_url(root: Path) -> str:
+    """The database of a project at `root` when newsletter.toml names none."""
+    return f"sqlite:///{(root / STORE_FILE).resolve()}"
 
 
 def packaged_templates() -> Path:
@@ -128,152 +181,82 @@ def load_config(path: Path) -> Config:
 def _validate(data: dict[str, Any], path: Path, problems: Problems) -> Config | None:
     root = path.parent
     r = TomlReader(data, path, problems)
-    per_language = dict.fromkeys(LANGUAGES, str)
-    r.unknown_keys(
-        {
-            "languages": 1,
-            "layout": 1,
-            "fields": 1,
-            "base_url": 1,
-            "templates": 1,
-            "list_id": 1,
-            "organisation": {**per_language, "bilingual": 1},
-            "email": {"from": 1, "reply_to": 1, "contact": 1, "preview_to": 1, "unsubscribe": 1},
-            "numbering": per_language,
-            "store": {"url": 1},
-            "send": {"provider": 1, "rate": 1, "threads": 1, "max_attempts": 1, "outbox": 1},
-            "smtp": {"host": 1, "port": 1, "security": 1, "timeout": 1},
-            "ses": {"region": 1, "configuration_set": 1, "tags": 1, "endpoint_url": 1},
-            "feedback": {
-                "topic_arns": 1,
-                "sns_path": 1,
-                "soft_bounce_limit": 1,
-                "soft_bounce_days": 1,
-                "region": 1,
-                "endpoint_url": 1,
-            },
-            "privacy": {"image_hosts": 1},
-            "archive": {"url": 1, "signup_url": 1},
-            "dates": per_language,
-            **MAIL_KEYS,
-            **SIGNUP_KEYS,
-            "sqs": {"region": 1, "endpoint_url": 1},
-        }
-    )
-
-    languages: list[Language] = []
-    codes = r.get("languages", list) or []
-    if isinstance(codes, list) and not codes and "languages" in data:
-        r.problem("languages", "list at least one language")
-    for code in codes:
-        if code not in LANGUAGES:
-            r.problem("languages", f"unknown language {code!r}; known: {', '.join(LANGUAGES)}")
-        elif any(language.code == code for language in languages):
-            r.problem("languages", f"{code!r} is listed twice")
-        else:
-            languages.append(LANGUAGES[code])
-
-    layout = r.get("layout", str, "bilingual")
-    if layout is not None and layout not in LAYOUTS:
-        r.problem("layout", f"expected one of {', '.join(LAYOUTS)}, got {layout!r}")
-    if layout == "bilingual" and len(languages) == 1:
-        pass  # a one-language list simply gets its one language
-
-    base_url = r.get("base_url", str)
-    if base_url is not None:
-        parts = urlsplit(base_url)
-        if not _URL.fullmatch(base_url) or not _HOST.fullmatch(parts.netloc):
-            # it goes into headers as it is: printable ASCII only, a plain host name
-            message = "expected an https URL of printable ASCII with a host name (an internationalised domain in its xn-- form)"
-            r.problem("base_url", f"{message}, got {base_url!r}")
-            base_url = None
-        elif parts.scheme != "https" or parts.query or parts.fragment:
-            r.problem("base_url", f"expected an https URL without query, got {base_url!r}")
-        base_url = base_url.rstrip("/") if base_url else None
-
-    organisation: dict[str, str] = {}
-    numbering: dict[str, str] = {}
-    for language in languages:
-        name = r.get(f"organisation.{language.code}", str)
-        if name is not None:
-            organisation[language.code] = name.strip()
-        digits = r.get(f"numbering.{language.code}", str, "western")
-        if digits is not None and digits not in DIGIT_STYLES:
-            r.problem(f"numbering.{language.code}", f"expected one of {', '.join(DIGIT_STYLES)}, got {digits!r}")
-        numbering[language.code] = digits or "western"
-    for table in ("organisation", "numbering"):
-        for code in (data.get(table) or {}) if isinstance(data.get(table), dict) else {}:
-            if code in LANGUAGES and code not in [language.code for language in languages]:
-                r.problem(f"{table}.{code}", f"language {code!r} is not in languages")
-
-    sender = r.address("email.from")
-    reply_to = r.address("email.reply_to", sender)
-    contact = r.address("email.contact", reply_to)
-    preview_to = r.address("email.preview_to", "preview@example.org")
-
-    list_id = r.get("list_id", str, None)
-    if list_id is None and base_url and sender:
-        host = urlsplit(base_url).hostname or "localhost"
-        list_id = f"newsletter.{host}"
-    if list_id is not None and not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", list_id):
-        r.problem("list_id", f"expected a dotted label such as updates.example.org, got {list_id!r}")
-
-    templates = r.get("templates", str, None)
-    templates_dir = root / templates if templates else packaged_templates()
-    if templates and not templates_dir.is_dir():
+    r.unknown_keys(allowed_keys(DECLARED[declared] for declared in TABLES))
+    top = read_table(r, DECLARED[Config])
+    if top["list_id"] is None and top["base_url"] and top["sender"]:
+        top["list_id"] = f"newsletter.{urlsplit(top['base_url']).hostname or 'localhost'}"
+        _LIST_ID.refuse(r, "list_id", top["list_id"])
+    templates = top["templates"]
+    top["templates"] = root / templates if templates else packaged_templates()
+    if templates and not top["templates"].is_dir():
         r.problem("templates", f"folder not found: {templates!r}")
-
-    unsubscribe_mailto = r.address("email.unsubscribe", None)
-    store_url = r.get("store.url", str, "newsletter.sqlite3")
-    if os.environ.get(STORE_ENV):  # a deployment's setting wins: no password in newsletter.toml
-        store_url = os.environ[STORE_ENV].strip()
-    if store_url is not None and "://" not in store_url:
-        store_url = f"sqlite:///{(root / store_url).resolve()}"
-    elif store_url is not None and not store_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
-        r.problem("store.url", f"expected a file name, sqlite:///PATH or postgresql://…, got {store_url!r}")
-
-    send, smtp, ses = send_settings(r), smtp_settings(r), ses_settings(r)
-    feedback, privacy = feedback_settings(r), privacy_settings(r)
-    bounces, mailbox = bounce_settings(r), mailbox_settings(r)
-    signup = signup_settings(r, [language.code for language in languages], organisation)
-    fields = []
-    for value in r.get("fields", list, []) or []:
-        if isinstance(value, str) and value.isidentifier() and value.isascii() and value != "name":
-            fields.append(value)
-        else:
-            r.problem("fields", f"expected attribute names such as organisation (letters, digits, _), got {value!r}")
-    archive, dates, bilingual_name = read_archive(r, base_url), read_dates(r, languages), read_bilingual_name(r)
-    if signup and base_url and not archive.signup_url:  # the archive's pages offer serve's own form
-        archive = dataclasses.replace(archive, signup_url=f"{base_url}/subscribe")
-
-    if problems or not (sender and reply_to and contact and preview_to):
+    top["store_url"] = _store_url(r, root, top["store_url"])
+    tables = _tables(r, top)
+    if problems or not all(top[name] for name in ("sender", "reply_to", "contact", "preview_to")):
         return None
-    return Config(
-        root=root,
-        path=path,
-        languages=tuple(languages),
-        layout=layout,
-        base_url=base_url,
-        organisation=organisation,
-        sender=sender,
-        reply_to=reply_to,
-        contact=contact,
-        preview_to=preview_to,
-        list_id=list_id,
-        numbering=numbering,
-        templates=templates_dir,
-        store_url=store_url,
-        unsubscribe_mailto=unsubscribe_mailto,
-        send=send,
-        smtp=smtp,
-        ses=ses,
-        feedback=feedback,
-        privacy=privacy,
-        bounces=bounces,
-        mailbox=mailbox,
-        archive=archive,
-        dates=dates,
-        organisation_bilingual=bilingual_name,
-        signup=signup,
-        fields=tuple(fields),
-    )
+    return Config(root=root, path=path, **top, **tables)
+
+
+def _store_url(r: TomlReader, root: Path, url: str | None) -> str | None:
+    if os.environ.get(STORE_ENV):  # a deployment's setting wins: no password in newsletter.toml
+        url = os.environ[STORE_ENV].strip()
+    if url is not None and "://" not in url:
+        return f"sqlite:///{(root / url).resolve()}"
+    if url is not None and not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        r.problem("store.url", f"expected a file name, sqlite:///PATH or postgresql://…, got {url!r}")
+    return url
+
+
+def _tables(r: TomlReader, top: dict[str, Any]) -> dict[str, Any]:
+    """The tables below the top level, with what they take from it."""
+    found: dict[str, Any] = {
+        name: declared(**read_table(r, DECLARED[declared]))
+        for name, declared in (("send", SendSettings), ("smtp", SMTPSettings), ("ses", SESSettings),
+                               ("feedback", FeedbackSettings), ("privacy", PrivacySettings))
+    }  # fmt: skip
+    found["bounces"] = _bounces(r) if "bounces" in r.data else None
+    found["mailbox"] = _mailbox(r) if "mailbox" in r.data else None
+    found["signup"] = _signup(r, top["organisation"]) if "signup" in r.data else None
+    base_url = top["base_url"]
+    archive = read_table(r, DECLARED[ArchiveSettings])
+    url = (archive["url"] or (f"{base_url}/archive" if base_url else "")).rstrip("/") or None
+    signup_url = archive["signup_url"]
+    if found["signup"] and base_url and not signup_url:  # the archive's pages offer serve's own form
+        signup_url = f"{base_url}/subscribe"
+    found["archive"] = ArchiveSettings(url=url, signup_url=signup_url)
+    found["dates"] = DateSettings(tuple(read_table(r, DECLARED[DateSettings])["styles"].items()))
+    return found
+
+
+def _bounces(r: TomlReader) -> BounceSettings | None:
+    values = read_table(r, DECLARED[BounceSettings])
+    raw, delimiter = values["address"], values["delimiter"]
+    if delimiter not in TAG_DELIMITERS or raw is None:
+        return None
+    address = parseaddr(raw)[1]
+    if delimiter in address.partition("@")[0]:
+        r.problem("bounces.address", f"the local part must not contain the delimiter {delimiter!r}: {raw!r}")
+        return None
+    return BounceSettings(address=address, delimiter=delimiter)
+
+
+def _mailbox(r: TomlReader) -> MailboxSettings | None:
+    values = read_table(r, DECLARED[MailboxSettings])
+    if values["folder"].lower() == values["processed_folder"].lower():
+        r.problem("mailbox.processed_folder", f"must differ from mailbox.folder ({values['folder']!r})")
+    if values["host"] is None or values["user"] is None:
+        return None
+    return MailboxSettings(**values)
+
+
+def _signup(r: TomlReader, organisation: dict[str, str]) -> SignupSettings | None:
+    values = read_table(r, DECLARED[SignupSettings])
+    own = values["consent"]
+    consent = []
+    for code in r.codes:
+        name = organisation.get(code) or next(iter(organisation.values()), "")
+        sentence = DEFAULT_CONSENT.get(code, DEFAULT_CONSENT["en"]).format(organisation=name)
+        consent.append((code, own.get(code) or sentence))
+    if values["list_name"] is None:
+        return None
+    return SignupSettings(**{**values, "consent": tuple(consent)})

@@ -1,150 +1,91 @@
 """newsletter.toml's settings for sending and what comes back: `[send]`, `[smtp]`, `[ses]`,
-`[feedback]` (with `[sqs]`) and `[privacy]`. Read by newsletter.config, with the same
-`key: problem` messages."""
+`[feedback]` (with `[sqs]`) and `[privacy]`, declared once (newsletter.config.declare)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from newsletter.config.toml import TomlReader
+from newsletter.config.declare import setting, table
+from newsletter.config.toml import Choice, Names, Number, Pairs, Text
 
 PROVIDERS = ("outbox", "smtp", "ses")
 SMTP_SECURITY = ("starttls", "tls", "none")
 
-
-@dataclass(frozen=True)
-class SendSettings:
-    provider: str | None = None  # none: `send` asks for --provider
-    rate: float = 14.0  # messages per second; SES's default sandbox-lifted rate
-    threads: int = 4  # sending threads in each process
-    max_attempts: int = 6
-    outbox: str = "outbox"
-
-
-@dataclass(frozen=True)
-class SMTPSettings:
-    host: str = "localhost"
-    port: int = 587
-    security: str = "starttls"
-    timeout: float = 30.0
-
-
-@dataclass(frozen=True)
-class SESSettings:
-    region: str | None = None
-    configuration_set: str | None = None
-    tags: tuple[tuple[str, str], ...] = ()
-    endpoint_url: str | None = None
-
-
-@dataclass(frozen=True)
-class FeedbackSettings:
-    topic_arns: tuple[str, ...] = ()  # SNS topics allowed to post to /sns and to the queue
-    sns_path: str = "/sns"
-    soft_bounce_limit: int = 3
-    soft_bounce_days: int = 90
-    region: str | None = None  # for the SQS poller; default: [ses] region or the environment
-    endpoint_url: str | None = None
-
-
-@dataclass(frozen=True)
-class PrivacySettings:
-    image_hosts: tuple[str, ...] = ()  # hosts a letter may load images from (each learns who opens it)
-
-
+_SNS_PATH = re.compile(r"(?!/u/)/[A-Za-z0-9/_-]*")  # /u/… is the unsubscribe pages'
+_TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _IMAGE_HOST = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+")
 
 
-def privacy_settings(r: TomlReader) -> PrivacySettings:
-    hosts = []
-    for host in r.get("privacy.image_hosts", list, []) or []:
-        if isinstance(host, str) and _IMAGE_HOST.fullmatch(host.lower()):
-            hosts.append(host.lower())
-        else:
-            r.problem("privacy.image_hosts", f"expected host names such as images.example.org, got {host!r}")
-    return PrivacySettings(image_hosts=tuple(hosts))
+@table("send", "how `newsletter send` sends")
+class SendSettings:
+    provider: str | None = setting(
+        Choice(PROVIDERS), default=None, default_text="none: `send` asks for --provider", example='"outbox"',
+        help="outbox (files, a rehearsal), smtp or ses", shown=True,
+    )  # fmt: skip
+    rate: float = setting(Number(at_least=0.01), default=14.0, example="14",
+                          help="messages per second for the whole campaign (SES's sandbox-lifted rate)")  # fmt: skip
+    threads: int = setting(Number(at_least=1, whole=True), default=4, example="4",
+                           help="sending threads in each process")  # fmt: skip
+    max_attempts: int = setting(Number(at_least=1, whole=True), default=6, example="6",
+                                help="attempts per message before it counts as failed")  # fmt: skip
+    outbox: str = setting(Text(), default="outbox", example='"outbox"',
+                          help="the folder the outbox provider writes .eml files to")  # fmt: skip
 
 
-_TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+@table("smtp", "the SMTP server; login: NEWSLETTER_SMTP_USERNAME, NEWSLETTER_SMTP_PASSWORD")
+class SMTPSettings:
+    host: str = setting(Text(), default="localhost", example='"smtp.example.org"', help="the SMTP server")
+    port: int = setting(
+        Number(at_least=1, whole=True), default=587, default_by=("security", {"tls": 465, "starttls": 587, "none": 25}),
+        default_text="465 with tls, 587 with starttls, 25 with none", example="587", help="the server's port",
+    )  # fmt: skip
+    security: str = setting(Choice(SMTP_SECURITY), default="starttls", example='"starttls"',
+                            help="STARTTLS, implicit TLS, or none")  # fmt: skip
+    timeout: float = setting(Number(at_least=0.1), default=30.0, example="30", help="seconds to wait for the server")
 
 
-def feedback_settings(r: TomlReader) -> FeedbackSettings:
-    d = FeedbackSettings()
-    arns = r.get("feedback.topic_arns", list, []) or []
-    for arn in arns:
-        if not isinstance(arn, str) or not _TOPIC_ARN.match(arn):
-            r.problem("feedback.topic_arns", f"not an SNS topic ARN: {arn!r}")
-    path = r.get("feedback.sns_path", str, d.sns_path) or d.sns_path
-    if not re.fullmatch(r"/[A-Za-z0-9/_-]*", path) or path.startswith("/u/"):
-        r.problem("feedback.sns_path", f"expected a path such as /sns, got {path!r}")
-    return FeedbackSettings(
-        topic_arns=tuple(a for a in arns if isinstance(a, str)),
-        sns_path=path,
-        soft_bounce_limit=int(_number(r, "feedback.soft_bounce_limit", d.soft_bounce_limit, minimum=1, integer=True)),
-        soft_bounce_days=int(_number(r, "feedback.soft_bounce_days", d.soft_bounce_days, minimum=1, integer=True)),
-        region=r.get("sqs.region", str, None) or r.get("feedback.region", str, None),
-        endpoint_url=r.get("sqs.endpoint_url", str, None) or r.get("feedback.endpoint_url", str, None),
-    )
+@table("ses", "Amazon SES (credentials from the standard AWS chain)")
+class SESSettings:
+    region: str | None = setting(Text(), default=None, default_text="AWS_REGION or the AWS configuration",
+                                 example='"eu-west-1"', help="the SES region")  # fmt: skip
+    configuration_set: str | None = setting(Text(), default=None, example='"newsletter"',
+                                            help="the configuration set every message names")  # fmt: skip
+    tags: tuple[tuple[str, str], ...] = setting(
+        Pairs(_TAG.match, "SES tag names and values allow only A-Z, a-z, 0-9, _ and -; got {name!r} = {value!r}"),
+        default=(), example='{ campaign = "newsletter" }', help="SES message tags (names and values: A-Z a-z 0-9 _ -)",
+    )  # fmt: skip
+    endpoint_url: str | None = setting(Text(), default=None, example='"http://127.0.0.1:5000"',
+                                       help="another SES-compatible endpoint")  # fmt: skip
 
 
-def _number(r: TomlReader, key: str, default, *, minimum: float, integer: bool = False):
-    value = r.get(
-        key, (int, float) if not integer else int, default, kind_name="a whole number" if integer else "a number"
-    )
-    if value is None:
-        return default
-    if isinstance(value, bool) or value < minimum:
-        r.problem(key, f"expected {'a whole number' if integer else 'a number'} of at least {minimum}, got {value!r}")
-        return default
-    return value
+@table("feedback", "bounces and complaints from SES, through SNS (`serve`) or SQS (`feedback poll`)")
+class FeedbackSettings:
+    topic_arns: tuple[str, ...] = setting(
+        Names(_TOPIC_ARN.match, "not an SNS topic ARN: {value!r}"), default=(),
+        example='["arn:aws:sns:eu-west-1:123456789012:ses-feedback"]',
+        help="SNS topics allowed to post to sns_path and to the queue",
+    )  # fmt: skip
+    sns_path: str = setting(Text(_SNS_PATH.fullmatch, "a path such as /sns"), default="/sns", example='"/sns"',
+                            help="where `serve` takes SNS notifications")  # fmt: skip
+    soft_bounce_limit: int = setting(Number(at_least=1, whole=True), default=3, example="3",
+                                     help="soft bounces that suppress an address …")  # fmt: skip
+    soft_bounce_days: int = setting(Number(at_least=1, whole=True), default=90, example="90",
+                                    help="… within this many days")  # fmt: skip
+    region: str | None = setting(
+        Text(), default=None, key="sqs.region", aliases=("feedback.region",), example='"eu-west-1"',
+        default_text="[ses] region or the environment", help="the SQS queue's region (also feedback.region)",
+    )  # fmt: skip
+    endpoint_url: str | None = setting(
+        Text(), default=None, key="sqs.endpoint_url", aliases=("feedback.endpoint_url",),
+        example='"http://127.0.0.1:9324"', help="another SQS-compatible endpoint (also feedback.endpoint_url)",
+    )  # fmt: skip
 
 
-def _choice(r: TomlReader, key: str, default: str | None, choices: tuple[str, ...]) -> str:
-    value = r.get(key, str, default)
-    if value is not None and value not in choices:
-        r.problem(key, f"expected one of {', '.join(choices)}, got {value!r}")
-        return default or choices[0]
-    return value or default or choices[0]
-
-
-def send_settings(r: TomlReader) -> SendSettings:
-    d = SendSettings()
-    return SendSettings(
-        provider=_choice(r, "send.provider", None, PROVIDERS) if "provider" in (r.data.get("send") or {}) else None,
-        rate=float(_number(r, "send.rate", d.rate, minimum=0.01)),
-        threads=int(_number(r, "send.threads", d.threads, minimum=1, integer=True)),
-        max_attempts=int(_number(r, "send.max_attempts", d.max_attempts, minimum=1, integer=True)),
-        outbox=r.get("send.outbox", str, d.outbox) or d.outbox,
-    )
-
-
-def smtp_settings(r: TomlReader) -> SMTPSettings:
-    d = SMTPSettings()
-    security = _choice(r, "smtp.security", d.security, SMTP_SECURITY)
-    default_port = 465 if security == "tls" else 587 if security == "starttls" else 25
-    return SMTPSettings(
-        host=r.get("smtp.host", str, d.host) or d.host,
-        port=int(_number(r, "smtp.port", default_port, minimum=1, integer=True)),
-        security=security,
-        timeout=float(_number(r, "smtp.timeout", d.timeout, minimum=0.1)),
-    )
-
-
-_TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-
-
-def ses_settings(r: TomlReader) -> SESSettings:
-    tags = r.get("ses.tags", dict, {}) or {}
-    for name, value in tags.items():
-        if not _TAG.match(str(name)) or not isinstance(value, str) or not _TAG.match(value):
-            r.problem(
-                f"ses.tags.{name}",
-                f"SES tag names and values allow only A-Z, a-z, 0-9, _ and -; got {name!r} = {value!r}",
-            )
-    return SESSettings(
-        region=r.get("ses.region", str, None),
-        configuration_set=r.get("ses.configuration_set", str, None),
-        tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
-        endpoint_url=r.get("ses.endpoint_url", str, None),
-    )
+@table("privacy", "what a letter may load from elsewhere")
+class PrivacySettings:
+    image_hosts: tuple[str, ...] = setting(
+        Names(_IMAGE_HOST.fullmatch, "expected host names such as images.example.org, got {value!r}", lower=True),
+        default=(), example="[]", default_text="none, best",
+        help="hosts a letter may load images from (each learns who opens it)",
+    )  # fmt: skip

@@ -1,119 +1,52 @@
 """newsletter.toml's `[bounces]` and `[mailbox]`: where bounces and mailed unsubscribes go, and
 the IMAP mailbox `newsletter feedback mailbox` reads them from (its password only from the
-environment). Read by newsletter.config, with the same `key: problem` messages."""
+environment), declared once (newsletter.config.declare)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from email.utils import parseaddr
 
-from newsletter.config.toml import TomlReader
+from newsletter.config.declare import setting, table
+from newsletter.config.toml import Address, Choice, Number, Text, Whole
 
 PASSWORD_ENV = "NEWSLETTER_MAILBOX_PASSWORD"
 MAILBOX_SECURITY = ("tls", "starttls")  # never a password in clear text
 TAG_DELIMITERS = ("+", "-", "=")  # between the local part and a token: + (Postfix), - (qmail, Exim)
 
-KNOWN_KEYS = {
-    "bounces": {"address": 1, "delimiter": 1},
-    "mailbox": {
-        "host": 1,
-        "port": 1,
-        "security": 1,
-        "user": 1,
-        "folder": 1,
-        "processed_folder": 1,
-        "interval": 1,
-        "timeout": 1,
-    },
-}
-
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?", re.ASCII)
 # IMAP folder names travel quoted; non-ASCII ones would need modified UTF-7: keep to plain ASCII
 _FOLDER = re.compile(r"[A-Za-z0-9 ._/-]{1,100}", re.ASCII)
+_FOLDER_NAME = "a folder name of ASCII letters, digits, space, . _ / -"
 
 
-@dataclass(frozen=True)
+@table("bounces", "SMTP only: bounces come back to a mailbox (`feedback mailbox`)")
 class BounceSettings:
     """SMTP messages' envelope sender is `address` tagged with a delivery token (VERP)."""
 
-    address: str  # e.g. bounces@news.example.org
-    delimiter: str = "+"  # between the local part and the token: + (Postfix), - (qmail, Exim)
+    address: str = setting(Address(), example='"bounces@news.example.org"',
+                           help="the envelope sender (Return-Path) of SMTP messages")  # fmt: skip
+    delimiter: str = setting(
+        Choice(TAG_DELIMITERS, " ", unreadable_too=True), default="+", example='"+"',
+        help="between the local part and the token: + (Postfix), - (qmail, Exim)",
+    )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@table("mailbox", "the IMAP mailbox `feedback mailbox` reads; password: NEWSLETTER_MAILBOX_PASSWORD")
 class MailboxSettings:
-    host: str
-    user: str
-    port: int = 993
-    security: str = "tls"  # implicit TLS (993) or "starttls" (143)
-    folder: str = "INBOX"
-    processed_folder: str = "processed"  # created when missing; nothing is ever deleted
-    interval: float = 60.0  # seconds between rounds without --once
-    timeout: float = 30.0
-
-
-def bounce_settings(r: TomlReader) -> BounceSettings | None:
-    if "bounces" not in r.data:
-        return None
-    raw = r.address("bounces.address")
-    delimiter = r.get("bounces.delimiter", str, "+")
-    if delimiter not in TAG_DELIMITERS:
-        r.problem("bounces.delimiter", f"expected one of {' '.join(TAG_DELIMITERS)}, got {delimiter!r}")
-        return None
-    if raw is None:
-        return None
-    address = parseaddr(raw)[1]
-    if delimiter in address.partition("@")[0]:
-        r.problem("bounces.address", f"the local part must not contain the delimiter {delimiter!r}: {raw!r}")
-        return None
-    return BounceSettings(address=address, delimiter=delimiter)
-
-
-def mailbox_settings(r: TomlReader) -> MailboxSettings | None:
-    if "mailbox" not in r.data:
-        return None
-    host = r.get("mailbox.host", str)
-    if host is not None and not _HOST.fullmatch(host):
-        r.problem("mailbox.host", f"expected a host name or IP address, got {host!r}")
-    user = r.get("mailbox.user", str)
-    security = r.get("mailbox.security", str, "tls")
-    if security not in MAILBOX_SECURITY:
-        r.problem("mailbox.security", f"expected one of {', '.join(MAILBOX_SECURITY)}, got {security!r}")
-        security = "tls"
-    port = _whole(r, "mailbox.port", 993 if security == "tls" else 143, 1, 65535)
-    folders = {}
-    for key, default in (("folder", "INBOX"), ("processed_folder", "processed")):
-        name = r.get(f"mailbox.{key}", str, default)
-        if name is not None and not _FOLDER.fullmatch(name):
-            r.problem(
-                f"mailbox.{key}", f"expected a folder name of ASCII letters, digits, space, . _ / -, got {name!r}"
-            )
-        folders[key] = name or default
-    if folders["folder"].lower() == folders["processed_folder"].lower():
-        r.problem("mailbox.processed_folder", f"must differ from mailbox.folder ({folders['folder']!r})")
-    interval = _positive(r, "mailbox.interval", 60.0)
-    timeout = _positive(r, "mailbox.timeout", 30.0)
-    if host is None or user is None:
-        return None
-    return MailboxSettings(
-        host, user, port, security, folders["folder"], folders["processed_folder"], interval, timeout
-    )
-
-
-def _whole(r: TomlReader, key: str, default: int, low: int, high: int) -> int:
-    value = r.get(key, int, default, kind_name="a whole number")
-    if value is None or isinstance(value, bool) or not low <= value <= high:
-        if value is not None:
-            r.problem(key, f"expected a whole number from {low} to {high}, got {value!r}")
-        return default
-    return value
-
-
-def _positive(r: TomlReader, key: str, default: float) -> float:
-    value = r.get(key, (int, float), default, kind_name="a number")
-    if value is None or isinstance(value, bool) or value <= 0:
-        if value is not None:
-            r.problem(key, f"expected a number above 0, got {value!r}")
-        return default
-    return float(value)
+    host: str = setting(Text(_HOST.fullmatch, "a host name or IP address"), example='"mail.example.org"',
+                        help="the IMAP server")  # fmt: skip
+    user: str = setting(Text(), example='"bounces"', help="the login")
+    port: int = setting(
+        Whole(1, 65535), default=993, default_by=("security", {"tls": 993, "starttls": 143}),
+        default_text="993 with tls, 143 with starttls", example="993", help="the server's port",
+    )  # fmt: skip
+    security: str = setting(Choice(MAILBOX_SECURITY, unreadable_too=True), default="tls", example='"tls"',
+                            help="implicit TLS (993) or starttls (143); never without TLS")  # fmt: skip
+    folder: str = setting(Text(_FOLDER.fullmatch, _FOLDER_NAME), default="INBOX", example='"INBOX"',
+                          help="the folder read")  # fmt: skip
+    processed_folder: str = setting(Text(_FOLDER.fullmatch, _FOLDER_NAME), default="processed",
+                                    example='"processed"',
+                                    help="where read messages go; created when missing, nothing is deleted")  # fmt: skip
+    interval: float = setting(Number(above=0), default=60.0, example="60",
+                              help="seconds between rounds without --once")  # fmt: skip
+    timeout: float = setting(Number(above=0), default=30.0, example="30", help="seconds to wait for the server")

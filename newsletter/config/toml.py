@@ -1,15 +1,21 @@
-"""Reading TOML files with errors that name the file, line and key."""
+"""Reading TOML files with errors that name the file, line and key; and the kinds of setting a
+newsletter.toml declaration is made of (after MkDocs' `config_options`), each reading and
+checking its value with the same `key: problem` messages. Declared settings: newsletter.config."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from newsletter.addresses import normalise_email
 from newsletter.errors import Problems
+from newsletter.languages import LANGUAGES
 
 # Control characters (tab aside) and line breaks: no setting needs one, and in a header one
 # would start a header of its own.
@@ -76,13 +82,21 @@ class TomlReader:
         self.data = data
         self.path = path
         self.problems = problems
-        self.seen: set[str] = set()
+        self.codes: list[str] = []  # the project's languages, once `languages` is read
 
     def problem(self, key: str, message: str) -> None:
         self.problems.add(self.path, f"{key}: {message}", line=line_of_key(self.path, key))
 
+    def lookup(self, key: str) -> Any:
+        """The raw value at a dotted key, or None."""
+        node: Any = self.data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., kind_name: str | None = None) -> Any:
-        self.seen.add(key)
         node: Any = self.data
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -128,3 +142,250 @@ class TomlReader:
                     walk(value, schema[key], f"{name}.")
 
         walk(self.data, allowed, "")
+
+
+# --- the kinds of setting ----------------------------------------------------------------------
+
+MISSING: Any = dataclasses.MISSING  # a setting without a default must be set
+
+
+class Kind:
+    """What a setting holds (README's type column) and how its value is read and checked."""
+
+    type_name = "text"
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        raise NotImplementedError
+
+
+class Text(Kind):
+    """A non-empty string; `check` (a compiled pattern's match, say) refuses with
+    "expected {expected}, got …"."""
+
+    def __init__(self, check: Callable[[str], object] | None = None, expected: str = "", *, strip: bool = False):
+        self.check, self.expected, self.strip = check, expected, strip
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        value = r.get(key, str, ... if default is MISSING else default)
+        if value is None:
+            return None if default is MISSING else default
+        self.refuse(r, key, value)
+        return value.strip() if self.strip and isinstance(value, str) else value
+
+    def refuse(self, r: TomlReader, key: str, value: Any) -> None:
+        if self.check is not None and isinstance(value, str) and not self.check(value):
+            r.problem(key, f"expected {self.expected}, got {value!r}")
+
+
+class Address(Kind):
+    type_name = "email address"
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        return r.address(key, ... if default is MISSING else default)
+
+
+class Choice(Kind):
+    """One of `choices` (or, per language, one of `choices[code]`)."""
+
+    def __init__(self, choices: tuple[str, ...] | Mapping[str, tuple[str, ...]], joiner: str = ", ", *,
+                 unreadable_too: bool = False):  # fmt: skip
+        self.choices, self.joiner = choices, joiner
+        self.unreadable_too = unreadable_too  # a value of the wrong type is refused twice, as it always was
+        if isinstance(choices, Mapping):
+            self.type_name = "; ".join(f"{code}: {', '.join(each)}" for code, each in choices.items())
+        else:
+            self.type_name = "one of " + ", ".join(choices)
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        value = r.get(key, str, ... if default is MISSING else default)
+        choices = self.choices[key.rpartition(".")[2]] if isinstance(self.choices, Mapping) else self.choices
+        if (value is not None or self.unreadable_too) and value not in choices:
+            r.problem(key, f"expected one of {self.joiner.join(choices)}, got {value!r}")
+        return value
+
+
+class Number(Kind):
+    """A number (or a whole number) of at least `at_least`, or above `above`."""
+
+    def __init__(self, *, at_least: float | None = None, above: float | None = None, whole: bool = False):
+        self.at_least, self.above, self.whole = at_least, above, whole
+        self.type_name = "whole number" if whole else "number"
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        name = f"a {self.type_name}"
+        value = r.get(key, int if self.whole else (int, float), default, kind_name=name)
+        if value is None:
+            return default
+        low = self.at_least if self.at_least is not None else self.above
+        if isinstance(value, bool) or value < low or (self.above is not None and value == low):
+            bound = f"of at least {low}" if self.above is None else f"above {low}"
+            r.problem(key, f"expected {name} {bound}, got {value!r}")
+            return default
+        return int(value) if self.whole else float(value)
+
+
+class Whole(Kind):
+    """A whole number from `low` to `high`."""
+
+    type_name = "whole number"
+
+    def __init__(self, low: int, high: int, kind_name: str | None = "a whole number"):
+        self.low, self.high, self.kind_name = low, high, kind_name
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        value = r.get(key, int, default, kind_name=self.kind_name)
+        if value is None or isinstance(value, bool) or not self.low <= value <= self.high:
+            if value is not None:
+                r.problem(key, f"expected a whole number from {self.low} to {self.high}, got {value!r}")
+            return default
+        return value
+
+
+_URL = re.compile(r"[\x21-\x7e]+", re.ASCII)
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?", re.ASCII)
+
+
+class URL(Kind):
+    """An absolute URL of printable ASCII (it goes into headers as it is) without a query."""
+
+    def __init__(self, *, https_only: bool = True, base: bool = False):
+        self.https_only, self.base = https_only, base
+        self.type_name = "https URL" if https_only else "https or http URL"
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        value = r.get(key, str, ... if default is MISSING else default)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if self.base:  # base_url: its own words, and a trailing slash dropped
+            if not _URL.fullmatch(value) or not _HOST.fullmatch(parts.netloc):
+                plain = "printable ASCII with a host name (an internationalised domain in its xn-- form)"
+                r.problem(key, f"expected an https URL of {plain}, got {value!r}")
+                return None
+            if parts.scheme != "https" or parts.query or parts.fragment:
+                r.problem(key, f"expected an https URL without query, got {value!r}")
+            return value.rstrip("/")
+        schemes = ("https",) if self.https_only else ("https", "http")
+        if not _URL.fullmatch(value) or parts.scheme not in schemes or not _HOST.fullmatch(parts.netloc):
+            kind = "an https URL" if self.https_only else "an absolute https or http URL"
+            r.problem(key, f"expected {kind} of printable ASCII with a host name, got {value!r}")
+            return None
+        if parts.query or parts.fragment:
+            r.problem(key, f"expected a URL without query or fragment, got {value!r}")
+            return None
+        return value
+
+
+class Names(Kind):
+    """A list of strings, each passing `check`; `refusal` is formatted with the bad `value`."""
+
+    type_name = "list of text"
+
+    def __init__(self, check: Callable[[str], object], refusal: str, *, lower: bool = False):
+        self.check, self.refusal, self.lower = check, refusal, lower
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        kept = []
+        for value in r.get(key, list, []) or []:
+            name = value.lower() if self.lower and isinstance(value, str) else value
+            if isinstance(name, str) and self.check(name):
+                kept.append(name)
+            else:
+                r.problem(key, self.refusal.format(value=value))
+        return tuple(kept)
+
+
+class Pairs(Kind):
+    """A table of names and string values, each passing `check` (sorted pairs)."""
+
+    type_name = "table of text"
+
+    def __init__(self, check: Callable[[str], object], refusal: str):
+        self.check, self.refusal = check, refusal
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        pairs = r.get(key, dict, {}) or {}
+        for name, value in pairs.items():
+            if not self.check(str(name)) or not isinstance(value, str) or not self.check(value):
+                r.problem(f"{key}.{name}", self.refusal.format(name=name, value=value))
+        return tuple(sorted((str(k), str(v)) for k, v in pairs.items()))
+
+
+class Languages(Kind):
+    """The project's languages: known codes, each once; the reader learns them (PerLanguage)."""
+
+    type_name = "list of language codes"
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        found: list[Any] = []
+        codes = r.get(key, list) or []
+        if isinstance(codes, list) and not codes and key in r.data:
+            r.problem(key, "list at least one language")
+        for code in codes:
+            if code not in LANGUAGES:
+                r.problem(key, f"unknown language {code!r}; known: {', '.join(LANGUAGES)}")
+            elif any(language.code == code for language in found):
+                r.problem(key, f"{code!r} is listed twice")
+            else:
+                found.append(LANGUAGES[code])
+        r.codes = [language.code for language in found]
+        return tuple(found)
+
+
+class PerLanguage(Kind):
+    """A table with one `kind` value per language of the project (default: `each`), as a dict;
+    a language the project does not list is refused (any code with `any_code`, else known ones)."""
+
+    def __init__(self, kind: Kind, *, each: Any = None, any_code: bool = False):
+        self.kind, self.each, self.any_code = kind, each, any_code
+        self.type_name = f"{kind.type_name}, per language"
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        values = {}
+        for code in r.codes:
+            value = self.kind.read(r, f"{key}.{code}", self.each)
+            if value is not None:
+                values[code] = value
+        table = r.lookup(key)
+        for code in table if isinstance(table, dict) else ():
+            if code not in r.codes and (self.any_code or code in LANGUAGES):
+                r.problem(f"{key}.{code}", f"language {code!r} is not in languages")
+        return values
+
+
+# --- reading a declared table ------------------------------------------------------------------
+
+
+def read_table(r: TomlReader, table: Any, **given: Any) -> dict[str, Any]:
+    """Every setting of a declared table (newsletter.config.declare.Table) by its field name,
+    read with its kind; a setting whose default follows another is read after it."""
+    values = dict(given)
+    for about in sorted(table.settings, key=lambda about: about.default_by is not None):
+        if about.name in values:
+            continue
+        default = values[about.default_from] if about.default_from else about.default
+        if about.default_by is not None:
+            other, by = about.default_by
+            default = by.get(values[other], about.default)
+        value = about.kind.read(r, about.key, default)
+        for alias in about.aliases:
+            value = value if value is not None else about.kind.read(r, alias, default)
+        values[about.name] = value
+    return values
+
+
+def allowed_keys(tables: Iterable[Any]) -> dict[str, Any]:
+    """The keys newsletter.toml may hold, as nested tables, for TomlReader.unknown_keys."""
+    allowed: dict[str, Any] = {}
+    for table in tables:
+        for about in table.settings:
+            for key in (about.key, *about.aliases):
+                *parents, last = key.split(".")
+                node = allowed
+                for part in parents:
+                    node = node.setdefault(part, {})
+                if isinstance(about.kind, PerLanguage):
+                    node.setdefault(last, {}).update(dict.fromkeys(LANGUAGES, 1))
+                else:
+                    node[last] = 1
+    return allowed

@@ -7,88 +7,15 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from newsletter.config import CONFIG_NAME, load_config, locate_config
+from newsletter.config import CONFIG_NAME, STORE_FILE, load_config, locate_config
+from newsletter.config.document import scaffold_toml
 from newsletter.errors import BadInput, Problem
 
 PLACEHOLDER = re.compile(r"\[\[[^\]\n]{1,200}\]\]")
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,80}")
 
-CONFIG = """# The organisation's settings, shared by every issue. Unknown keys are errors.
-# Replace every [[…]]: `newsletter check` lists the ones left.
-
-languages = ["ar", "en"]          # the first is the primary language
-layout = "bilingual"              # or "per-recipient": each subscriber gets their language
-# fields = ["organisation"]         # spreadsheet columns a letter may use, as {{ organisation }}
-base_url = "https://news.example.org"   # where `newsletter serve` answers (unsubscribe links)
-# list_id = "newsletter.news.example.org"
-# templates = "templates"         # your own copy of the templates (default: the package's)
-
-[organisation]                    # the sender's name, per language
-ar = "[[اسم المنظمة]]"
-en = "[[Organisation name]]"
-
-[email]
-from = "updates@news.example.org"
-# reply_to = "contact@example.org"     # default: from
-# contact = "contact@example.org"      # shown in the footer; default: reply_to
-# preview_to = "editor@example.org"    # recipient of the sample .eml files
-# unsubscribe = "unsubscribe@news.example.org"   # adds a mailto to List-Unsubscribe
-
-[numbering]                       # "western" (1.) or "arabic-indic" (١.)
-ar = "arabic-indic"
-en = "western"
-
-# [privacy]
-# image_hosts = []                # hosts a letter may load images from: none, best
-
-# [store]
-# url = "newsletter.sqlite3"      # or postgresql://user@host/db (or NEWSLETTER_STORE_URL)
-
-[send]
-provider = "outbox"               # a rehearsal; "smtp" or "ses" for the real send
-# rate = 14                       # messages per second
-# threads = 4
-# max_attempts = 6
-# outbox = "outbox"
-
-# [smtp]
-# host = "smtp.example.org"
-# port = 587
-# security = "starttls"           # or "tls", "none"
-# timeout = 30                    # login: NEWSLETTER_SMTP_USERNAME, NEWSLETTER_SMTP_PASSWORD
-
-# [ses]
-# region = "eu-west-1"
-# configuration_set = "newsletter"
-# tags = { campaign = "newsletter" }
-
-# [feedback]
-# topic_arns = ["arn:aws:sns:eu-west-1:123456789012:ses-feedback"]
-# sns_path = "/sns"
-# soft_bounce_limit = 3
-# soft_bounce_days = 90
-
-# [bounces]                        # SMTP only: bounces come back to a mailbox (feedback mailbox)
-# address = "bounces@news.example.org"
-
-# [mailbox]                        # password: NEWSLETTER_MAILBOX_PASSWORD
-# host = "mail.example.org"
-# user = "bounces"
-
-# [archive]                        # the letters on the web, answered by `newsletter serve`
-# signup_url = "https://news.example.org/subscribe"
-
-# [signup]                         # the sign-up form of `newsletter serve` (/subscribe)
-# list = "main"
-# provider = "smtp"
-# consent_version = "1"
-# [signup.consent]
-# ar = "أوافق على أن تصلني رسائل المنظمة بالبريد الإلكتروني، وأعلم أن بإمكاني إلغاء الاشتراك في أي وقت."
-# en = "I agree to receive the organisation's letters by email, and I know I can leave at any time."
-"""
-
-GITIGNORE = """# the database, what was sent and what was built
-newsletter.sqlite3*
+GITIGNORE = f"""# the database, what was sent and what was built
+{STORE_FILE}*
 *.lock
 outbox/
 dist/
@@ -114,7 +41,7 @@ def init_project(folder: Path) -> list[Path]:
     if folder.exists() and any(folder.iterdir()):
         raise BadInput.single(str(folder), "not empty: a new project goes into a new or empty folder")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / CONFIG_NAME).write_text(CONFIG, encoding="utf-8")
+    (folder / CONFIG_NAME).write_text(scaffold_toml(), encoding="utf-8")
     (folder / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     (folder / "issues").mkdir()
     written = [folder / CONFIG_NAME, folder / ".gitignore"]

@@ -1,0 +1,111 @@
+"""Each setting of newsletter.toml is declared once (newsletter/config/): README's table of
+settings and the newsletter.toml `newsletter init` writes are made from the declarations, hold
+every declared key and no other."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import load_config
+from newsletter.config.document import (
+    README_END,
+    README_START,
+    declared_keys,
+    markdown_table,
+    readme_with_table,
+    scaffold_toml,
+)
+from newsletter.errors import BadInput
+from newsletter.languages import LANGUAGES
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+_HEADER = re.compile(r"^(?:#\s*)?\[([A-Za-z0-9_.]+)\]")
+_ASSIGNMENT = re.compile(r"^(?:#\s*)?([A-Za-z0-9_]+)\s*=")
+_ROW_KEY = re.compile(r"^\| `([^`]+)` \|")
+
+
+def _expanded(keys: list[str]) -> set[str]:
+    """`organisation.<language>` as one key per known language, as newsletter.toml writes them."""
+    found = set()
+    for key in keys:
+        if key.endswith(".<language>"):
+            found |= {key.replace("<language>", code) for code in LANGUAGES}
+        else:
+            found.add(key)
+    return found
+
+
+def scaffold_keys(text: str) -> list[str]:
+    """Every key set or shown commented out in a newsletter.toml, with its table."""
+    keys, table = [], ""
+    for line in text.splitlines():
+        if header := _HEADER.match(line):
+            table = header.group(1)
+        elif assignment := _ASSIGNMENT.match(line):
+            keys.append(".".join(filter(None, (table, assignment.group(1)))))
+    return keys
+
+
+def readme_table() -> str:
+    text = README.read_text(encoding="utf-8")
+    assert text.count(README_START) == 1 and text.count(README_END) == 1, "README lost its settings markers"
+    return text.partition(README_START)[2].partition(README_END)[0].strip("\n") + "\n"
+
+
+def test_every_declared_key_is_in_readmes_table_and_nothing_else_is():
+    rows = [m.group(1) for line in readme_table().splitlines() if (m := _ROW_KEY.match(line))]
+    assert len(rows) == len(set(rows)), "a key is in README's table twice"
+    assert set(rows) == set(declared_keys())
+
+
+def test_readmes_table_is_what_the_declarations_make():
+    assert readme_table() == markdown_table(), "run: python -m newsletter.config --readme README.md"
+    text = README.read_text(encoding="utf-8")
+    assert readme_with_table(text) == text
+
+
+def test_every_declared_key_is_in_the_scaffold_and_nothing_else_is():
+    keys = scaffold_keys(scaffold_toml())
+    assert len(keys) == len(set(keys)), "a key is in the scaffold twice"
+    assert set(keys) == _expanded(declared_keys())
+
+
+def test_a_key_nobody_declared_fails_the_comparison():
+    assert "send.colour" in set(scaffold_keys(scaffold_toml() + "\n[send]\n# colour = 1\n")) - _expanded(declared_keys())
+
+
+def test_the_scaffold_is_what_init_writes_and_it_loads(tmp_path: Path):
+    from newsletter.editor.scaffold import init_project
+
+    init_project(tmp_path / "site")
+    written = (tmp_path / "site" / "newsletter.toml").read_text(encoding="utf-8")
+    assert written == scaffold_toml()
+    config = load_config(tmp_path / "site" / "newsletter.toml")
+    assert config.codes == ("ar", "en") and config.send.provider == "outbox"
+    assert config.store_url == f"sqlite:///{(tmp_path / 'site' / 'newsletter.sqlite3').resolve()}"
+
+
+def test_every_example_in_the_scaffold_is_a_valid_value(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_STORE_URL", raising=False)
+    (tmp_path / "templates").mkdir()
+    every = re.sub(r"(?m)^# (?=\[|[A-Za-z0-9_]+ =)", "", scaffold_toml())
+    (tmp_path / "newsletter.toml").write_text(every, encoding="utf-8")
+    config = load_config(tmp_path / "newsletter.toml")
+    assert config.signup is not None and config.mailbox is not None and config.bounces is not None
+    assert config.smtp.host == "smtp.example.org" and config.feedback.region == "eu-west-1"
+
+
+def test_an_undeclared_key_is_refused_with_its_line(tmp_path: Path):
+    lines = scaffold_toml().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if text.startswith('provider = "outbox"')) + 1
+    lines.insert(line - 1, 'colour = "blue"')
+    text = "\n".join(lines) + "\n"
+    (tmp_path / "newsletter.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(BadInput) as refused:
+        load_config(tmp_path / "newsletter.toml")
+    assert [str(p).split("newsletter.toml")[1] for p in refused.value.problems] == [f":{line}: send.colour: unknown key"]
