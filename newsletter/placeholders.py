@@ -6,6 +6,9 @@ survive MJML, premailer and lxml's URL escaping); the personal fields of an issu
 A variant is split once at its markers; each recipient then costs one join. The message
 composer is the only one that fills them; a field the recipient has no value for gets the
 fallback written beside it.
+
+The other placeholders are the editor's: `[[…]]`, which `newsletter init` and `newsletter new`
+leave for text still to be written, and which `check` and a send refuse.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from html import escape
 
 PLACEHOLDERS = ("unsubscribe_url", "name", "email")
 _MARKER = re.compile("__NL_([A-Z_]+?)__|\ue000([0-9]+)\ue001")
+UNWRITTEN = re.compile(r"\[\[[^\]\n]{1,200}\]\]")
 
 
 def field_slot(number: int) -> str:
@@ -55,3 +59,8 @@ class Slots:
             out.append(value)
             out.append(literal)
         return "".join(out)
+
+
+def unwritten(text: str) -> list[str]:
+    """The `[[…]]` placeholders left in `text`: what the editor has still to write."""
+    return UNWRITTEN.findall(text)

@@ -1,6 +1,6 @@
-"""Pre-send checks on a built issue: subjects, links, images, sizes, client support, and
-the spam score (newsletter.editor.spam). Each result names the variant and, where there
-is one, the file and line.
+"""Pre-send checks on a built issue: subjects, personal fields, links, images, sizes, client
+support, and the spam score (newsletter.editor.spam). Each result names the variant and, where
+there is one, the file and line. A send runs those that can find an error (`blocking_problems`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from urllib.parse import urlsplit
 from newsletter.config import Config
 from newsletter.config.toml import line_of_key
 from newsletter.domain import BILINGUAL
-from newsletter.editor.personal_check import check_personal
 from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
-from newsletter.editor.scaffold import placeholders
 from newsletter.editor.spam import SPAM_FAIL, check_spam
 from newsletter.errors import Problem, Problems
 from newsletter.letter import markdown
@@ -31,7 +29,9 @@ from newsletter.letter.build import (
     weight_line,
 )
 from newsletter.letter.images import image_lines
+from newsletter.letter.personal import CLOSE, LONG_NAMES, OPEN, person_values
 from newsletter.message.composer import ensure_composable
+from newsletter.placeholders import Slots, unwritten
 
 # What major clients do not support for layout, from caniemail.com's data and the
 # project's rendering notes: (pattern in the final HTML, what, where it breaks).
@@ -73,10 +73,14 @@ def check_issue(issue_dir: Path, config_path: Path | None = None, **options: Any
     return run_checks(build, **options)
 
 
-def run_checks(build: Build, *, spamassassin: bool = True, max_spam_score: float = SPAM_FAIL) -> list[CheckResult]:
+def run_checks(
+    build: Build, *, spamassassin: bool = True, max_spam_score: float = SPAM_FAIL, blocking_only: bool = False
+) -> list[CheckResult]:
+    """Every check's results; with `blocking_only`, only those of the checks that can find an error."""
     results: list[CheckResult] = []
-    results += check_subjects(build)
-    results += check_personal(build)
+    if not blocking_only:  # these two only warn
+        results += check_subjects(build)
+        results += check_personal(build)
     results += check_links_and_images(build)
     results += check_raw_html(build)
     results += check_placeholders(build)
@@ -109,6 +113,30 @@ def check_subjects(build: Build) -> list[CheckResult]:
             out.append(CheckResult("preheader", WARNING, message, code, issue_toml))
         else:
             out.append(CheckResult("preheader", OK, f"preheader.{code}: {len(preheader)} characters", code))
+    return out
+
+
+UNISOLATED = str.maketrans("", "", "\u2068\u2069")  # shown without the isolates around the value
+
+
+def check_personal(build: Build) -> list[CheckResult]:
+    out: list[CheckResult] = []
+    fields = next(iter(build.variants.values())).fields if build.variants else ()
+    for number, field in enumerate(fields):
+        code = field.path.rsplit(".", 2)[-2] if field.path.count(".") >= 2 else build.config.primary.code
+        variant = build.variants.get(code) or next(iter(build.variants.values()))
+        where = f"{Problems.where(field.path)}:{field.line}"
+        line = next((line for line in variant.text.split("\n") if f"{OPEN}{number}{CLOSE}" in line), "")
+        fallbacks = tuple(f.fallback for f in fields)
+        plain_slots = Slots(line, html=False, fallbacks=fallbacks)
+        without = plain_slots.fill({}).strip()
+        person = {f.name: LONG_NAMES.get(code, LONG_NAMES["en"]) for f in fields}
+        long = plain_slots.fill(person_values(fields, person)).strip().translate(UNISOLATED)
+        shown = f"{{{{ {field.name} }}}} reads {without!r} without a value, {long!r} with a long one"
+        if not field.fallback:
+            out.append(CheckResult("personal", WARNING, f'{shown}; give it a fallback: default("…")', code, where))
+        else:
+            out.append(CheckResult("personal", OK, shown, code, where))
     return out
 
 
@@ -174,7 +202,7 @@ def check_placeholders(build: Build) -> list[CheckResult]:
     out = []
     config, issue = build.config, build.issue
     for code, name in config.organisation.items():
-        for found in placeholders(name):
+        for found in unwritten(name):
             out.append(
                 CheckResult(
                     "placeholders",
@@ -186,7 +214,7 @@ def check_placeholders(build: Build) -> list[CheckResult]:
             )
     for table in ("subject", "preheader", "title"):
         for code, value in getattr(issue, table).items():
-            for found in placeholders(value):
+            for found in unwritten(value):
                 out.append(
                     CheckResult(
                         "placeholders",
@@ -198,7 +226,7 @@ def check_placeholders(build: Build) -> list[CheckResult]:
                 )
     for part in _parts(build):
         for number, line in enumerate(f"{part.title or ''}\n{part.body}".split("\n")):
-            for found in placeholders(line):
+            for found in unwritten(line):
                 where = (
                     f"{Problems.where(part.path)}:{part.body_line + number - 1}"
                     if number
@@ -248,7 +276,7 @@ def blocking_problems(build: Build, *, spamassassin: bool) -> list[Problem]:
     """The errors of every check, as problems that stop a send (`--skip-checks` sends anyway)."""
     return [
         Problem(r.where or r.variant or "check", None, f"{r.check}: {r.message}")
-        for r in run_checks(build, spamassassin=spamassassin)
+        for r in run_checks(build, spamassassin=spamassassin, blocking_only=True)
         if r.level == ERROR
     ]
 

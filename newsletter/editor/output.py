@@ -10,10 +10,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from newsletter.editor.personal_check import LONG_NAMES
 from newsletter.letter.build import Build
 from newsletter.letter.images import with_file_names
-from newsletter.letter.personal import person_values
+from newsletter.letter.personal import LONG_NAMES, person_values
 from newsletter.message.composer import preview_text, preview_values, sample_messages
 from newsletter.placeholders import Slots
 

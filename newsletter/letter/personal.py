@@ -21,6 +21,12 @@ from dataclasses import dataclass
 from newsletter.languages import loose
 
 OPEN, CLOSE = "\ue000", "\ue001"
+# What a long real name looks like in each language (the longest lines are the ones that break):
+# `check` and `build` show each field with one.
+LONG_NAMES = {
+    "ar": "عبد الرحمن بن عبد الله بن محمد آل عبد اللطيف الحسيني",
+    "en": "Maria-Fernanda Alexandrovna Castellanos de la Cruz-Montgomery",
+}
 BUILT_IN = ("name",)
 _FIELD = re.compile(
     r"\{\{\s*(?P<field>[^\s|}]*)\s*"
