@@ -75,19 +75,19 @@ def site(tmp_path_factory):
         csv.write_text("email,name,language\n" + "".join(f"{a},{n},{lang}\n" for a, (n, lang) in people.items()), encoding="utf-8")
         cli_ok(project, "subscribers", "import", str(csv), "--list", list_name)
     store = project.store()
-    assert store.publications() == []
+    assert store.archive.publications() == []
 
     # a rehearsal publishes nothing
     cli_ok(project, "send", str(root / "issues" / LINKS), "--list", "a", "--provider", "outbox", "--yes")
-    assert store.publications() == []
+    assert store.archive.publications() == []
     # the first real campaign publishes the issue; the second leaves it as it is
     set_layout(project, "per-recipient")
     cli_ok(project, "send", str(project.issue), "--list", "a", "--provider", "smtp", "--yes")
-    assert [p.slug for p in store.publications()] == [YEAR_END]
-    first = store.publications()[0].updated_at
+    assert [p.slug for p in store.archive.publications()] == [YEAR_END]
+    first = store.archive.publications()[0].updated_at
     set_layout(project, "bilingual")
     cli_ok(project, "send", str(project.issue), "--list", "b", "--provider", "smtp", "--yes")
-    assert store.publications()[0].updated_at == first
+    assert store.archive.publications()[0].updated_at == first
     # by hand
     output = cli_ok(project, "archive", "publish", str(root / "issues" / LINKS))
     assert output.startswith(f"Published {LINKS}:") and f"{BASE}/archive/{LINKS}/ar.html" in output
@@ -214,9 +214,9 @@ def test_each_feed_parses_with_one_entry_per_published_issue(built, code):
 
 
 def test_publishing_again_replaces_the_pages_and_keeps_the_date(site):
-    before = {p.slug: p for p in site.store.publications()}
+    before = {p.slug: p for p in site.store.archive.publications()}
     output = cli_ok(site.project, "archive", "publish", str(site.project.root / "issues" / LINKS))
-    after = {p.slug: p for p in site.store.publications()}
+    after = {p.slug: p for p in site.store.archive.publications()}
     assert output.startswith(f"Published {LINKS}:")
     assert after[LINKS].published_at == before[LINKS].published_at
     assert after[LINKS].updated_at > before[LINKS].updated_at
@@ -339,16 +339,16 @@ def test_publications_in_the_store(store_url):
     store = Store.open(store_url)
     details = {"ar": {"title": "رسالة", "preheader": "ملخص"}, "en": {"title": "Letter", "preheader": "Summary"}}
     html = ("text/html; charset=utf-8", "<p>رسالة</p>".encode())
-    assert store.publish("old", dt.date(2022, 1, 5), details, {"ar.html": html}, replace=False)
-    assert store.publish("new", dt.date(2023, 3, 1), details, {"ar.html": html, "p.jpg": ("image/jpeg", b"\xff\xd8")}, replace=False)
-    version = store.archive_version()
-    assert not store.publish("old", dt.date(2022, 1, 5), {}, {}, replace=False)  # the first campaign's pages stay
-    assert store.archive_version() == version
-    assert [p.slug for p in store.publications()] == ["new", "old"]
-    assert store.publications()[1].details == details
-    assert store.publication_file("new", "p.jpg") == ("image/jpeg", b"\xff\xd8")
-    assert store.publication_file("new", "en.html") is None and store.publication_file("gone", "ar.html") is None
-    assert store.publish("old", dt.date(2022, 1, 5), details, {"en.html": html}, replace=True)
-    assert set(store.publication_files("old")) == {"en.html"}
-    assert store.archive_version() != version
+    assert store.archive.publish("old", dt.date(2022, 1, 5), details, {"ar.html": html}, replace=False)
+    assert store.archive.publish("new", dt.date(2023, 3, 1), details, {"ar.html": html, "p.jpg": ("image/jpeg", b"\xff\xd8")}, replace=False)
+    version = store.archive.version()
+    assert not store.archive.publish("old", dt.date(2022, 1, 5), {}, {}, replace=False)  # the first campaign's pages stay
+    assert store.archive.version() == version
+    assert [p.slug for p in store.archive.publications()] == ["new", "old"]
+    assert store.archive.publications()[1].details == details
+    assert store.archive.file("new", "p.jpg") == ("image/jpeg", b"\xff\xd8")
+    assert store.archive.file("new", "en.html") is None and store.archive.file("gone", "ar.html") is None
+    assert store.archive.publish("old", dt.date(2022, 1, 5), details, {"en.html": html}, replace=True)
+    assert set(store.archive.files("old")) == {"en.html"}
+    assert store.archive.version() != version
     store.close()

@@ -71,8 +71,8 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 def counts(project: Project) -> dict[str, int]:
     store = project.store()
-    (campaign,) = store.campaigns()
-    return store.delivery_counts(campaign.id)
+    (campaign,) = store.campaigns.all()
+    return store.ledger.delivery_counts(campaign.id)
 
 
 # --- people change while the campaign runs ----------------------------------------------------
@@ -94,19 +94,19 @@ def test_people_who_leave_during_a_send_are_skipped_and_the_rest_get_it(tmp_path
         proc = subprocess.Popen(command(project, *send_args()), cwd=project.root, env=project.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         wait_for(lambda: sink.count() >= 100, 60, "the first 100 messages")
-        campaign_id = store.campaigns()[0].id
+        campaign_id = store.campaigns.all()[0].id
         signer = TokenSigner(SECRET.encode())
         for address in unsubscribing:  # through the one-click link, as a reader's mail client does
-            token = signer.make(store.subscriber_by_email(address).token_key, campaign_id)
+            token = signer.make(store.subscribers.by_email(address).token_key, campaign_id)
             request = urllib.request.Request(f"{base}/u/{token}", data=b"List-Unsubscribe=One-Click", method="POST")
             with urllib.request.urlopen(request, timeout=10) as response:
                 assert response.status == 200
             acknowledged[address] = time.monotonic()
         for address in forgotten:  # what `subscribers forget` and `remove` call, without a process start each
-            store.forget(address, SECRET.encode())
+            store.subscribers.forget(address, SECRET.encode())
             acknowledged[address] = time.monotonic()
         for address in removed:
-            assert store.remove_from_lists(address, "main") == 1
+            assert store.subscribers.remove_from_lists(address, "main") == 1
             acknowledged[address] = time.monotonic()
         assert sink.count() < 1000 - 30, "the send finished before the people left: the test proves nothing"
         stdout, stderr = proc.communicate(timeout=120)
@@ -216,8 +216,8 @@ def test_refused_addresses_fail_alone_and_retry_failed_sends_them(tmp_path: Path
     assert result.returncode == 1, output(result)
     assert "5 failed, 0 uncertain" in result.stderr and "--retry-failed" in result.stderr
     store = project.store()
-    (campaign,) = store.campaigns()
-    failed = {address for _, address, _ in store.deliveries_in(campaign.id, d.FAILED)}
+    (campaign,) = store.campaigns.all()
+    failed = {address for _, address, _ in store.ledger.deliveries_in(campaign.id, d.FAILED)}
     assert failed == set(refused)
     assert sorted(sink.per_recipient()) == sorted(set(everyone) - set(refused))
     show = run(project, "campaign", "show", str(campaign.id))
@@ -258,7 +258,7 @@ def test_a_second_send_of_a_running_campaign_is_refused(tmp_path: Path, secret_e
     assert max(got.values()) == 1, [a for a, n in got.items() if n > 1]
     c = counts(project)
     assert c[d.SENT] + c[d.UNCERTAIN] == 600 and c[d.PENDING] == 0, c
-    assert set(everyone) - set(got) <= {a for _, a, _ in project.store().deliveries_in(1, d.UNCERTAIN)}
+    assert set(everyone) - set(got) <= {a for _, a, _ in project.store().ledger.deliveries_in(1, d.UNCERTAIN)}
 
 
 def test_two_sends_started_together_one_refusal_no_traceback(tmp_path: Path, secret_env, smtp_sink):
@@ -276,4 +276,4 @@ def test_two_sends_started_together_one_refusal_no_traceback(tmp_path: Path, sec
     refused = next(err for code, _, err in results if code == 1)
     assert "being sent by process" in refused and "Traceback" not in refused
     assert set(sink.per_recipient().values()) == {1} and len(sink.per_recipient()) == 600
-    assert len(project.store().campaigns()) == 1
+    assert len(project.store().campaigns.all()) == 1

@@ -112,7 +112,7 @@ def test_without_a_provider_send_refuses_and_says_how_to_choose(project):
     run(project, "subscribers", "import", str(project.write_subscribers(3)))
     result = run(project, "send", str(project.issue), "--yes")
     assert result.exit_code == 2 and "--provider outbox rehearses" in result.output, result.output
-    assert project.store().campaigns() == []
+    assert project.store().campaigns.all() == []
 
 
 # --- several lists, newcomers, never twice ----------------------------------------------------
@@ -185,7 +185,7 @@ def test_each_check_error_blocks_the_send_and_skip_checks_sends(tmp_path, secret
     run(project, "subscribers", "import", str(project.write_subscribers(3)))
     blocked = run(project, "send", str(issue), "--yes")
     assert blocked.exit_code == 2 and expected in blocked.output and "--skip-checks" in blocked.output, blocked.output
-    assert project.store().campaigns() == []
+    assert project.store().campaigns.all() == []
     sent = run(project, "send", str(issue), "--yes", "--skip-checks")
     assert sent.exit_code == 0, sent.output
     assert len(list((project.root / "outbox").rglob("*.eml"))) == 3
@@ -209,7 +209,7 @@ def test_a_placeholder_domain_blocks_a_real_send(tmp_path, secret_env, provider,
     run(project, "subscribers", "import", str(project.write_subscribers(3)))
     result = run(project, "send", str(project.issue), "--provider", provider, "--yes")
     assert result.exit_code == 2 and "base_url: " in result.output and placeholder in result.output, result.output
-    assert project.store().campaigns() == []
+    assert project.store().campaigns.all() == []
     rehearsal = run(project, "send", str(project.issue), "--provider", "outbox", "--yes")
     assert rehearsal.exit_code == 0, rehearsal.output
 
@@ -228,7 +228,7 @@ def test_a_placeholder_bounce_address_blocks_a_real_send(tmp_path, secret_env):
     run(project, "subscribers", "import", str(project.write_subscribers(3)))
     result = run(project, "send", str(project.issue), "--provider", "smtp", "--yes")
     assert result.exit_code == 2 and "bounces.address: 'bounces@news.example.org'" in result.output, result.output
-    assert project.store().campaigns() == []
+    assert project.store().campaigns.all() == []
 
 
 # --- stored data is never overwritten by absence ------------------------------------------------
@@ -238,7 +238,7 @@ def test_import_without_a_language_column_and_add_to_another_list_keep_languages
     lines = ["email,name,language"] + [f"p{n}@example.org,P {n},{'en' if n % 2 else 'ar'}" for n in range(10)]
     (project.root / "first.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert run(project, "subscribers", "import", str(project.root / "first.csv")).exit_code == 0
-    before = {s.email: s.language for s in project.store().subscribers()}
+    before = {s.email: s.language for s in project.store().subscribers.all()}
     assert set(before.values()) == {"ar", "en"}
 
     bare = ["email"] + [f"p{n}@example.org" for n in range(10)] + ["new1@example.org", "new2@example.org"]
@@ -248,10 +248,10 @@ def test_import_without_a_language_column_and_add_to_another_list_keep_languages
     assert "2 new people without a language got ar" in result.output
     for address in ("p1@example.org", "p3@example.org"):
         assert run(project, "subscribers", "add", address, "--list", "third").exit_code == 0
-    after = {s.email: s.language for s in project.store().subscribers()}
+    after = {s.email: s.language for s in project.store().subscribers.all()}
     assert {a: after[a] for a in before} == before
     assert after["new1@example.org"] == after["new2@example.org"] == "ar"
-    names = {s.email: s.name for s in project.store().subscribers()}
+    names = {s.email: s.name for s in project.store().subscribers.all()}
     assert names["p1@example.org"] == "P 1"
 
 
@@ -275,24 +275,24 @@ def test_test_copies_go_to_every_address_as_subscribers_get_them(project):
     assert result.output.count("sent the bilingual variant") == 3 and "sent the ar variant" not in result.output
     every = run(project, "send", str(project.issue), "--provider", "outbox", "--test", "a@example.org", "--all-variants")
     assert every.output.count("sent the ") == 3
-    assert project.store().campaigns() == []
+    assert project.store().campaigns.all() == []
 
 
 def test_cancel_then_send_again_reaches_those_who_did_not_get_it(project):
     run(project, "subscribers", "import", str(project.write_subscribers(12)))
     store = project.store()
     assert run(project, "send", str(project.issue), "--provider", "outbox", "--yes").exit_code == 0
-    (campaign,) = store.campaigns()
+    (campaign,) = store.campaigns.all()
     # as if it had stopped half way: six pending again
-    with store.engine.begin() as conn:
+    with store.db.engine.begin() as conn:
         from newsletter.store import tables as s
 
         ids = [row[0] for row in conn.execute(s.deliveries.select().with_only_columns(s.deliveries.c.id).limit(6))]
         conn.execute(s.deliveries.update().where(s.deliveries.c.id.in_(ids)).values(state=d.PENDING))
-    store.set_campaign_state(campaign.id, d.CAMPAIGN_PAUSED, "test")
+    store.campaigns.set_state(campaign.id, d.CAMPAIGN_PAUSED, "test")
     cancelled = run(project, "campaign", "cancel", str(campaign.id))
     assert cancelled.exit_code == 0 and "6 pending deliveries will not be sent" in cancelled.output
-    assert store.campaign(campaign.id).state == d.CAMPAIGN_CANCELLED
+    assert store.campaigns.get(campaign.id).state == d.CAMPAIGN_CANCELLED
     fresh = run(project, "send", str(project.issue), "--provider", "outbox", "--yes")
     assert fresh.exit_code == 0, fresh.output
     assert "campaign 2" in fresh.output and "sent 6," in fresh.output and "6 already had this issue" in fresh.output

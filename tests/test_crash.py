@@ -84,9 +84,9 @@ def test_killed_mid_campaign_then_resumed(tmp_path: Path, secret_env, smtp_sink,
     # resume, without resending what may have gone out
     resumed = run(project, *SEND, status=1)  # some deliveries are uncertain: not all of the work is known done
     store = project.store()
-    (campaign,) = store.campaigns()
-    uncertain = {address for _, address, _ in store.deliveries_in(campaign.id, "uncertain")}
-    counts = store.delivery_counts(campaign.id)
+    (campaign,) = store.campaigns.all()
+    uncertain = {address for _, address, _ in store.ledger.deliveries_in(campaign.id, "uncertain")}
+    counts = store.ledger.delivery_counts(campaign.id)
     assert counts["sent"] + counts["uncertain"] == PEOPLE, counts
     assert counts["failed"] == counts["pending"] == counts["sending"] == counts["skipped"] == 0, counts
     assert f"{len(uncertain)} deliveries were in flight when the previous run stopped" in resumed.stdout
@@ -117,6 +117,6 @@ def test_killed_mid_campaign_then_resumed(tmp_path: Path, secret_env, smtp_sink,
         assert after[address] == expected, f"{address}: {after[address]} messages, expected {expected}"
         assert 1 <= after[address] <= 2
     assert Counter(after.values())[2] == received_uncertain
-    counts = store.delivery_counts(campaign.id)
+    counts = store.ledger.delivery_counts(campaign.id)
     assert counts["sent"] == PEOPLE and counts["uncertain"] == 0, counts
     store.close()

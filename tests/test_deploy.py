@@ -137,12 +137,12 @@ def caddy(served, tmp_path: Path):
 def test_behind_caddy_one_click_unsubscribes_and_only_public_paths_pass(served, caddy):
     project, _port, _proc, log = served
     store = project.store()
-    person = next(iter(store.subscribers()))
-    token = TokenSigner(store.secret_key({"NEWSLETTER_SECRET_KEY": SECRET})).make(person.token_key, 0)
+    person = next(iter(store.subscribers.all()))
+    token = TokenSigner(store.keys.data_key({"NEWSLETTER_SECRET_KEY": SECRET})).make(person.token_key, 0)
 
     status, body = caddy(f"/u/{token}", data=b"List-Unsubscribe=One-Click")
     assert status == 200, body
-    assert store.subscriber_by_email(person.email).status == "unsubscribed"
+    assert store.subscribers.by_email(person.email).status == "unsubscribed"
     for path in ("/", "/admin", "/variant/ar.html", "/state", "/.env"):
         assert caddy(path)[0] == 404, path
     assert caddy("/healthz") == (200, "ok\n")

@@ -73,7 +73,7 @@ def test_forget_leaves_nothing_of_the_person_anywhere(tmp_path: Path, secret_env
     sent = run("send", "issues/2022-12-year-end", "--provider", "smtp", "--yes")
     assert sent.returncode == 1 and "2 failed" in sent.stderr, sent.stderr
     store = project.store()
-    before = {row[0] for row in store.deliveries_in(2, d.FAILED)}
+    before = {row[0] for row in store.ledger.deliveries_in(2, d.FAILED)}
     assert len(before) == 2
 
     logs.clear()  # what was printed before the person asked to be forgotten is the operator's terminal
@@ -92,8 +92,8 @@ def test_forget_leaves_nothing_of_the_person_anywhere(tmp_path: Path, secret_env
             found += ["the commands' output" for log in logs if needle in log.encode("utf-8")]
             assert not found, f"{needle!r} of {address} still in {found}"
     # the others are all still there, and the deliveries still count, anonymous
-    assert store.subscriber_by_email("someone3@example.net") is not None
-    assert store.delivery_counts(2)[d.FAILED] == 2
+    assert store.subscribers.by_email("someone3@example.net") is not None
+    assert store.ledger.delivery_counts(2)[d.FAILED] == 2
 
     # nobody brings them back
     again = run("subscribers", "import", str(csv))
@@ -101,17 +101,17 @@ def test_forget_leaves_nothing_of_the_person_anywhere(tmp_path: Path, secret_env
     for address, _ in (ASCII_PERSON, IDN_PERSON):
         added = run("subscribers", "add", address.upper())
         assert "is suppressed" in added.stderr, added.stdout + added.stderr
-        assert store.subscriber_by_email(address) is None
+        assert store.subscribers.by_email(address) is None
 
 
 def test_forget_finds_the_person_however_the_address_is_written(project):
     lines = "email,name,language\nIdn.Person@EXÄMPLE.org,X,en\n"
     (project.root / "one.csv").write_text(lines, encoding="utf-8")
     cli(project, "subscribers", "import", str(project.root / "one.csv"))
-    assert project.store().subscriber_by_email("idn.person@xn--exmple-cua.org") is not None
+    assert project.store().subscribers.by_email("idn.person@xn--exmple-cua.org") is not None
     result = cli(project, "subscribers", "forget", "idn.person@exämple.org")
     assert "forgotten: their data is erased" in result.stdout, result.stdout
-    assert project.store().subscriber_by_email("Idn.Person@EXÄMPLE.org") is None
+    assert project.store().subscribers.by_email("Idn.Person@EXÄMPLE.org") is None
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def test_another_key_is_refused_the_old_one_still_opens_and_rotation_retires_it(
     assert cli(project, "send", "issues/2022-12-year-end", "--yes").returncode == 0
     assert cli(project, "subscribers", "forget", "person000001@example.org").returncode == 0
     store = project.store()
-    reader = store.subscriber_by_email("person000002@example.org")
+    reader = store.subscribers.by_email("person000002@example.org")
     link = f"/u/{TokenSigner(SECRET.encode()).make(reader.token_key, 1)}"  # a link already in an inbox
 
     wrong = {**project.env, "NEWSLETTER_SECRET_KEY": OTHER}
@@ -146,13 +146,13 @@ def test_another_key_is_refused_the_old_one_still_opens_and_rotation_retires_it(
         assert result.returncode == 2, (command, result.stdout, result.stderr)
         assert "not the key this store was made with" in result.stderr and "Traceback" not in result.stderr
     with pytest.raises(WrongKey, match="not the key this store was made with"):
-        store.secret_key({"NEWSLETTER_SECRET_KEY": OTHER})
+        store.keys.data_key({"NEWSLETTER_SECRET_KEY": OTHER})
 
     # the new key with the old one beside it: everything works, the forgotten stay forgotten
     both = {**wrong, "NEWSLETTER_OLD_SECRET_KEYS": SECRET}
     readd = cli(project, "subscribers", "add", "person000001@example.org", env=both)
     assert readd.returncode == 0 and "is suppressed" in readd.stderr, readd.stderr
-    data_key = store.secret_key(both)
+    data_key = store.keys.data_key(both)
     page = TestClient(create_app(load_config(project.config_path), store, data_key)).get(link)
     assert page.status_code == 200 and "•••@example.org" in page.text
 
@@ -163,7 +163,7 @@ def test_another_key_is_refused_the_old_one_still_opens_and_rotation_retires_it(
     assert cli(project, "subscribers", "add", "x@example.org", env=project.env).returncode == 2
     readd = cli(project, "subscribers", "add", "person000001@example.org", env=wrong)
     assert readd.returncode == 0 and "is suppressed" in readd.stderr, readd.stderr
-    page = TestClient(create_app(load_config(project.config_path), store, store.secret_key(wrong))).get(link)
+    page = TestClient(create_app(load_config(project.config_path), store, store.keys.data_key(wrong))).get(link)
     assert page.status_code == 200
 
 

@@ -31,6 +31,7 @@ from newsletter.feedback.ses_events import parse_ses_message
 from newsletter.domain import NewSubscriber
 from newsletter.feedback.policy import FeedbackPolicy
 from newsletter.store import Store
+from store_helpers import is_suppressed
 
 LIST = "readers"
 ISSUES = ("issue-a", "issue-b", "issue-c", "issue-d")  # one campaign each, in this order
@@ -79,9 +80,9 @@ class World:
         self.project = Project(root)
         self.current = [START]
         self.store = Store.open(self.project.config().store_url, now=lambda: self.current[0])
-        self.campaigns = {c.slug: c.id for c in self.store.campaigns()}
+        self.campaigns = {c.slug: c.id for c in self.store.campaigns.all()}
         assert sorted(self.campaigns) == sorted(ISSUES)
-        with self.store.engine.connect() as conn:
+        with self.store.db.engine.connect() as conn:
             rows = conn.execute(
                 select(
                     s.deliveries.c.id, s.deliveries.c.campaign_id, s.deliveries.c.provider_message_id,
@@ -112,24 +113,24 @@ class World:
     def apply(self, *messages: dict, key: str | None = None, policy: FeedbackPolicy = POLICY):
         events = [event for message in messages for event in parse_ses_message(json.dumps(message))]
         assert events
-        return self.store.apply_feedback(
+        return self.store.feedback.apply_feedback(
             events, message_key=key if key is not None else f"sns:{uuid.uuid4()}", source="sns", policy=policy, secret=KEY
         )
 
     def status(self, email: str) -> str:
-        subscriber = self.store.subscriber_by_email(email)
+        subscriber = self.store.subscribers.by_email(email)
         assert subscriber is not None
         return subscriber.status
 
     def suppressed(self, email: str) -> bool:
-        return self.store.is_suppressed(email, KEY)
+        return is_suppressed(self.store, email, KEY)
 
     def events(self) -> list[dict]:
-        with self.store.engine.connect() as conn:
+        with self.store.db.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(select(s.feedback_events).order_by(s.feedback_events.c.id))]
 
     def counts(self) -> dict[str, int]:
-        with self.store.engine.connect() as conn:
+        with self.store.db.engine.connect() as conn:
             return {
                 table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
                 for table in (s.feedback_events, s.processed_messages, s.suppressions)
@@ -170,12 +171,12 @@ def test_permanent_bounce_bounces_suppresses_and_import_does_not_bring_back(worl
     assert world.status(other) == d.ACTIVE and not world.suppressed(other)
 
     # importing the address again, even spelled differently, adds nobody and changes nothing
-    result = world.store.import_subscribers(
+    result = world.store.subscribers.import_rows(
         [NewSubscriber(person.upper(), "Back again", "en"), NewSubscriber(other, "Other", "ar")], LIST, KEY
     )
     assert result.suppressed == 1 and result.updated == 1 and result.added == 0, result
     assert world.status(person) == d.BOUNCED
-    assert [sub.email for sub in world.store.subscribers(LIST, d.ACTIVE)] == [p for p in world.people if p != person]
+    assert [sub.email for sub in world.store.subscribers.all(LIST, d.ACTIVE)] == [p for p in world.people if p != person]
 
     # the CLI import (what the team runs) keeps them out as well
     csv = world.project.root / "again.csv"
@@ -184,7 +185,7 @@ def test_permanent_bounce_bounces_suppresses_and_import_does_not_bring_back(worl
     assert result.exit_code == 0, result.output
     assert "1 not added back (suppressed)" in result.output, result.output
     assert world.status(person) == d.BOUNCED
-    assert [sub.email for sub in world.store.subscribers("another-list")] == []
+    assert [sub.email for sub in world.store.subscribers.all("another-list")] == []
 
 
 # --- soft bounces -----------------------------------------------------------------------------
@@ -290,16 +291,16 @@ def test_complaint_stops_mail_to_the_person(world, sample):
     result = run(world.project, "send", str(world.project.root / "issues" / "issue-e"), "--list", LIST, "--yes", "--provider", "outbox")
     assert result.exit_code == 0, result.output
     assert f"sent {PEOPLE - 1}, failed 0" in result.output, result.output
-    cid = next(c.id for c in world.store.campaigns() if c.slug == "issue-e")
-    with world.store.engine.connect() as conn:
+    cid = next(c.id for c in world.store.campaigns.all() if c.slug == "issue-e")
+    with world.store.db.engine.connect() as conn:
         mailed = conn.execute(select(s.deliveries.c.subscriber_id).where(s.deliveries.c.campaign_id == cid)).scalars().all()
     assert world.delivery("issue-a", person).subscriber_id not in mailed and len(mailed) == PEOPLE - 1
 
 
 def test_complaint_after_unsubscribing_still_suppresses(world):
     person = world.people[3]
-    subscriber = world.store.subscriber_by_email(person)
-    world.store.unsubscribe(subscriber.token_key, world.campaigns["issue-a"])
+    subscriber = world.store.subscribers.by_email(person)
+    world.store.feedback.unsubscribe(subscriber.token_key, world.campaigns["issue-a"])
     assert world.status(person) == d.UNSUBSCRIBED
     world.apply(world.message("ses_event_complaint.json", "issue-a", person))
     assert world.status(person) == d.COMPLAINED and world.suppressed(person)
@@ -317,7 +318,7 @@ def test_not_spam_complaint_changes_nothing(world):
     assert world.counts()["suppressions"] == before["suppressions"]
     (event,) = world.events()
     assert event["kind"] == "complaint" and event["complaint_type"] == "not-spam"
-    assert all(row["complaints"] == 0 for row in world.store.report())
+    assert all(row["complaints"] == 0 for row in world.store.reports.campaigns())
 
 
 # --- events that change nothing ---------------------------------------------------------------
@@ -347,7 +348,7 @@ def test_informational_events_are_recorded_against_the_delivery(world, sample, k
     assert event["occurred_at"].replace(tzinfo=dt.timezone.utc) == world.now
     assert [world.status(p) for p in world.people] == [d.ACTIVE] * PEOPLE
     assert world.counts()["suppressions"] == 0
-    row = next(r for r in world.store.report(world.campaigns["issue-c"]) if r["language"] == delivery.language)
+    row = next(r for r in world.store.reports.campaigns(world.campaigns["issue-c"]) if r["language"] == delivery.language)
     assert (row["hard_bounces"], row["soft_bounces"], row["complaints"]) == (0, 0, 0)
 
 
@@ -377,7 +378,7 @@ def test_unknown_recipient_or_message_id_changes_nothing(world):
         # a message we never sent, naming A (correct address, unknown message id)
         ses_message(hard, "0000000000000000-unknown-0000-0000-000000000000-000000", a, world.now),
     ]
-    report = world.store.report()
+    report = world.store.reports.campaigns()
     for message in messages:
         outcome = world.apply(message)
         assert (outcome.recorded, outcome.unknown, outcome.bounced, outcome.complained) == (1, 1, 0, 0)
@@ -389,20 +390,20 @@ def test_unknown_recipient_or_message_id_changes_nothing(world):
     assert all(e["delivery_id"] is None and e["campaign_id"] is None for e in events)
     assert [e["ses_message_id"] for e in events[:2]] == [world.delivery("issue-a", a).message_id] * 2
     # nobody we mailed bounced or complained: the campaign's numbers stay as they were
-    assert world.store.report() == report
+    assert world.store.reports.campaigns() == report
 
 
 def test_feedback_for_a_forgotten_person_still_counts_anonymously(world):
     person = world.people[2]
     delivery = world.delivery("issue-d", person)
-    assert world.store.forget(person, KEY)
+    assert world.store.subscribers.forget(person, KEY)
     outcome = world.apply(world.message("ses_event_bounce.json", "issue-d", person))
     assert (outcome.recorded, outcome.unknown, outcome.bounced) == (1, 1, 0)
     (event,) = world.events()
     assert (event["delivery_id"], event["campaign_id"], event["subscriber_id"]) == (delivery.id, delivery.campaign_id, None)
-    row = next(r for r in world.store.report(delivery.campaign_id) if r["language"] == delivery.language)
+    row = next(r for r in world.store.reports.campaigns(delivery.campaign_id) if r["language"] == delivery.language)
     assert row["hard_bounces"] == 1
-    assert world.store.subscriber_by_email(person) is None and world.suppressed(person)
+    assert world.store.subscribers.by_email(person) is None and world.suppressed(person)
 
 
 # --- idempotency ------------------------------------------------------------------------------
@@ -420,7 +421,7 @@ def test_the_same_feedback_twice_changes_nothing(world):
     assert (first.recorded, first.bounced, first.complained, first.duplicates) == (4, 1, 1, 0)
     statuses = {p: world.status(p) for p in world.people}
     assert (statuses[a], statuses[b], statuses[c]) == (d.BOUNCED, d.COMPLAINED, d.ACTIVE)
-    events, counts, report = world.events(), world.counts(), world.store.report()
+    events, counts, report = world.events(), world.counts(), world.store.reports.campaigns()
 
     world.day(1)
     # the same SNS message delivered again
@@ -432,7 +433,7 @@ def test_the_same_feedback_twice_changes_nothing(world):
     assert not other.repeated_message
     assert (other.recorded, other.duplicates, other.bounced, other.complained, other.unknown) == (0, 4, 0, 0, 0)
     # and without any message key
-    none = world.store.apply_feedback(
+    none = world.store.feedback.apply_feedback(
         [e for m in messages for e in parse_ses_message(m)], message_key=None, source="sqs", policy=POLICY, secret=KEY
     )
     assert (none.recorded, none.duplicates) == (0, 4)
@@ -440,7 +441,7 @@ def test_the_same_feedback_twice_changes_nothing(world):
     assert world.events() == events
     assert world.counts() == {**counts, "processed_messages": counts["processed_messages"] + 1}
     assert {p: world.status(p) for p in world.people} == statuses
-    assert world.store.report() == report
+    assert world.store.reports.campaigns() == report
 
 
 # --- no addresses kept ------------------------------------------------------------------------
@@ -509,7 +510,7 @@ def test_report_counts_per_campaign_and_language(world):
         world.message(hard, "issue-c", ar[2], bounceType="Transient", bounceSubType="General"),
         world.message(hard, "issue-c", ar[2], bounceType="Transient", bounceSubType="MailboxFull"),
     )
-    rows = world.store.report()
+    rows = world.store.reports.campaigns()
     got = {
         (row["campaign"], row["language"]): (row["recipients"], row["sent"], row["hard_bounces"], row["soft_bounces"], row["complaints"])
         for row in rows
@@ -525,7 +526,7 @@ def test_report_counts_per_campaign_and_language(world):
         ("issue-d", "en"): (3, 3, 0, 0, 0),
     }
     # one campaign only
-    only_b = world.store.report(world.campaigns["issue-b"])
+    only_b = world.store.reports.campaigns(world.campaigns["issue-b"])
     assert [(r["language"], r["complaints"]) for r in only_b] == [("ar", 0), ("en", 1)]
     # the command prints the same numbers
     result = run(world.project, "report", "issue-a", "--format", "json")

@@ -41,7 +41,7 @@ def run_import(project, path, *extra: str):
 def stored(project) -> dict[str, tuple[str, str]]:
     store = project.store()
     try:
-        return {s.email: (s.name, s.language) for s in store.subscribers("partners")}
+        return {s.email: (s.name, s.language) for s in store.subscribers.all("partners")}
     finally:
         store.close()
 
@@ -116,20 +116,20 @@ def test_extra_columns_are_kept_as_attributes_or_dropped(project):
     result = run_import(project, written(project, "extra.csv", text.encode()))
     assert "kept as attributes: 'Organisation', 'City'" in result.output
     store = project.store()
-    assert store.person("rana@example.org", project.env["NEWSLETTER_SECRET_KEY"].encode()).attributes == {
+    assert store.reports.person("rana@example.org", project.env["NEWSLETTER_SECRET_KEY"].encode()).attributes == {
         "City": "صيدا", "Organisation": "Amel"
     }
     # a second file adds to them and changes what it gives
     text = csv_text(["Email", "City", "Phone"], [["rana@example.org", "Beirut", "+961 1 000 000"]], ",")
     run_import(project, written(project, "more.csv", text.encode()))
-    assert store.person("rana@example.org", project.env["NEWSLETTER_SECRET_KEY"].encode()).attributes == {
+    assert store.reports.person("rana@example.org", project.env["NEWSLETTER_SECRET_KEY"].encode()).attributes == {
         "City": "Beirut", "Organisation": "Amel", "Phone": "+961 1 000 000"
     }
     store.close()
     dropped = run_import(project, written(project, "drop.csv", b"email,name,Notes\nnew@example.org,New,private\n"), "--ignore-extra")
     assert dropped.exit_code == 0 and "kept as attributes" not in dropped.output
     store = project.store()
-    assert store.person("new@example.org", project.env["NEWSLETTER_SECRET_KEY"].encode()).attributes == {}
+    assert store.reports.person("new@example.org", project.env["NEWSLETTER_SECRET_KEY"].encode()).attributes == {}
     store.close()
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import func, select, text
 
 import newsletter.store.tables as t
 from newsletter.tokens import DeliveryTokens, tag_of, tagged
+from store_helpers import is_suppressed
 
 ISSUE = "issues/2022-12-year-end"
 BOUNCES = "bounces@news.cssrweb.org"
@@ -101,7 +102,7 @@ class Setup:
         ok(self.cli("send", ISSUE, "--list", "main", "--provider", "smtp", "--yes"))
         store = self.project.store()
         try:
-            return sorted(sub.email for sub in store.subscribers("main"))
+            return sorted(sub.email for sub in store.subscribers.all("main"))
         finally:
             store.close()
 
@@ -164,11 +165,11 @@ class Setup:
     def snapshot(self) -> dict:
         store = self.project.store()
         try:
-            statuses = {sub.email: sub.status for sub in store.subscribers("main")}
-            with store.engine.connect() as conn:
+            statuses = {sub.email: sub.status for sub in store.subscribers.all("main")}
+            with store.db.engine.connect() as conn:
                 events = conn.execute(select(func.count()).select_from(t.feedback_events)).scalar_one()
                 suppressed = conn.execute(select(func.count()).select_from(t.suppressions)).scalar_one()
-            return {"statuses": statuses, "events": events, "suppressed": suppressed, "report": store.report()}
+            return {"statuses": statuses, "events": events, "suppressed": suppressed, "report": store.reports.campaigns()}
         finally:
             store.close()
 
@@ -176,7 +177,7 @@ class Setup:
         """address → (delivery id, Message-ID) of the campaign."""
         store = self.project.store()
         try:
-            with store.engine.connect() as conn:
+            with store.db.engine.connect() as conn:
                 rows = conn.execute(
                     select(t.subscribers.c.email, t.deliveries.c.id, t.deliveries.c.provider_message_id).join(
                         t.deliveries, t.deliveries.c.subscriber_id == t.subscribers.c.id
@@ -189,7 +190,7 @@ class Setup:
     def soft_bounces(self) -> dict[str, int]:
         store = self.project.store()
         try:
-            with store.engine.connect() as conn:
+            with store.db.engine.connect() as conn:
                 rows = conn.execute(
                     select(t.subscribers.c.email, func.count())
                     .join(t.feedback_events, t.feedback_events.c.subscriber_id == t.subscribers.c.id)
@@ -203,8 +204,8 @@ class Setup:
     def events_of(self, address: str) -> list[tuple[str, str | None]]:
         store = self.project.store()
         try:
-            person = store.subscriber_by_email(address)
-            with store.engine.connect() as conn:
+            person = store.subscribers.by_email(address)
+            with store.db.engine.connect() as conn:
                 rows = conn.execute(
                     select(t.feedback_events.c.kind, t.feedback_events.c.bounce_type).where(
                         t.feedback_events.c.subscriber_id == person.id
@@ -240,7 +241,7 @@ def setup_for(tmp_path, secret_env, smtp_sink, imap):
 def verp_of_each_message(s: Setup, people: list[str]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """Checks every message's envelope sender and mailto; returns them and each message's head, by person."""
     store = s.project.store()
-    tokens = DeliveryTokens(store.secret_key())
+    tokens = DeliveryTokens(store.keys.data_key())
     store.close()
     deliveries = s.deliveries()
     envelope, mailto, head = {}, {}, {}
@@ -306,9 +307,9 @@ def test_smtp_campaign_feedback_through_the_bounce_mailbox(setup_for, store_url)
     assert s.soft_bounces() == {p[1]: 1, p[2]: 1}  # counted in the window, still active
     assert after["suppressed"] == 5
     store = s.project.store()
-    secret = store.secret_key()
+    secret = store.keys.data_key()
     for address in people:
-        assert store.is_suppressed(address, secret) == (address in {p[0], p[3], p[4], p[5], p[6]}), address
+        assert is_suppressed(store, address, secret) == (address in {p[0], p[3], p[4], p[5], p[6]}), address
     store.close()
     for quiet in (p[7], p[9], p[10], p[11]):  # the auto-reply and the forged tokens changed nothing
         assert s.events_of(quiet) == [], quiet
@@ -341,8 +342,8 @@ def test_store_failure_in_the_middle_of_a_batch(setup_for, store_url):
     envelope, _, head = verp_of_each_message(s, people)
     s.deliver(*(samples.dsn(envelope[a], a, "5.1.1", "550 5.1.1 User unknown", head[a]) for a in people))
     store = s.project.store()
-    with store.engine.begin() as conn:  # from the fourth message on, the database refuses to write
-        if store.engine.dialect.name == "sqlite":
+    with store.db.engine.begin() as conn:  # from the fourth message on, the database refuses to write
+        if store.db.engine.dialect.name == "sqlite":
             conn.execute(text(
                 "CREATE TRIGGER fail_after_three BEFORE INSERT ON processed_messages "
                 "WHEN (SELECT count(*) FROM processed_messages) >= 3 "
@@ -372,8 +373,8 @@ def test_store_failure_in_the_middle_of_a_batch(setup_for, store_url):
     assert sorted(statuses.values()) == ["active"] * 3 + ["bounced"] * 3
 
     store = s.project.store()
-    with store.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER fail_after_three" + ("" if store.engine.dialect.name == "sqlite" else " ON processed_messages")))
+    with store.db.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER fail_after_three" + ("" if store.db.engine.dialect.name == "sqlite" else " ON processed_messages")))
     store.close()
     s.copy_back(1)  # one that was stored comes again: it counts once
 

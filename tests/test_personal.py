@@ -96,7 +96,7 @@ def test_a_send_fills_each_persons_fields_from_the_store(personal):
         NewSubscriber("nameless@example.org", "", "ar"),
         NewSubscriber("jane@example.org", SCRIPT, "en"),
     ]
-    store.import_subscribers(people, "main", SECRET.encode())
+    store.subscribers.import_rows(people, "main", SECRET.encode())
     store.close()
     result = CliRunner().invoke(
         cli,

@@ -29,6 +29,8 @@ from newsletter.store import tables as s
 from newsletter.cli import cli
 from newsletter.feedback.sqs import poll
 from newsletter.store import Store
+from newsletter.store.feedback import Feedback
+from store_helpers import is_suppressed
 
 SENDER = "updates@news.cssrweb.org"
 REGION = "us-east-1"
@@ -95,7 +97,7 @@ class World:
         result = self.run("send", str(self.project.issue), "--list", LIST, "--provider", "ses", "--yes")
         assert result.exit_code == 0, result.output
         self.store = self.project.store()
-        with self.store.engine.connect() as conn:
+        with self.store.db.engine.connect() as conn:
             rows = conn.execute(
                 select(s.subscribers.c.email, s.deliveries.c.provider_message_id, s.deliveries.c.state)
                 .select_from(s.deliveries.join(s.subscribers, s.deliveries.c.subscriber_id == s.subscribers.c.id))
@@ -144,10 +146,10 @@ class World:
         raise AssertionError(f"the queue never ran dry: {rounds}")
 
     def statuses(self) -> dict[str, str]:
-        return {address: self.store.subscriber_by_email(address).status for address in self.message_ids}
+        return {address: self.store.subscribers.by_email(address).status for address in self.message_ids}
 
     def count(self, table) -> int:
-        with self.store.engine.connect() as conn:
+        with self.store.db.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
     def queue_counts(self) -> tuple[int, int]:
@@ -194,12 +196,12 @@ def test_poll_acts_on_feedback_and_empties_the_queue_once(world):
     statuses = world.statuses()
     # the code marks a complaint "complained" (suppressed as well), not "unsubscribed"
     assert statuses == {world.a: d.BOUNCED, world.b: d.COMPLAINED, world.c: d.ACTIVE, world.d: d.ACTIVE}
-    assert [world.store.is_suppressed(address, KEY) for address in (world.a, world.b, world.c, world.d)] == [
+    assert [is_suppressed(world.store, address, KEY) for address in (world.a, world.b, world.c, world.d)] == [
         True, True, False, False,
     ]
     assert world.queue_counts() == (0, 0)
     assert world.receive_all(wait=0) == []
-    with world.store.engine.connect() as conn:
+    with world.store.db.engine.connect() as conn:
         rows = conn.execute(select(s.feedback_events.c.kind, s.feedback_events.c.source, s.feedback_events.c.delivery_id)).all()
         keys = conn.execute(select(s.processed_messages.c.message_key)).scalars().all()
     assert sorted(kind for kind, _, _ in rows) == ["bounce", "bounce", "complaint", "delivery"]
@@ -279,7 +281,7 @@ def in_thread(function, timeout: float):
     return outcome["result"]
 
 
-class FailingStore(Store):
+class FailingFeedback(Feedback):
     def apply_feedback(self, *args, **kwargs):
         raise RuntimeError("database is locked")
 
@@ -288,9 +290,9 @@ def test_a_store_failure_keeps_the_message_in_the_queue(world):
     config = world.project.config()
     world.publish(world.feedback()[0])  # A's permanent bounce
     lines: list[str] = []
-    failing = FailingStore.open(config.store_url)
+    failing = Store.open(config.store_url)
     try:
-        stats = poll(world.queue, failing, config, KEY, once=True, wait_seconds=1, report=lines.append)
+        stats = poll(world.queue, FailingFeedback(failing.db), config, KEY, once=True, wait_seconds=1, report=lines.append)
     finally:
         failing.close()
     assert (stats.received, stats.processed, stats.failed, stats.malformed) == (1, 0, 1, 0)
@@ -303,7 +305,7 @@ def test_a_store_failure_keeps_the_message_in_the_queue(world):
 
     # once the store works again, the same message is acted on and deleted
     time.sleep(1.2)
-    stats = poll(world.queue, world.store, config, KEY, once=True, wait_seconds=1, report=lines.append)
+    stats = poll(world.queue, world.store.feedback, config, KEY, once=True, wait_seconds=1, report=lines.append)
     assert (stats.received, stats.processed, stats.events, stats.failed) == (1, 1, 1, 0)
     assert world.statuses()[world.a] == d.BOUNCED
     assert world.queue_counts() == (0, 0)
@@ -314,7 +316,7 @@ def test_stop_set_before_polling_receives_nothing(world):
     stop = threading.Event()
     stop.set()
     config = world.project.config()
-    stats = in_thread(lambda: poll(world.queue, world.store, config, KEY, stop=stop, once=False, wait_seconds=20), 5)
+    stats = in_thread(lambda: poll(world.queue, world.store.feedback, config, KEY, stop=stop, once=False, wait_seconds=20), 5)
     assert stats.received == 0 and stats.processed == 0
     assert world.queue_counts() == (1, 0)  # still there, still visible: never received
     assert world.statuses()[world.a] == d.ACTIVE
@@ -327,7 +329,7 @@ def test_stop_set_while_polling_ends_the_loop(world):
 
     def target():
         try:
-            outcome["stats"] = poll(world.queue, world.store, config, KEY, stop=stop, once=False, wait_seconds=1)
+            outcome["stats"] = poll(world.queue, world.store.feedback, config, KEY, stop=stop, once=False, wait_seconds=1)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             outcome["error"] = exc
 
@@ -359,7 +361,7 @@ def test_stop_during_a_batch_leaves_the_rest_in_the_queue(world):
     config = world.project.config()
     stop = threading.Event()
 
-    class StoppingStore(Store):
+    class StoppingFeedback(Feedback):
         def apply_feedback(self, *args, **kwargs):
             outcome = super().apply_feedback(*args, **kwargs)
             stop.set()
@@ -367,9 +369,9 @@ def test_stop_during_a_batch_leaves_the_rest_in_the_queue(world):
 
     for message in world.feedback()[:3]:
         world.publish(message)
-    store = StoppingStore.open(config.store_url)
+    store = Store.open(config.store_url)
     try:
-        stats = poll(world.queue, store, config, KEY, stop=stop, once=False, wait_seconds=1)
+        stats = poll(world.queue, StoppingFeedback(store.db), config, KEY, stop=stop, once=False, wait_seconds=1)
     finally:
         store.close()
     assert stats.received == 1 and stats.processed == 1, stats

@@ -99,7 +99,7 @@ def test_commands_refuse_an_older_schema_and_db_upgrade_brings_it_up(project):
 
 def test_a_new_database_is_created_on_first_use(tmp_path: Path):
     store = Store.open(f"sqlite:///{tmp_path / 'new.sqlite3'}")
-    assert schema.status(store.engine).up_to_date
+    assert schema.status(store.db.engine).up_to_date
 
 
 def test_an_unreachable_or_misplaced_store_is_one_line(project):
@@ -147,7 +147,7 @@ def test_the_migrations_make_exactly_the_tables_the_code_declares(store_url):
 
     store = Store.open(store_url)
     try:
-        with store.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
     finally:
         store.close()

@@ -27,14 +27,14 @@ def test_dry_run_counts_and_sends_nothing(project):
     assert result.exit_code == 0, result.output
     assert "dry run: 12 messages to 'main'" in result.output and "bilingual  12" in result.output
     assert outbox_files(project) == []
-    assert project.store().campaigns() == []
+    assert project.store().campaigns.all() == []
 
 
 def test_more_than_ten_recipients_needs_confirmation(project):
     run(project, "subscribers", "import", str(project.write_subscribers(11)))
     result = run(project, "send", str(project.issue), input="n\n")
     assert result.exit_code == 1 and "Send '2022-12-year-end' to 11 people" in result.output
-    assert outbox_files(project) == [] and project.store().campaigns() == []
+    assert outbox_files(project) == [] and project.store().campaigns.all() == []
     result = run(project, "send", str(project.issue), input="y\n")
     assert result.exit_code == 0, result.output
     assert len(outbox_files(project)) == 11
@@ -65,7 +65,7 @@ def test_test_copy_of_each_variant_outside_the_ledger(project):
         assert msg["Subject"].startswith("[TEST] ")
         subjects.add(msg["Content-Language"])
     assert subjects == {"ar", "en", "ar,en"}  # the four copies: bilingual, then each variant
-    assert project.store().campaigns() == []
+    assert project.store().campaigns.all() == []
 
 
 def test_unknown_list_and_bad_issue_fail_before_sending(project):
@@ -87,8 +87,8 @@ def test_changed_issue_does_not_resume_with_different_content(project, tmp_path)
     run(project, "subscribers", "import", str(project.write_subscribers(3)))
     store = project.store()
     assert run(project, "send", str(issue)).exit_code == 0
-    campaign = store.campaigns()[0]
-    store.set_campaign_state(campaign.id, "paused")
+    campaign = store.campaigns.all()[0]
+    store.campaigns.set_state(campaign.id, "paused")
     (issue / "closing.en.md").write_text("---\ntitle: In closing\n---\n\nChanged.\n", encoding="utf-8")
     result = run(project, "send", str(issue))
     assert result.exit_code == 2 and "the issue changed since campaign" in result.output

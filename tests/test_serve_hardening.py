@@ -34,6 +34,8 @@ from uvicorn_server import free_port, running
 from newsletter.cli import cli
 from newsletter.domain import NewSubscriber
 from newsletter.store import Store
+from newsletter.store.feedback import Feedback
+from newsletter.store.subscribers import Subscribers
 from newsletter.tokens import LENGTH, TokenSigner
 from newsletter.web.public import create_app
 from newsletter.web.sns import MAX_SNS_BODY, too_deep
@@ -128,27 +130,31 @@ class Site:
 
     def add(self, *addresses: str) -> dict[str, str]:
         """address → its genuine token."""
-        self.store.import_subscribers([NewSubscriber(a, "Person", "en") for a in addresses], "main", SECRET_BYTES)
-        return {a: SIGNER.make(self.store.subscriber_by_email(a).token_key, 0) for a in addresses}
+        self.store.subscribers.import_rows([NewSubscriber(a, "Person", "en") for a in addresses], "main", SECRET_BYTES)
+        return {a: SIGNER.make(self.store.subscribers.by_email(a).token_key, 0) for a in addresses}
 
     def forget(self, address: str) -> None:
         result = CliRunner().invoke(
             cli, ["subscribers", "forget", address, "--config", str(self.project.config_path)], env=self.project.env
         )
         assert result.exit_code == 0, result.output
-        assert self.store.subscriber_by_email(address) is None
+        assert self.store.subscribers.by_email(address) is None
 
 
-class RecordingStore(Store):
-    """The real store, noting the token keys the web app looks up or changes."""
+class RecordingSubscribers(Subscribers):
+    def __init__(self, db, asked: list[tuple[str, str]]):
+        super().__init__(db)
+        self.asked = asked
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.asked: list[tuple[str, str]] = []
-
-    def subscriber_by_token_key(self, token_key):
+    def by_token_key(self, token_key):
         self.asked.append(("get", token_key))
-        return super().subscriber_by_token_key(token_key)
+        return super().by_token_key(token_key)
+
+
+class RecordingFeedback(Feedback):
+    def __init__(self, db, asked: list[tuple[str, str]]):
+        super().__init__(db)
+        self.asked = asked
 
     def unsubscribe(self, token_key, campaign_id):
         self.asked.append(("unsubscribe", token_key))
@@ -157,6 +163,16 @@ class RecordingStore(Store):
     def resubscribe(self, token_key, campaign_id):
         self.asked.append(("resubscribe", token_key))
         return super().resubscribe(token_key, campaign_id)
+
+
+class RecordingStore(Store):
+    """The real store, noting the token keys the web app looks up or changes."""
+
+    def __init__(self, db):
+        super().__init__(db)
+        self.asked: list[tuple[str, str]] = []
+        self.subscribers = RecordingSubscribers(db, self.asked)
+        self.feedback = RecordingFeedback(db, self.asked)
 
 
 @pytest.fixture
@@ -174,10 +190,10 @@ def test_other_spellings_of_a_genuine_token_are_404(site):
         for method, suffix in (("GET", ""), ("POST", ""), ("POST", "/resubscribe")):
             response = site.client.request(method, f"/u/{other}{suffix}", **(ONE_CLICK if method == "POST" else {}))
             assert response.status_code == 404, (other, method, suffix)
-    assert site.store.subscriber_by_email("nour@example.org").status == "active"
+    assert site.store.subscribers.by_email("nour@example.org").status == "active"
     assert site.client.get(f"/u/{token}").status_code == 200
     assert site.client.post(f"/u/{token}", **ONE_CLICK).status_code == 200
-    assert site.store.subscriber_by_email("nour@example.org").status == "unsubscribed"
+    assert site.store.subscribers.by_email("nour@example.org").status == "unsubscribed"
 
 
 def test_forged_unknown_and_forgotten_tokens_get_the_same_404_after_the_same_lookup(site):
@@ -209,7 +225,7 @@ def test_forged_unknown_and_forgotten_tokens_get_the_same_404_after_the_same_loo
         [(status, headers, body)] = distinct
         assert status == 404 and body == (b"" if method == "HEAD" else b"Not found\n")
         assert ("cache-control", "no-store") in headers
-    assert site.store.subscriber_by_email("nour@example.org").status == "active"
+    assert site.store.subscribers.by_email("nour@example.org").status == "active"
     assert site.client.get(f"/u/{tokens['nour@example.org']}").status_code == 200
 
 
@@ -221,11 +237,11 @@ def test_unsubscribe_bodies_over_16_kb_are_413_and_change_nothing(site):
         chunked = site.client.post(f"/u/{token}{suffix}", content=stream(4 * MB), headers=ONE_CLICK["headers"])
         assert declared.status_code == chunked.status_code == 413, (suffix, declared.status_code, chunked.status_code)
     assert site.store.asked == []  # refused before the token was looked at
-    assert site.store.subscriber_by_email("nour@example.org").status == "active"
+    assert site.store.subscribers.by_email("nour@example.org").status == "active"
     at_limit = b"List-Unsubscribe=One-Click&" + b"x" * (MAX_FORM_BODY - 27)
     assert len(at_limit) == MAX_FORM_BODY
     assert site.client.post(f"/u/{token}", content=at_limit, headers=ONE_CLICK["headers"]).status_code == 200
-    assert site.store.subscriber_by_email("nour@example.org").status == "unsubscribed"
+    assert site.store.subscribers.by_email("nour@example.org").status == "unsubscribed"
     # the test copy's link still answers its page
     assert site.client.post("/u/preview", **ONE_CLICK).status_code == 200
     assert site.client.get("/u/preview").status_code == 200

@@ -36,6 +36,7 @@ from newsletter.cli import cli
 from newsletter.config.delivery import SESSettings
 from newsletter.sending.providers import ses as ses_module
 from newsletter.sending.providers.ses import SESFactory, convert
+from store_helpers import set_status
 
 SENDER = "updates@news.cssrweb.org"
 REGION = "us-east-1"
@@ -83,7 +84,7 @@ def import_subscribers(project, count: int = SUBSCRIBERS) -> list[str]:
     result = run(project, "subscribers", "import", str(project.write_subscribers(count)), "--list", LIST)
     assert result.exit_code == 0, result.output
     assert f"{LIST}: {count} added" in result.output
-    return [sub.email for sub in project.store().subscribers(LIST, d.ACTIVE)]
+    return [sub.email for sub in project.store().subscribers.all(LIST, d.ACTIVE)]
 
 
 def send(project):
@@ -91,7 +92,7 @@ def send(project):
 
 
 def campaign_id(project) -> int:
-    campaigns = project.store().campaigns()
+    campaigns = project.store().campaigns.all()
     assert len(campaigns) == 1
     return campaigns[0].id
 
@@ -99,7 +100,7 @@ def campaign_id(project) -> int:
 def deliveries(project, cid: int) -> dict[str, tuple[str, str | None]]:
     """address -> (state, provider_message_id)"""
     store = project.store()
-    with store.engine.connect() as conn:
+    with store.db.engine.connect() as conn:
         rows = conn.execute(
             select(s.subscribers.c.email, s.deliveries.c.state, s.deliveries.c.provider_message_id)
             .select_from(s.deliveries.join(s.subscribers, s.deliveries.c.subscriber_id == s.subscribers.c.id))
@@ -142,8 +143,8 @@ def test_send_through_ses_one_message_per_active_subscriber(moto, project):
     assert len(active) == SUBSCRIBERS
     # one person leaves before the send: they must get nothing
     store = project.store()
-    leaver = next(sub for sub in store.subscribers(LIST) if sub.email == active[3])
-    assert store.set_status(leaver.id, d.UNSUBSCRIBED)
+    leaver = next(sub for sub in store.subscribers.all(LIST) if sub.email == active[3])
+    assert set_status(store, leaver.id, d.UNSUBSCRIBED)
     active.remove(leaver.email)
 
     result = send(project)
@@ -151,7 +152,7 @@ def test_send_through_ses_one_message_per_active_subscriber(moto, project):
 
     moto_ids = check_one_message_each(moto, active)
     cid = campaign_id(project)
-    counts = store.delivery_counts(cid)
+    counts = store.ledger.delivery_counts(cid)
     assert counts[d.SENT] == SUBSCRIBERS - 1
     assert sum(counts.values()) == counts[d.SENT], counts
     ledger = deliveries(project, cid)
@@ -217,11 +218,11 @@ def test_unverified_sender_stops_the_campaign_then_resumes(moto, project):
 
     cid = campaign_id(project)
     store = project.store()
-    counts = store.delivery_counts(cid)
+    counts = store.ledger.delivery_counts(cid)
     assert counts[d.SENT] == 0
     assert counts[d.PENDING] == SUBSCRIBERS, counts  # none failed, uncertain or left claimed
     assert {state for state, _ in deliveries(project, cid).values()} == {d.PENDING}
-    campaign = store.campaign(cid)
+    campaign = store.campaigns.get(cid)
     assert campaign.state == d.CAMPAIGN_PAUSED
     assert "MessageRejected" in (campaign.stop_reason or "")
 
@@ -231,10 +232,10 @@ def test_unverified_sender_stops_the_campaign_then_resumes(moto, project):
     assert "resumed" in result.output
 
     moto_ids = check_one_message_each(moto, active)
-    counts = store.delivery_counts(cid)
+    counts = store.ledger.delivery_counts(cid)
     assert counts[d.SENT] == SUBSCRIBERS and sum(counts.values()) == SUBSCRIBERS, counts
     assert {address: message_id for address, (_, message_id) in deliveries(project, cid).items()} == moto_ids
-    assert store.campaign(cid).state == d.CAMPAIGN_DONE
+    assert store.campaigns.get(cid).state == d.CAMPAIGN_DONE
 
 
 # --- 4. converting SES errors -----------------------------------------------------------------

@@ -33,6 +33,7 @@ from newsletter.store import tables as t
 from newsletter.tokens import TokenSigner
 from newsletter.web.public import create_app
 from newsletter.web.answers import form_fields
+from store_helpers import count_signups, set_status
 
 BASE_URL = "https://news.cssrweb.org"
 SECRET_BYTES = SECRET.encode()
@@ -88,10 +89,10 @@ class Site:
         return self.url + found[0]
 
     def person(self, address: str):
-        return self.store.subscriber_by_email(address)
+        return self.store.subscribers.by_email(address)
 
     def pending(self) -> int:
-        return self.store.count_signups()
+        return count_signups(self.store)
 
     def cli(self, *args: str):
         return CliRunner().invoke(cli, [*args, "--config", str(self.project.config_path)], env=self.project.env)
@@ -159,7 +160,7 @@ def test_get_on_the_link_changes_nothing_and_post_confirms_with_consent(site, cl
     assert done.status_code == 200 and "بالعربية والإنجليزية معًا" in done.text
     person = site.person("salma@example.org")
     assert (person.status, person.language, person.name) == ("active", "both", "سلمى")
-    record = site.store.person("salma@example.org", SECRET_BYTES)
+    record = site.store.reports.person("salma@example.org", SECRET_BYTES)
     assert record.lists == ["partners"] and record.consent_version == "2023-01"
     assert record.consent_source == "sign-up form"
     assert abs(record.consent_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
@@ -201,8 +202,8 @@ def test_one_confirmation_message_per_address_per_ten_minutes(site, client):
 
 
 def test_known_unknown_and_suppressed_addresses_get_the_same_bytes_and_the_forgotten_nothing(site, client):
-    site.store.import_subscribers([NewSubscriber("known@example.org", "K", "en")], "partners", SECRET_BYTES)
-    site.store.import_subscribers([NewSubscriber("gone@example.org", "G", "en")], "partners", SECRET_BYTES)
+    site.store.subscribers.import_rows([NewSubscriber("known@example.org", "K", "en")], "partners", SECRET_BYTES)
+    site.store.subscribers.import_rows([NewSubscriber("gone@example.org", "G", "en")], "partners", SECRET_BYTES)
     assert site.cli("subscribers", "forget", "gone@example.org").exit_code == 0
     responses = [site.post(client, address, lang="en") for address in
                  ("known@example.org", "new@example.org", "gone@example.org")]
@@ -216,12 +217,12 @@ def test_known_unknown_and_suppressed_addresses_get_the_same_bytes_and_the_forgo
     time.sleep(0.5)  # anything late for the forgotten address would be here by now
     assert sorted(m.rcpt_tos[0] for m in site.messages()) == ["known@example.org", "new@example.org"]
     assert len(received) == 2
-    assert site.store.person("gone@example.org", SECRET_BYTES) is None  # nothing of them was kept
+    assert site.store.reports.person("gone@example.org", SECRET_BYTES) is None  # nothing of them was kept
 
 
 def test_an_unsubscribed_person_comes_back_only_by_confirming(site, client):
-    site.store.import_subscribers([NewSubscriber("left@example.org", "L", "en")], "partners", SECRET_BYTES)
-    site.store.set_status(site.person("left@example.org").id, "unsubscribed")
+    site.store.subscribers.import_rows([NewSubscriber("left@example.org", "L", "en")], "partners", SECRET_BYTES)
+    set_status(site.store, site.person("left@example.org").id, "unsubscribed")
     site.post(client, "left@example.org", lang="en")
     assert site.person("left@example.org").status == "unsubscribed"
     client.post(site.link(site.messages(wait_for=1)[0]))
@@ -273,7 +274,7 @@ def test_bodies_past_the_limit_are_refused(site, client):
 
 
 def test_the_preferences_page_changes_the_language_by_post_only(site, client):
-    site.store.import_subscribers([NewSubscriber("nour@example.org", "نور", "ar")], "partners", SECRET_BYTES)
+    site.store.subscribers.import_rows([NewSubscriber("nour@example.org", "نور", "ar")], "partners", SECRET_BYTES)
     token = TokenSigner(SECRET_BYTES).make(site.person("nour@example.org").token_key)
     page = client.get(f"{site.url}/u/{token}")
     assert page.status_code == 200 and f'action="/u/{token}/language"' in page.text
@@ -415,7 +416,7 @@ def test_a_person_signs_up_in_arabic_at_375px_confirms_and_switches_to_english(s
             assert "مشترك في رسائل" in page.text_content("main")
             person = site.person("layla@example.org")
             assert (person.status, person.language, person.name) == ("active", "ar", "ليلى")
-            record = site.store.person("layla@example.org", SECRET_BYTES)
+            record = site.store.reports.person("layla@example.org", SECRET_BYTES)
             assert record.consent_at and record.consent_version == "2023-01" and record.lists == ["partners"]
 
             # the page behind the unsubscribe link: English from now on
@@ -437,7 +438,7 @@ def test_a_person_signs_up_in_arabic_at_375px_confirms_and_switches_to_english(s
     [eml] = list((site.project.root / "outbox").rglob("*.eml"))
     sent = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert sent["To"] == "layla@example.org" and sent["Content-Language"] == "en"
-    with site.store.engine.connect() as conn:
+    with site.store.db.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.signups)).scalar_one() == 0
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import SECRET, Project
 from smtp_sink import SENDER_REFUSED, SinkHandler, smtp_config, smtp_sink  # noqa: F401 - fixture
+from store_helpers import set_status
 
 ISSUE = "issues/2022-12-year-end"
 ACTIVE = 30
@@ -48,18 +49,18 @@ def populate(project: Project) -> tuple[dict[str, str], set[str]]:
     csv = project.write_subscribers(total, arabic_every=2)
     ok(run_cli(project, "subscribers", "import", str(csv), "--list", "main"))
     store = project.store()
-    people = {sub.email: sub.language for sub in store.subscribers("main")}
+    people = {sub.email: sub.language for sub in store.subscribers.all("main")}
     assert len(people) == total
     addresses = sorted(people)
     # unsubscribe an Arabic and an English reader at least, and forget one
     gone = set()
     for address in addresses[1:1 + UNSUBSCRIBED]:
-        sub = store.subscriber_by_email(address)
-        assert store.set_status(sub.id, "unsubscribed")
+        sub = store.subscribers.by_email(address)
+        assert set_status(store, sub.id, "unsubscribed")
         gone.add(address)
     forgotten = addresses[-1]
     ok(run_cli(project, "subscribers", "forget", forgotten))
-    assert store.subscriber_by_email(forgotten) is None
+    assert store.subscribers.by_email(forgotten) is None
     gone.add(forgotten)
     store.close()
     active = {a: lang for a, lang in people.items() if a not in gone}
@@ -114,8 +115,8 @@ def check_messages(sink: SinkHandler, project: Project, active: dict[str, str], 
     subjects = {name: v.subject for name, v in build.variants.items()}
     assert subjects["ar"] != subjects["en"]
     store = project.store()
-    (campaign,) = store.campaigns()
-    token_keys = {sub.email: sub.token_key for sub in store.subscribers("main")}
+    (campaign,) = store.campaigns.all()
+    token_keys = {sub.email: sub.token_key for sub in store.subscribers.all("main")}
     signer = TokenSigner(SECRET.encode())
 
     received = sink.received()
@@ -275,8 +276,8 @@ def test_smtp_refused_sender_stops_the_campaign(project_dir, smtp_sink, fault, m
     assert sink.count() == 0
     assert (sink.refused_senders if fault == "sender_refused" else sink.refused_logins) > 0
     store = project.store()
-    (campaign,) = store.campaigns()
-    counts = store.delivery_counts(campaign.id)
+    (campaign,) = store.campaigns.all()
+    counts = store.ledger.delivery_counts(campaign.id)
     assert counts["sent"] == 0 and counts["uncertain"] == 0 and counts["failed"] == 0
     assert counts["pending"] == ACTIVE
     assert campaign.state == "paused" and campaign.stop_reason
@@ -286,7 +287,7 @@ def test_smtp_refused_sender_stops_the_campaign(project_dir, smtp_sink, fault, m
     assert "sent 30, failed 0, uncertain 0, pending 0" in result.stdout
     counts = sink.per_recipient()
     assert sorted(counts.elements()) == sorted(active)
-    (campaign,) = store.campaigns()
+    (campaign,) = store.campaigns.all()
     assert campaign.state == "done"
     store.close()
 

@@ -13,6 +13,7 @@ from newsletter.cli import cli
 from newsletter.audience.spreadsheet import parse_csv
 
 from conftest import ROOT
+from store_helpers import set_status
 
 
 def run(project, *args: str):
@@ -28,10 +29,10 @@ def test_sample_csv_imports_every_good_row_and_reports_each_bad_one(project):
     assert "already on line 2" in bad[1]
     assert "language 'pl' is not one of ar, en" in bad[3]
     assert "participants: 17 added" in result.output and "5 bad rows" in result.output
-    emails = [sub.email for sub in project.store().subscribers("participants")]
+    emails = [sub.email for sub in project.store().subscribers.all("participants")]
     assert len(emails) == 17
     assert "Sami.Khoury@example.org" in emails  # domain lower-cased, local part kept
-    amina = project.store().subscriber_by_email("amina.yousef@example.net")
+    amina = project.store().subscribers.by_email("amina.yousef@example.net")
     assert amina.language == "ar"  # empty language → the primary one
     assert "1 new person without a language got ar" in result.output
 
@@ -43,7 +44,7 @@ def test_addresses_are_unique_case_insensitively(project):
     csv.write_text("email,name,language\nnour@example.ORG,Nour H,en\n", encoding="utf-8")
     result = run(project, "subscribers", "import", str(csv))
     assert "0 added, 1 updated" in result.output
-    subs = list(project.store().subscribers())
+    subs = list(project.store().subscribers.all())
     assert len(subs) == 1 and subs[0].language == "en" and subs[0].name == "Nour H"
 
 
@@ -51,39 +52,39 @@ def test_reimport_never_resubscribes(project):
     csv = project.write_subscribers(4)
     assert run(project, "subscribers", "import", str(csv)).exit_code == 0
     store = project.store()
-    people = list(store.subscribers())
+    people = list(store.subscribers.all())
     for person, status in zip(people[:3], (d.UNSUBSCRIBED, d.BOUNCED, d.COMPLAINED)):
-        store.set_status(person.id, status)
+        set_status(store, person.id, status)
     result = run(project, "subscribers", "import", str(csv))
     assert result.exit_code == 0
     assert "0 added, 1 updated, 3 kept as they were" in result.output
-    assert [p.status for p in store.subscribers()] == [d.UNSUBSCRIBED, d.BOUNCED, d.COMPLAINED, d.ACTIVE]
+    assert [p.status for p in store.subscribers.all()] == [d.UNSUBSCRIBED, d.BOUNCED, d.COMPLAINED, d.ACTIVE]
     # nor does add
     result = run(project, "subscribers", "add", people[0].email)
     assert "not active: kept as it is" in result.output
-    assert store.subscriber_by_email(people[0].email).status == d.UNSUBSCRIBED
+    assert store.subscribers.by_email(people[0].email).status == d.UNSUBSCRIBED
 
 
 def test_forget_erases_the_person_and_blocks_any_later_import(project):
     csv = project.write_subscribers(3)
     run(project, "subscribers", "import", str(csv), "--list", "a")
     store = project.store()
-    victim = list(store.subscribers())[1]
+    victim = list(store.subscribers.all())[1]
     result = run(project, "subscribers", "forget", victim.email.upper())
     assert result.exit_code == 0 and "forgot" in result.output
-    assert store.subscriber_by_email(victim.email) is None
+    assert store.subscribers.by_email(victim.email) is None
     # nothing left in the database holds the address or the name
-    with store.engine.connect() as conn:
+    with store.db.engine.connect() as conn:
         for table in s.metadata.sorted_tables:
             for row in conn.execute(table.select()):
                 text = " ".join(str(v) for v in row)
                 assert victim.email.lower() not in text.lower() and victim.name not in text
     result = run(project, "subscribers", "import", str(csv), "--list", "b")
     assert "0 added" in result.output and "1 not added back (suppressed)" in result.output
-    assert store.subscriber_by_email(victim.email) is None
+    assert store.subscribers.by_email(victim.email) is None
     result = run(project, "subscribers", "add", victim.email)
     assert "suppressed" in result.output
-    assert store.subscriber_by_email(victim.email) is None
+    assert store.subscribers.by_email(victim.email) is None
 
 
 def test_forget_needs_the_secret_from_the_environment(project):
@@ -102,8 +103,8 @@ def test_remove_takes_off_one_list_and_keeps_the_person(project):
     email = "person000000@example.net"
     assert run(project, "subscribers", "remove", email, "--list", "a").exit_code == 0
     store = project.store()
-    assert [x.email for x in store.subscribers("a")] == ["person000001@example.org"]
-    assert len(list(store.subscribers("b"))) == 2
+    assert [x.email for x in store.subscribers.all("a")] == ["person000001@example.org"]
+    assert len(list(store.subscribers.all("b"))) == 2
     assert run(project, "subscribers", "remove", "nobody@example.org").exit_code == 1
 
 
@@ -125,7 +126,7 @@ def test_csv_file_level_problems_exit_2_and_import_nothing(project):
     result = run(project, "subscribers", "import", str(bad))
     assert result.exit_code == 2
     assert "no email column in the header" in result.output
-    assert list(project.store().subscribers()) == []
+    assert list(project.store().subscribers.all()) == []
 
 
 def test_parse_csv_tolerates_bom_blank_lines_and_quotes():

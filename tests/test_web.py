@@ -54,10 +54,12 @@ from newsletter.cli import cli
 from newsletter.feedback.sns import signing_string
 from newsletter.domain import NewSubscriber
 from newsletter.store import Store
+from newsletter.store.feedback import Feedback
 from newsletter.tokens import TokenSigner
 from newsletter.web.public import create_app
 from ses_samples import SAMPLES
 from uvicorn_server import running
+from store_helpers import is_suppressed
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUNCE_SAMPLE = SAMPLES / "ses_notification_bounce_permanent_with_dsn.json"
@@ -173,7 +175,7 @@ class Site:
         return result
 
     def add(self, *people: tuple[str, str, str]) -> None:
-        result = self.store.import_subscribers([NewSubscriber(*p) for p in people], "main", SECRET_BYTES)
+        result = self.store.subscribers.import_rows([NewSubscriber(*p) for p in people], "main", SECRET_BYTES)
         assert result.added == len(people), result
 
     def send(self) -> dict[str, str]:
@@ -188,18 +190,18 @@ class Site:
         return links
 
     def status(self, address: str) -> str | None:
-        found = self.store.subscriber_by_email(address)
+        found = self.store.subscribers.by_email(address)
         return found.status if found else None
 
     def events(self, kind: str | None = None) -> int:
         query = select(func.count()).select_from(s.feedback_events)
         if kind:
             query = query.where(s.feedback_events.c.kind == kind)
-        with self.store.engine.connect() as conn:
+        with self.store.db.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
     def token(self, address: str, campaign_id: int = 0) -> str:
-        return TokenSigner(SECRET_BYTES).make(self.store.subscriber_by_email(address).token_key, campaign_id)
+        return TokenSigner(SECRET_BYTES).make(self.store.subscribers.by_email(address).token_key, campaign_id)
 
 
 def make_app(project: Project, store: Store, site_confirmed: list[str], loads: list[str], pem: bytes):
@@ -289,7 +291,7 @@ def test_one_click_post_unsubscribes_once_and_resubscribe_undoes_it(site, client
         resubscribe_form = re.search(r'<form method="post" action="([^"]+)">', response.text)
         assert resubscribe_form and resubscribe_form.group(1) == path_of(url) + "/resubscribe"
     assert site.events("unsubscribe") == 1
-    [en] = [row for row in site.store.report() if row["language"] == "en"]
+    [en] = [row for row in site.store.reports.campaigns() if row["language"] == "en"]
     assert en["unsubscribes"] == 1
 
     # RFC 8058 as multipart/form-data
@@ -329,7 +331,7 @@ def test_tampered_and_dead_tokens_get_the_same_plain_404(site, client):
 
     flipped = token[:10] + ("A" if token[10] != "A" else "B") + token[11:]
     other_key = TokenSigner(b"another-secret-key-0123456789-abcdefghijklmnop").make(
-        site.store.subscriber_by_email("nour@example.org").token_key, 1)
+        site.store.subscribers.by_email("nour@example.org").token_key, 1)
     bad = [flipped, other_key, "garbage", "x" * 300, "A" * len(token), token[:-4], "%E2%80%A2%E2%80%A2", gone_token]
     assert TokenSigner(SECRET_BYTES).read(gone_token) is not None  # genuine, but its person is gone
 
@@ -379,9 +381,9 @@ def test_200_concurrent_unsubscribes_and_200_concurrent_page_views(site):
     assert all(EN_DONE in r.text or AR_DONE in r.text for r in posted)
     assert [r.status_code for r in viewed] == [200] * 200
     assert all('value="One-Click"' in r.text for r in viewed)
-    unsubscribed = {sub.email for sub in site.store.subscribers(status="unsubscribed")}
+    unsubscribed = {sub.email for sub in site.store.subscribers.all(status="unsubscribed")}
     assert unsubscribed == set(posters)
-    active = {sub.email for sub in site.store.subscribers(status="active")}
+    active = {sub.email for sub in site.store.subscribers.all(status="active")}
     assert active == set(viewers)
     assert site.events("unsubscribe") == 200 and site.events() == 200
 
@@ -427,7 +429,7 @@ def test_report_counts_unsubscribes_under_their_campaign_and_language(site, clie
 def _delivery(site: Site, address: str) -> str:
     """The provider message id recorded for the delivery to `address` (the Message-ID, for the outbox)."""
     d, sub = s.deliveries.c, s.subscribers.c
-    with site.store.engine.connect() as conn:
+    with site.store.db.engine.connect() as conn:
         return conn.execute(
             select(d.provider_message_id).select_from(s.deliveries.join(s.subscribers, d.subscriber_id == sub.id))
             .where(sub.email == address)
@@ -441,7 +443,7 @@ def _post_json(client: httpx.Client, path: str, message) -> httpx.Response:
 
 
 def _processed(site: Site) -> int:
-    with site.store.engine.connect() as conn:
+    with site.store.db.engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(s.processed_messages)).scalar_one()
 
 
@@ -465,7 +467,7 @@ def test_sns_rejections_change_nothing(site, client, sns_key):
         response = _post_json(client, "/sns", message)
         assert response.status_code == 400, (reason, response.status_code, response.text)
     assert site.status("nour@example.org") == "active"
-    assert not site.store.is_suppressed("nour@example.org", SECRET_BYTES)
+    assert not is_suppressed(site.store, "nour@example.org", SECRET_BYTES)
     assert site.events() == 0 and _processed(site) == 0
 
     # control: the same SES message, signed and from the allowed topic, is accepted
@@ -483,10 +485,10 @@ def test_sns_bounce_from_ses_fixture_suppresses_once(site, client, sns_key):
     response = _post_json(client, "/sns", envelope)
     assert response.status_code == 200, response.text
     assert site.status("nour@example.org") == "bounced"
-    assert site.store.is_suppressed("nour@example.org", SECRET_BYTES)
-    assert site.store.is_suppressed("Nour@Example.org", SECRET_BYTES)
+    assert is_suppressed(site.store, "nour@example.org", SECRET_BYTES)
+    assert is_suppressed(site.store, "Nour@Example.org", SECRET_BYTES)
     assert site.status("jane@example.org") == "active"
-    assert not site.store.is_suppressed("jane@example.org", SECRET_BYTES)
+    assert not is_suppressed(site.store, "jane@example.org", SECRET_BYTES)
     assert site.events("bounce") == 1 and site.events() == 1
     assert site.certificate_loads == [CERT_URL]
 
@@ -495,7 +497,7 @@ def test_sns_bounce_from_ses_fixture_suppresses_once(site, client, sns_key):
     again = notification(sns_key, bounce_for("nour@example.org", message_id))
     assert _post_json(client, "/sns", again).status_code == 200
     assert site.events() == 1 and site.status("nour@example.org") == "bounced"
-    [ar] = [row for row in site.store.report() if row["language"] == "ar"]
+    [ar] = [row for row in site.store.reports.campaigns() if row["language"] == "ar"]
     assert ar["hard_bounces"] == 1
     # a bounced address gets no unsubscribe page form: it is not subscribed any more
     page = client.get(f"{site.url}/u/{site.token('nour@example.org')}")
@@ -525,14 +527,17 @@ def test_sns_subscription_confirmation_only_when_genuine(site, client, sns_key):
 
 
 def test_sns_store_failure_is_503_and_sns_may_retry(site, client, sns_key, sns_pem):
-    class DatabaseDown(Store):
+    class DatabaseDown(Feedback):
         def apply_feedback(self, *args, **kwargs):
             raise OperationalError("INSERT INTO processed_messages ...", {}, Exception("could not connect to server"))
+
+    down = Store(site.store.db)
+    down.feedback = DatabaseDown(site.store.db)
 
     site.add(("nour@example.org", "نور", "ar"))
     site.send()
     envelope = notification(sns_key, bounce_for("NOUR@EXAMPLE.ORG", _delivery(site, "nour@example.org")))
-    broken = make_app(site.project, DatabaseDown(site.store.engine), [], [], sns_pem)
+    broken = make_app(site.project, down, [], [], sns_pem)
     with running(broken) as url, httpx.Client(base_url=url, timeout=30) as down:
         response = _post_json(down, "/sns", envelope)
     assert response.status_code == 503, (response.status_code, response.text)

@@ -30,7 +30,8 @@ from newsletter.domain import ACTIVE, UNSUBSCRIBED, NewSubscriber
 from newsletter.editor.live import Preview
 from newsletter.feedback.sns import signing_string
 from newsletter.message.composer import PREVIEW_TOKEN, Outgoing
-from newsletter.store import Store
+from newsletter.store import Database, Store
+from newsletter.store.feedback import Feedback
 from newsletter.tokens import (
     CONFIRM_ROUTE,
     HEALTH_ROUTE,
@@ -89,8 +90,8 @@ class Setup:
 
     def add(self, address: str, language: str = "en") -> str:
         """A subscriber on the list; their genuine token."""
-        self.store.import_subscribers([NewSubscriber(address, "Person", language)], "main", SECRET_BYTES)
-        return SIGNER.make(self.store.subscriber_by_email(address).token_key, 0)
+        self.store.subscribers.import_rows([NewSubscriber(address, "Person", language)], "main", SECRET_BYTES)
+        return SIGNER.make(self.store.subscribers.by_email(address).token_key, 0)
 
 
 def forged(token: str) -> str:
@@ -145,7 +146,7 @@ def test_the_page_offers_to_leave_and_changes_nothing(setup):
     assert page.status_code == 200 and "n•••@example.org" in page.text
     assert f'action="/u/{token}"' in page.text and f'action="/u/{token}/language"' in page.text
     assert page.headers["cache-control"] == "no-store"
-    assert setup.store.subscriber_by_email("nour@example.org").status == ACTIVE
+    assert setup.store.subscribers.by_email("nour@example.org").status == ACTIVE
 
 
 def test_the_page_of_a_bad_token_is_404_and_a_test_copy_changes_nothing(setup):
@@ -163,7 +164,7 @@ def test_one_click_unsubscribes_and_offers_to_rejoin(setup):
     client = setup.client(UNSUBSCRIBE_ROUTE, unsubscribe.unsubscribe, ["POST"])
     done = client.post(f"/u/{token}", **ONE_CLICK)
     assert done.status_code == 200 and f'action="/u/{token}/resubscribe"' in done.text
-    assert setup.store.subscriber_by_email("nour@example.org").status == UNSUBSCRIBED
+    assert setup.store.subscribers.by_email("nour@example.org").status == UNSUBSCRIBED
     assert client.post(f"/u/{token}", **ONE_CLICK).status_code == 200  # again: already
 
 
@@ -174,29 +175,29 @@ def test_one_click_refuses_a_bad_token_an_oversized_body_and_get(setup):
     big = b"x" * (unsubscribe.MAX_FORM_BODY + 1)
     assert client.post(f"/u/{token}", content=big).status_code == 413
     assert client.get(f"/u/{token}").status_code == 405
-    assert setup.store.subscriber_by_email("nour@example.org").status == ACTIVE
+    assert setup.store.subscribers.by_email("nour@example.org").status == ACTIVE
 
 
 def test_resubscribe_undoes_an_unsubscribe(setup):
     token = setup.add("nour@example.org")
-    setup.store.unsubscribe(SIGNER.read(token)[0], 0)
+    setup.store.feedback.unsubscribe(SIGNER.read(token)[0], 0)
     client = setup.client(RESUBSCRIBE_ROUTE, unsubscribe.resubscribe, ["POST"])
     assert client.post(f"/u/{token}/resubscribe", content=b"x" * (unsubscribe.MAX_FORM_BODY + 1)).status_code == 413
     assert client.post(f"/u/{forged(token)}/resubscribe", data={"resubscribe": "1"}).status_code == 404
     assert client.get(f"/u/{token}/resubscribe").status_code == 405
-    assert setup.store.subscriber_by_email("nour@example.org").status == UNSUBSCRIBED
+    assert setup.store.subscribers.by_email("nour@example.org").status == UNSUBSCRIBED
     assert client.post(f"/u/{token}/resubscribe", data={"resubscribe": "1"}).status_code == 200
-    assert setup.store.subscriber_by_email("nour@example.org").status == ACTIVE
+    assert setup.store.subscribers.by_email("nour@example.org").status == ACTIVE
 
 
 def test_the_language_is_saved_and_an_unknown_choice_changes_nothing(setup):
     token = setup.add("nour@example.org", "en")
     client = setup.client(LANGUAGE_ROUTE, unsubscribe.choose_language, ["POST"])
     assert client.post(f"/u/{token}/language", data={"language": "klingon"}).status_code == 200
-    assert setup.store.subscriber_by_email("nour@example.org").language == "en"
+    assert setup.store.subscribers.by_email("nour@example.org").language == "en"
     saved = client.post(f"/u/{token}/language", data={"language": "ar"})
     assert saved.status_code == 200 and 'lang="ar"' in saved.text
-    assert setup.store.subscriber_by_email("nour@example.org").language == "ar"
+    assert setup.store.subscribers.by_email("nour@example.org").language == "ar"
     assert client.post(f"/u/{forged(token)}/language", data={"language": "en"}).status_code == 404
     assert client.post(f"/u/{token}/language", content=b"x" * (unsubscribe.MAX_FORM_BODY + 1)).status_code == 413
     assert client.get(f"/u/{token}/language").status_code == 405
@@ -253,12 +254,12 @@ def test_the_confirmation_link_shows_a_button_then_confirms_once(setup):
     path = confirmation_path(setup.sent[0])
     page = setup.client(CONFIRM_ROUTE, signup.confirm_page, ["GET", "HEAD"]).get(path)
     assert page.status_code == 200 and f'action="{path}"' in page.text and "m•••@example.org" in page.text
-    assert setup.store.subscriber_by_email("maya@example.org") is None
+    assert setup.store.subscribers.by_email("maya@example.org") is None
     confirm = setup.client(CONFIRM_ROUTE, signup.confirm, ["POST"])
     assert confirm.post(path, content=b"x" * (signup.MAX_SIGNUP_BODY + 1)).status_code == 413
     assert confirm.get(path).status_code == 405
     assert confirm.post(path).status_code == 200
-    assert setup.store.subscriber_by_email("maya@example.org").status == ACTIVE
+    assert setup.store.subscribers.by_email("maya@example.org").status == ACTIVE
     assert confirm.post(path).status_code == 404  # used
 
 
@@ -343,11 +344,13 @@ def test_sns_stores_feedback_and_asks_again_when_the_store_fails(setup, sns_key)
     client = setup.client("/sns", sns.sns, ["POST"])
     assert client.post("/sns", content=signed(envelope(Message=bounce), sns_key)).text == "ok\n"
 
-    class Down(Store):
+    class Down(Feedback):
         def apply_feedback(self, *args, **kwargs):
             raise RuntimeError("database unavailable")
 
-    down = dataclasses.replace(setup.services, store=Down(setup.store.engine))
+    broken = Store(setup.store.db)
+    broken.feedback = Down(setup.store.db)
+    down = dataclasses.replace(setup.services, store=broken)
     answer = setup.client("/sns", sns.sns, ["POST"], down).post("/sns", content=signed(envelope(Message=bounce), sns_key))
     assert answer.status_code == 503 and answer.text == "store unavailable\n"
 
@@ -358,11 +361,11 @@ def test_sns_stores_feedback_and_asks_again_when_the_store_fails(setup, sns_key)
 def test_health_says_whether_the_database_answers(setup):
     assert setup.client(HEALTH_ROUTE, health.healthz, ["GET", "HEAD"]).get("/healthz").text == "ok\n"
 
-    class Unreachable(Store):
+    class Unreachable(Database):
         def reachable(self) -> bool:
             return False
 
-    down = dataclasses.replace(setup.services, store=Unreachable(setup.store.engine))
+    down = dataclasses.replace(setup.services, store=Store(Unreachable(setup.store.db.engine)))
     client = setup.client(HEALTH_ROUTE, health.healthz, ["GET", "HEAD"], down)
     assert client.get("/healthz").status_code == 503
     assert client.post("/healthz").status_code == 405

@@ -173,11 +173,11 @@ def test_four_workers_one_killed_nobody_twice_rate_kept(tmp_path: Path, secret_e
 
     # the survivors took over: nothing left in flight, the dead worker's claims uncertain
     store = project.store()
-    (campaign,) = store.campaigns()
-    counts = store.delivery_counts(campaign.id)
+    (campaign,) = store.campaigns.all()
+    counts = store.ledger.delivery_counts(campaign.id)
     assert counts["sending"] == 0, counts
     assert counts["pending"] == counts["failed"] == counts["skipped"] == 0, counts
-    with store.engine.connect() as conn:
+    with store.db.engine.connect() as conn:
         holders = {row[0] for row in conn.execute(
             select(s.deliveries.c.claimed_by).where(s.deliveries.c.state == "uncertain"))}
         senders = conn.execute(select(s.senders.c.name, s.senders.c.stopped_at)).all()
@@ -196,9 +196,9 @@ def test_four_workers_one_killed_nobody_twice_rate_kept(tmp_path: Path, secret_e
     again = run(project, "send", ISSUE, "--list", "main", "--yes", "--provider", "smtp")
     assert again.returncode == 1 and "uncertain; `newsletter campaign show" in again.stderr, again.stderr
     finished = time.monotonic()
-    counts = store.delivery_counts(campaign.id)
-    uncertain = {a for _, a, _ in store.deliveries_in(campaign.id, "uncertain")}
-    store_state = store.campaign(campaign.id).state
+    counts = store.ledger.delivery_counts(campaign.id)
+    uncertain = {a for _, a, _ in store.ledger.deliveries_in(campaign.id, "uncertain")}
+    store_state = store.campaigns.get(campaign.id).state
     store.close()
     assert counts["sent"] + counts["uncertain"] == PEOPLE, counts
     assert counts["pending"] == counts["sending"] == counts["failed"] == counts["skipped"] == 0, counts

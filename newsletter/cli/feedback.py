@@ -76,10 +76,12 @@ def feedback_poll(queue_url: str, once: bool, wait_seconds: int, config_path: Pa
 
     config = load(config_path)
     store = open_store(config)
-    secret = store.secret_key()
+    secret = store.keys.data_key()
     stop = threading.Event()
     with stop_on_signals(stop, echo_err, "stopping after the current message (Ctrl-C again to stop now)"):
-        stats = poll(queue_url, store, config, secret, stop=stop, once=once, wait_seconds=wait_seconds, report=echo_err)
+        stats = poll(
+            queue_url, store.feedback, config, secret, stop=stop, once=once, wait_seconds=wait_seconds, report=echo_err
+        )
     click.echo(
         f"{stats.received} received, {stats.processed} processed ({stats.events} events, {stats.duplicates} duplicates), "
         f"{stats.malformed} malformed, {stats.failed} not stored"
@@ -102,7 +104,7 @@ def feedback_mailbox(once: bool, config_path: Path | None) -> None:
     stop = threading.Event()
     with stop_on_signals(stop, echo_err, "stopping after the current message (Ctrl-C again to stop now)"):
         stats = poll_mailbox(
-            store, config, store.secret_key(), password=password, once=once, stop=stop, report=echo_err
+            store.feedback, config, store.keys.data_key(), password=password, once=once, stop=stop, report=echo_err
         )
     kinds = stats.kinds
     click.echo(
@@ -132,10 +134,10 @@ def report(campaign: str | None, fmt: str, config_path: Path | None) -> None:
     store = open_store(load(config_path))
     ids: list[int | None] = [None]
     if campaign is not None:
-        ids = [c.id for c in store.find_campaigns(campaign)]
+        ids = [c.id for c in store.campaigns.find(campaign)]
         if not ids:
             raise NotFound(f"no campaign {campaign!r}")
-    rows = [row for cid in ids for row in store.report(cid)]
+    rows = [row for cid in ids for row in store.reports.campaigns(cid)]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return

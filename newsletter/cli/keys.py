@@ -20,7 +20,7 @@ def keys_rotate(config_path: Path | None) -> None:
     """Lock the store with NEWSLETTER_SECRET_KEY, opened with the old key given in
     NEWSLETTER_OLD_SECRET_KEYS. Afterwards the old key opens nothing and can be retired; links
     already sent and suppressions keep working."""
-    if open_store(load(config_path)).rotate_key():
+    if open_store(load(config_path)).keys.rotate():
         click.echo("the store is now locked with NEWSLETTER_SECRET_KEY; NEWSLETTER_OLD_SECRET_KEYS can be removed")
     else:
         click.echo("the store is already locked with NEWSLETTER_SECRET_KEY; nothing to do")

@@ -56,9 +56,9 @@ def subscribers_import(
         named[key.strip().lower()] = header.strip().strip('"')
     config = load(config_path)
     store = open_store(config)
-    secret = store.secret_key()
+    secret = store.keys.data_key()
     sheet = read_csv(csv_file, config.codes, columns=named, ignore_extra=ignore_extra)
-    result = store.import_subscribers(
+    result = store.subscribers.import_rows(
         sheet.good, list_name, secret, default_language=config.codes[0], source=f"import {csv_file.name}"
     )
     for problem in sheet.bad:
@@ -91,8 +91,12 @@ def subscribers_add(email: str, name: str, language: str | None, list_name: str,
     config = load(config_path)
     person = one_subscriber(email, name, language, config.codes)
     store = open_store(config)
-    result = store.import_subscribers(
-        [person], list_name, store.secret_key(), default_language=config.codes[0], source="newsletter subscribers add"
+    result = store.subscribers.import_rows(
+        [person],
+        list_name,
+        store.keys.data_key(),
+        default_language=config.codes[0],
+        source="newsletter subscribers add",
     )
     if result.added:
         click.echo(f"added {terminal_safe(person.email)} to {list_name}")
@@ -111,7 +115,7 @@ def subscribers_add(email: str, name: str, language: str | None, list_name: str,
 def subscribers_list(list_name: str | None, status: str | None, config_path: Path | None) -> None:
     """Show subscribers, one a line: email, language, status, name."""
     count = 0
-    for sub in open_store(load(config_path)).subscribers(list_name, status):
+    for sub in open_store(load(config_path)).subscribers.all(list_name, status):
         # each field escaped on its own: what a name holds can never steer the terminal
         click.echo("\t".join(terminal_safe(value) for value in (sub.email, sub.language, sub.status, sub.name)))
         count += 1
@@ -131,7 +135,7 @@ def subscribers_export(
     """Write subscribers as CSV: email, name, language, status, consent and attributes."""
     from newsletter.audience.spreadsheet import write_csv
 
-    text = write_csv(open_store(load(config_path)).export_rows(list_name, status))
+    text = write_csv(open_store(load(config_path)).subscribers.export_rows(list_name, status))
     if out_file:
         out_file.write_text(text, encoding="utf-8")
     else:
@@ -147,7 +151,7 @@ def subscribers_show(email: str, config_path: Path | None) -> None:
     from newsletter.audience.record import describe
 
     store = open_store(load(config_path))
-    record = store.person(email, store.secret_key())
+    record = store.reports.person(email, store.keys.data_key())
     if record is None:
         raise NotFound(f"{email!r}: nothing is stored about this address")
     for label, value in describe(record):
@@ -160,7 +164,7 @@ def subscribers_show(email: str, config_path: Path | None) -> None:
 @config_option
 def subscribers_remove(email: str, list_name: str | None, config_path: Path | None) -> None:
     """Take EMAIL off a list; the person stays known. Use `forget` to erase them."""
-    removed = open_store(load(config_path)).remove_from_lists(email, list_name)
+    removed = open_store(load(config_path)).subscribers.remove_from_lists(email, list_name)
     if not removed:
         raise NotFound(f"{email!r}: not on {'list ' + repr(list_name) if list_name else 'any list'}")
     click.echo(f"removed {terminal_safe(email)} from {plural(removed, 'list')}")

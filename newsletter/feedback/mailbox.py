@@ -28,7 +28,7 @@ from newsletter.config.mail import PASSWORD_ENV, MailboxSettings
 from newsletter.errors import BadInput, NewsletterError
 from newsletter.feedback.bounces import Addresses, Reading, read_message
 from newsletter.feedback.policy import FeedbackPolicy
-from newsletter.store import Store
+from newsletter.feedback.sink import FeedbackSink
 from newsletter.tokens import DeliveryTokens
 
 
@@ -194,8 +194,8 @@ def delivery_of(reading: Reading, tokens: DeliveryTokens) -> tuple[int | None, b
 
 
 class Poller:
-    def __init__(self, store: Store, config: Config, secret: bytes, password: str, report: Callable[[str], None]):
-        self.store, self.config, self.password, self.report = store, config, password, report
+    def __init__(self, sink: FeedbackSink, config: Config, secret: bytes, password: str, report: Callable[[str], None]):
+        self.sink, self.config, self.password, self.report = sink, config, password, report
         self.settings = settings_of(config)
         self.tokens = DeliveryTokens(secret)
         self.secret = secret
@@ -225,7 +225,7 @@ class Poller:
 
     def handle(self, uid: str, raw: bytes, stats: MailboxStats) -> bool:
         """Act on one message; False when the store failed (the message stays where it is)."""
-        now = self.store.now()
+        now = self.sink.now()
         reading = read_message(raw, self.addresses, now)
         stats.messages += 1
         delivery_id, forged = delivery_of(reading, self.tokens)
@@ -239,7 +239,7 @@ class Poller:
         if not reading.acts:
             return True
         try:
-            outcome = self.store.apply_mail(
+            outcome = self.sink.apply_mail(
                 reading.events,
                 message_key="mail:" + hashlib.sha256(raw).hexdigest(),
                 delivery_id=delivery_id,
@@ -264,7 +264,7 @@ class Poller:
 
 
 def poll_mailbox(
-    store: Store,
+    sink: FeedbackSink,
     config: Config,
     secret: bytes,
     *,
@@ -276,7 +276,7 @@ def poll_mailbox(
     """Rounds every `[mailbox] interval` seconds until `stop` (one with `once`). With `once`, a
     mailbox that cannot be read raises MailboxError; otherwise it is reported and tried again,
     except a refused login, which no retry mends."""
-    poller = Poller(store, config, secret, password, report)
+    poller = Poller(sink, config, secret, password, report)
     stop = stop or threading.Event()
     stats = MailboxStats()
     while not stop.is_set():

@@ -29,7 +29,7 @@ from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.feedback.policy import FeedbackPolicy
 from newsletter.feedback.ses_events import FeedbackFormatError, events_from_envelope, parse_envelope
-from newsletter.store import Store
+from newsletter.feedback.sink import FeedbackSink
 
 
 @dataclass
@@ -93,7 +93,7 @@ def _receive(client, queue_url: str, wait_seconds: int) -> list[dict]:
 
 def poll(
     queue_url: str,
-    store: Store,
+    sink: FeedbackSink,
     config: Config,
     secret: bytes,
     *,
@@ -127,8 +127,8 @@ def poll(
                 continue
             key = f"sns:{envelope['MessageId']}" if envelope.get("MessageId") else f"sqs:{queue_id}"
             try:
-                outcome = store.apply_feedback(events, message_key=key, source="sqs", policy=policy, secret=secret)
-            except Exception as exc:  # noqa: BLE001 - the store failed: keep the message for later
+                outcome = sink.apply_feedback(events, message_key=key, source="sqs", policy=policy, secret=secret)
+            except Exception as exc:  # noqa: BLE001 - recording failed: keep the message for later
                 stats.failed += 1
                 report(f"queue message {queue_id}: not stored, kept in the queue: {exc}")
                 continue

@@ -58,11 +58,11 @@ class Signups:
         self.secret = secret
         self.tokens = ConfirmationTokens(secret)
         self.send = send
-        self.now = store.now  # one clock for the links and the store's records
+        self.now = store.db.now  # one clock for the links and the store's records
 
     def request(self, form: SignupForm) -> PendingSignup | None:
         """Record the sign-up; the pending sign-up whose confirmation is to be sent now, or None."""
-        return self.store.request_signup(
+        return self.store.signups.request(
             SignupRequest(
                 email=form.email,
                 name=form.name,
@@ -84,7 +84,7 @@ class Signups:
             self.send(message)
         except Exception as exc:  # noqa: BLE001 - any provider failure: logged, the person can retry
             log.warning("signup: the confirmation message could not be sent: %s", exc)
-            self.store.signup_not_sent(pending.token_key)
+            self.store.signups.not_sent(pending.token_key)
             return False
         return True
 
@@ -96,7 +96,7 @@ class Signups:
         key, issued = found
         if issued + VALID_FOR <= self.now():
             return LinkState(EXPIRED)
-        pending = self.store.pending_signup(key)
+        pending = self.store.signups.pending(key)
         if pending is None:
             return LinkState(UNKNOWN)
         if pending.expires_at <= self.now():
@@ -107,4 +107,4 @@ class Signups:
         state = self.link(token)
         if state.state != VALID or state.signup is None:
             return state
-        return self.store.confirm_signup(state.signup.token_key, self.secret)
+        return self.store.signups.confirm(state.signup.token_key, self.secret)

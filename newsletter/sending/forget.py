@@ -19,6 +19,6 @@ class Erased:
 
 def forget(config: Config, address: str) -> Erased:
     store = Store.open(config.store_url)
-    forgotten = store.forget(address, store.secret_key())
+    forgotten = store.subscribers.forget(address, store.keys.data_key())
     files = outbox.erase(config.root / config.send.outbox, forgotten.deliveries)
     return Erased(forgotten.known, files)

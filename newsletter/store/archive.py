@@ -24,7 +24,12 @@ class Publication:
     details: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-class ArchiveStore(Database):
+class Archive:
+    """Published issues and their pages."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
     def publish(
         self,
         slug: str,
@@ -37,8 +42,8 @@ class ArchiveStore(Database):
         """Publish an issue with its files (name → (media type, data)). An issue already published
         keeps its date of publication; its pages are replaced only with `replace`. Returns whether
         anything was written."""
-        now = self.now()
-        with self._write_lock, self.engine.begin() as conn:
+        now = self.db.now()
+        with self.db.write() as conn:
             found = conn.execute(select(t.publications.c.id).where(t.publications.c.slug == slug)).scalar()
             if found is not None and not replace:
                 return False
@@ -71,13 +76,13 @@ class ArchiveStore(Database):
         query = select(c.slug, c.issue_date, c.published_at, c.updated_at, c.details).order_by(
             c.issue_date.desc(), c.published_at.desc(), c.id.desc()
         )
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             return [
                 Publication(slug, date, as_utc(published), as_utc(updated), json.loads(details))
                 for slug, date, published, updated, details in conn.execute(query)
             ]
 
-    def publication_file(self, slug: str, name: str) -> tuple[str, bytes] | None:
+    def file(self, slug: str, name: str) -> tuple[str, bytes] | None:
         """(media type, data) of one file of a published issue."""
         p, f = t.publications.c, t.publication_files.c
         query = (
@@ -85,23 +90,23 @@ class ArchiveStore(Database):
             .select_from(t.publication_files.join(t.publications, p.id == f.publication_id))
             .where(p.slug == slug, f.name == name)
         )
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             row = conn.execute(query).first()
         return (row[0], bytes(row[1])) if row else None
 
-    def publication_files(self, slug: str) -> dict[str, tuple[str, bytes]]:
+    def files(self, slug: str) -> dict[str, tuple[str, bytes]]:
         p, f = t.publications.c, t.publication_files.c
         query = (
             select(f.name, f.media_type, f.data)
             .select_from(t.publication_files.join(t.publications, p.id == f.publication_id))
             .where(p.slug == slug)
         )
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             return {name: (media_type, bytes(data)) for name, media_type, data in conn.execute(query)}
 
-    def archive_version(self) -> tuple[int, str]:
+    def version(self) -> tuple[int, str]:
         """Changes whenever an issue is published or its pages replaced: for caches."""
         c = t.publications.c
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             count, latest = conn.execute(select(func.count(), func.max(c.updated_at))).one()
         return int(count), str(latest)

@@ -1,6 +1,6 @@
 """Campaigns: one issue sent to the union of some lists, as a rehearsal (the outbox) or for
 real. Created with its recipients frozen into the ledger; newcomers to its lists added later
-on request; its state written only through `set_campaign_state`."""
+on request; its state written only through `Campaigns.set_state`."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from sqlalchemy.engine import Connection
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.audience.selection import skip_reason
+from newsletter.audience.selection import Standing, decide
 from newsletter.domain import Campaign
 from newsletter.keys import email_hash
-from newsletter.store.database import Database
+from newsletter.store.database import Database, suppressed_hashes
 
 PAGE = 5000  # members read at a time: memory stays flat however long the lists are
 
@@ -61,7 +61,13 @@ def _columns() -> tuple[Any, ...]:
     )
 
 
-class CampaignStore(Database):
+class Campaigns:
+    """Campaigns and who they go to: their recipients frozen into the ledger at creation,
+    newcomers to their lists added on request; their state written only through `set_state`."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
     def _campaigns(self, conn: Connection, *conditions: Any) -> list[Campaign]:
         rows = conn.execute(select(*_columns()).where(*conditions).order_by(t.campaigns.c.id)).all()
         if not rows:
@@ -76,23 +82,31 @@ class CampaignStore(Database):
             names.setdefault(campaign_id, []).append(name)
         return [replace(Campaign(*row), rehearsal=bool(row[10]), lists=tuple(names.get(row[0], ()))) for row in rows]
 
-    def campaign(self, campaign_id: int) -> Campaign | None:
-        with self.engine.connect() as conn:
+    def get(self, campaign_id: int) -> Campaign | None:
+        with self.db.read() as conn:
             found = self._campaigns(conn, t.campaigns.c.id == campaign_id)
         return found[0] if found else None
 
-    def campaigns(self) -> list[Campaign]:
-        with self.engine.connect() as conn:
+    def __call__(self, *args, **kwargs):  # the old store's method of this name; goes with store/legacy.py
+        return self.all(*args, **kwargs)
+
+    def all(self) -> list[Campaign]:
+        with self.db.read() as conn:
             return self._campaigns(conn)
 
-    def find_campaigns(self, reference: str) -> list[Campaign]:
+    def find(self, reference: str) -> list[Campaign]:
         """The campaigns a user means by `reference`: a campaign number or an issue slug."""
-        return [c for c in self.campaigns() if str(c.id) == reference or c.slug == reference]
+        c = t.campaigns.c
+        condition = c.slug == reference
+        if reference.isascii() and reference.isdigit() and len(reference) < 19 and str(int(reference)) == reference:
+            condition = condition | (c.id == int(reference))
+        with self.db.read() as conn:
+            return self._campaigns(conn, condition)
 
-    def find_campaign(self, slug: str, lists: Sequence[str], *, rehearsal: bool) -> Campaign | None:
+    def open_for(self, slug: str, lists: Sequence[str], *, rehearsal: bool) -> Campaign | None:
         """The open campaign of this issue to exactly these lists, rehearsal or real, if any."""
         wanted = tuple(sorted(set(lists)))
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             found = self._campaigns(
                 conn,
                 t.campaigns.c.slug == slug,
@@ -102,7 +116,7 @@ class CampaignStore(Database):
         matching = [c for c in found if c.lists == wanted]
         return matching[-1] if matching else None
 
-    def create_campaign(
+    def create(
         self,
         *,
         slug: str,
@@ -116,8 +130,8 @@ class CampaignStore(Database):
         again: bool = False,
     ) -> tuple[Campaign, Recipients]:
         """Create the campaign and freeze its recipients into the ledger, in one transaction."""
-        now = self.now()
-        with self._write_lock, self.engine.begin() as conn:
+        now = self.db.now()
+        with self.db.write() as conn:
             list_ids = self._list_ids(conn, lists)
             campaign_id = conn.execute(
                 insert(t.campaigns)
@@ -143,7 +157,7 @@ class CampaignStore(Database):
     ) -> Recipients:
         """Put on the ledger the members of the campaign's lists who have no delivery in it yet
         (they joined after it started) and have not had the issue elsewhere."""
-        with self._write_lock, self.engine.begin() as conn:
+        with self.db.write() as conn:
             return self._add_recipients(conn, campaign, variant_for, secret, again=again)
 
     def newcomers(
@@ -156,8 +170,8 @@ class CampaignStore(Database):
         secret: bytes,
         again: bool = False,
     ) -> Iterator[Candidate]:
-        """Who `create_campaign` (campaign None) or `add_newcomers` would consider, and why not."""
-        with self.engine.connect() as conn:
+        """Who `create` (campaign None) or `add_newcomers` would consider, and why not."""
+        with self.db.read() as conn:
             list_ids = self._list_ids(conn, lists)
             yield from self._candidates(
                 conn, campaign.id if campaign else None, slug, list_ids, rehearsal, secret, again
@@ -173,9 +187,9 @@ class CampaignStore(Database):
         secret: bytes,
         again: bool = False,
     ) -> Recipients:
-        """What `create_campaign` or `add_newcomers` would add, without writing anything."""
+        """What `create` or `add_newcomers` would add, without writing anything."""
         result = Recipients()
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             list_ids = self._list_ids(conn, lists)
             for candidate in self._candidates(
                 conn, campaign.id if campaign else None, slug, list_ids, rehearsal, secret, again
@@ -194,7 +208,7 @@ class CampaignStore(Database):
         self, conn: Connection, campaign: Campaign, variant_for: Callable[[str], str], secret: bytes, *, again: bool
     ) -> Recipients:
         result = Recipients()
-        now = self.now()
+        now = self.db.now()
         list_ids = self._list_ids(conn, campaign.lists)
         batch: list[dict] = []
         for candidate in self._candidates(
@@ -236,7 +250,7 @@ class CampaignStore(Database):
         """Each member of the lists, once, who has no delivery in this campaign yet, with the
         reason they are left out (None: they get it)."""
         s, dl, c = t.subscribers.c, t.deliveries.c, t.campaigns.c
-        suppressed = {h for (h,) in conn.execute(select(t.suppressions.c.email_hash))}
+        suppressed = suppressed_hashes(conn)
         member = exists().where(
             and_(t.list_members.c.subscriber_id == s.id, t.list_members.c.list_id.in_(list_ids or [-1]))
         )
@@ -266,19 +280,23 @@ class CampaignStore(Database):
                 return
             last_id = rows[-1][0]
             for subscriber_id, key, language, status, had, email, name, token_key in rows:
-                reason = skip_reason(status, bool(suppressed) and email_hash(secret, key) in suppressed)
-                if reason is None and had and not again:
-                    reason = "already had this issue"
+                standing = Standing(
+                    status,
+                    language,
+                    suppressed=bool(suppressed) and email_hash(secret, key) in suppressed,
+                    had_issue=bool(had),
+                )
+                reason = decide(standing, again=again).reason
                 yield Candidate(subscriber_id, language, email, name, token_key, reason)
 
-    def set_campaign_state(self, campaign_id: int, state: str, reason: str | None = None) -> bool:
+    def set_state(self, campaign_id: int, state: str, reason: str | None = None) -> bool:
         """Write a campaign's state (a cancelled campaign stays cancelled); True when it changed."""
         values: dict = {"state": state, "stop_reason": reason}
         if state in (d.CAMPAIGN_DONE, d.CAMPAIGN_CANCELLED):
-            values["finished_at"] = self.now()
+            values["finished_at"] = self.db.now()
         elif state == d.CAMPAIGN_SENDING:
             values["finished_at"] = None
-        with self.engine.begin() as conn:
+        with self.db.write() as conn:
             query = update(t.campaigns).where(t.campaigns.c.id == campaign_id)
             if state != d.CAMPAIGN_CANCELLED:
                 query = query.where(t.campaigns.c.state != d.CAMPAIGN_CANCELLED)
@@ -286,9 +304,9 @@ class CampaignStore(Database):
 
     def cancel_pending(self, campaign_id: int) -> int:
         """Pending deliveries of a cancelled campaign: skipped, never sent."""
-        with self.engine.begin() as conn:
+        with self.db.write() as conn:
             return conn.execute(
                 update(t.deliveries)
                 .where(and_(t.deliveries.c.campaign_id == campaign_id, t.deliveries.c.state == d.PENDING))
-                .values(state=d.SKIPPED, last_error="the campaign was cancelled", updated_at=self.now())
+                .values(state=d.SKIPPED, last_error="the campaign was cancelled", updated_at=self.db.now())
             ).rowcount

@@ -1,35 +1,96 @@
 """The ledger: one row per recipient and campaign, claimed before sending and recorded
 after, so that a crash at any moment leaves each delivery pending, sent or in flight (then
-uncertain). The senders table lets several processes share a campaign."""
+uncertain). The senders table lets several processes share a campaign; the sender lock keeps
+a second `send` of the same campaign out."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import hashlib
+import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 import newsletter.store.tables as t
 from newsletter import domain as d
+from newsletter.audience.selection import Standing, decide
 from newsletter.domain import Claimed
-from newsletter.store.database import Database, redact
-from newsletter.store.values import load_attributes
+from newsletter.errors import NewsletterError
+from newsletter.store.database import Database, load_attributes, redact
 
 
-class LedgerStore(Database):
+class SenderBusy(NewsletterError):
+    """Another process is sending the same campaign."""
+
+    exit_code = 1
+
+
+class Ledger:
+    """Deliveries (claimed, recorded, counted) and the senders at work on a campaign."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
     # --- senders: the processes at work on a campaign -----------------------------------------
 
+    @contextlib.contextmanager
+    def sender_lock(self, key: str, *, shared: bool = False) -> Iterator[None]:
+        """Held while this process sends the campaign named by `key`; released when it ends or
+        dies (kill -9 included), so a dead sender never leaves a campaign stuck. `shared`:
+        the workers of one campaign on PostgreSQL hold it together; a plain `send` alone.
+        Raises SenderBusy when another process holds it."""
+        if self.db.engine.dialect.name == "postgresql":
+            with self._advisory_lock(key, shared):
+                yield
+            return
+        database = self.db.engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        path = Path(f"{database}.send-{digest}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode("ascii", "replace").strip() or "another process"
+                raise SenderBusy(_busy(key, f"process {holder}")) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    @contextlib.contextmanager
+    def _advisory_lock(self, key: str, shared: bool) -> Iterator[None]:
+        number = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big", signed=True)
+        function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+        conn = self.db.engine.connect()
+        conn.detach()  # its own session, closed (not pooled) at the end: that releases the lock
+        try:
+            if not conn.execute(text(f"SELECT {function}(:n)"), {"n": number}).scalar():
+                raise SenderBusy(_busy(key, "another process"))
+            conn.commit()
+            yield
+        finally:
+            conn.close()  # the session ends: PostgreSQL releases its advisory locks
+
     def register_sender(self, campaign_id: int, name: str) -> None:
-        now = self.now()
-        with self.engine.begin() as conn:
+        now = self.db.now()
+        with self.db.write() as conn:
             conn.execute(insert(t.senders).values(campaign_id=campaign_id, name=name, started_at=now, heartbeat_at=now))
 
     def heartbeat(self, name: str, campaign_id: int, lease: float) -> int:
         """Renew this sender's lease; returns how many senders are alive on the campaign."""
-        now = self.now()
-        with self.engine.begin() as conn:
+        now = self.db.now()
+        with self.db.write() as conn:
             conn.execute(update(t.senders).where(t.senders.c.name == name).values(heartbeat_at=now))
             return conn.execute(
                 select(func.count()).where(
@@ -42,15 +103,15 @@ class LedgerStore(Database):
             ).scalar_one()
 
     def stop_sender(self, name: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(t.senders).where(t.senders.c.name == name).values(stopped_at=self.now()))
+        with self.db.write() as conn:
+            conn.execute(update(t.senders).where(t.senders.c.name == name).values(stopped_at=self.db.now()))
 
     def recover_in_flight(self, campaign_id: int, *, lease: float | None = None) -> int:
         """Deliveries left `sending` by a sender that is gone: they may or may not have gone
         out, so they become uncertain. With `lease`, senders whose heartbeat is fresher are
         alive and their deliveries are left alone; without it, every sender is taken as gone."""
-        now = self.now()
-        with self.engine.begin() as conn:
+        now = self.db.now()
+        with self.db.write() as conn:
             query = update(t.deliveries).where(
                 and_(t.deliveries.c.campaign_id == campaign_id, t.deliveries.c.state == d.SENDING)
             )
@@ -68,20 +129,12 @@ class LedgerStore(Database):
             ).rowcount
 
     def requeue(self, campaign_id: int, states: tuple[str, ...]) -> int:
-        with self.engine.begin() as conn:
+        with self.db.write() as conn:
             return conn.execute(
                 update(t.deliveries)
                 .where(and_(t.deliveries.c.campaign_id == campaign_id, t.deliveries.c.state.in_(states)))
-                .values(state=d.PENDING, updated_at=self.now())
+                .values(state=d.PENDING, updated_at=self.db.now())
             ).rowcount
-
-    def claim(self, campaign_id: int, limit: int, worker: str) -> list[Claimed]:
-        """Mark up to `limit` pending deliveries `sending` and return them, in one transaction."""
-        return self.record_and_claim(campaign_id, worker, limit, sent=[])
-
-    def record_results(self, sent, *, failed=(), uncertain=(), released=()) -> None:
-        """Write what the provider said (see record_and_claim), claiming nothing."""
-        self.record_and_claim(None, "", 0, sent=sent, failed=failed, uncertain=uncertain, released=released)
 
     def record_and_claim(
         self,
@@ -104,8 +157,8 @@ class LedgerStore(Database):
         (FOR UPDATE SKIP LOCKED). Deliveries whose person is gone, no longer active or off the
         campaign's lists are marked skipped instead of claimed, and the claim goes on past them.
         """
-        now = self.now()
-        with self.engine.begin() as conn:
+        now = self.db.now()
+        with self.db.write() as conn:
             self._record(conn, now, sent, failed, uncertain, released, skipped)
             if campaign_id is None or limit <= 0:
                 return []
@@ -227,15 +280,14 @@ class LedgerStore(Database):
             attributes,
             campaign_state,
         ) in rows:
-            reason = None
-            if address is None:
-                reason = "the person was forgotten"
-            elif status != d.ACTIVE:
-                reason = f"the person is {status}"
-            elif not member:
-                reason = "the person was taken off the campaign's lists"
-            elif campaign_state == d.CAMPAIGN_CANCELLED:
-                reason = "the campaign was cancelled"
+            standing = Standing(
+                None if address is None else status,
+                language,
+                on_lists=bool(member),
+                cancelled=campaign_state == d.CAMPAIGN_CANCELLED,
+                variant=variant,
+            )
+            reason = decide(standing).reason
             out.append((delivery_id, variant, language, address, name, token_key, reason, load_attributes(attributes)))
         return out
 
@@ -243,7 +295,7 @@ class LedgerStore(Database):
         """The deliveries in `states` as a claim would see them: (delivery id, variant, language,
         address, name, token key, reason not to send or None, attributes). Writes nothing."""
         dl = t.deliveries.c
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             last_id = 0
             while ids := list(
                 conn.execute(
@@ -258,12 +310,12 @@ class LedgerStore(Database):
 
     def still_wanted(self, delivery_id: int) -> str | None:
         """Why a claimed delivery should not go out after all (its person left meanwhile), or None."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = self._recipients(conn, [delivery_id])
         return rows[0][6] if rows else "the delivery is gone"
 
     def delivery_counts(self, campaign_id: int) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(t.deliveries.c.state, func.count())
                 .where(t.deliveries.c.campaign_id == campaign_id)
@@ -276,7 +328,7 @@ class LedgerStore(Database):
     def failure_reasons(self, campaign_id: int) -> list[tuple[str, str, int]]:
         """(state, reason, how many) for the failed, uncertain and skipped deliveries, most first."""
         dl = t.deliveries.c
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(dl.state, dl.last_error, func.count())
                 .where(dl.campaign_id == campaign_id, dl.state.in_((d.FAILED, d.UNCERTAIN, d.SKIPPED)))
@@ -286,7 +338,7 @@ class LedgerStore(Database):
 
     def deliveries_in(self, campaign_id: int, state: str) -> list[tuple[int, str | None, str | None]]:
         """(delivery id, address or None when forgotten, last error) for one state."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(t.deliveries.c.id, t.subscribers.c.email, t.deliveries.c.last_error)
                 .select_from(t.deliveries.outerjoin(t.subscribers, t.deliveries.c.subscriber_id == t.subscribers.c.id))
@@ -294,3 +346,11 @@ class LedgerStore(Database):
                 .order_by(t.deliveries.c.id)
             )
             return [tuple(row) for row in rows]
+
+
+def _busy(key: str, holder: str) -> str:
+    slug, _, rest = key.partition("|")
+    return (
+        f"{slug}: this campaign is being sent by {holder}; wait for it to finish, or stop it "
+        "(Ctrl-C) and run send again, which resumes where it stopped"
+    )
