@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
 from newsletter.config import Config
 from newsletter.config.toml import line_of_key
 from newsletter.domain import BILINGUAL
 from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
 from newsletter.editor.spam import SPAM_FAIL, check_spam
 from newsletter.errors import Problem, Problems
-from newsletter.letter import markdown
 from newsletter.letter.assemble import PREHEADER_MAX, PREHEADER_MIN, SUBJECT_MAX  # what inboxes show
-from newsletter.letter.autolinks import unlinked
+from newsletter.letter.bidi import URL_LIKE
 from newsletter.letter.build import (
     GMAIL_CLIP_BYTES,
     MESSAGE_WARNING_BYTES,
@@ -32,6 +34,9 @@ from newsletter.letter.images import image_lines
 from newsletter.letter.personal import CLOSE, LONG_NAMES, OPEN, person_values
 from newsletter.message.composer import ensure_composable
 from newsletter.placeholders import Slots, unwritten
+
+# Raw HTML is off in the letter's Markdown; this parser finds what an editor typed as HTML.
+_WITH_HTML = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
 
 # What major clients do not support for layout, from caniemail.com's data and the
 # project's rendering notes: (pattern in the final HTML, what, where it breaks).
@@ -168,14 +173,14 @@ def check_links_and_images(build: Build) -> list[CheckResult]:
                         where,
                     )
                 )
-        for kind, url, line in markdown.links(part.tokens):
+        for kind, url, line in _links(part.tokens):
             where = f"{Problems.where(part.path)}:{part.body_line + (line or 0)}"
             if kind == "link":
                 links += 1
                 problem = _bad_link(url)
                 if problem:
                     out.append(CheckResult("links", ERROR, f"{problem}: {url!r}", part.language, where))
-        for text, line in unlinked(part.tokens):  # bare URLs and addresses are links already
+        for text, line in _unlinked(part.tokens):  # bare URLs and addresses are links already
             where = f"{Problems.where(part.path)}:{part.body_line + (line or 0)}"
             message = f"{text!r} looks like a link but is not one; write it as <https://…> or [text](https://…)"
             out.append(CheckResult("links", WARNING, message, part.language, where))
@@ -240,7 +245,7 @@ def check_raw_html(build: Build) -> list[CheckResult]:
     """Raw HTML in Markdown is shown to the reader as text (`<b>` and all): say where."""
     out = []
     for part in _parts(build):
-        for tag, line in markdown.raw_html(part.body):
+        for tag, line in _raw_html(part.body):
             where = f"{Problems.where(part.path)}:{part.body_line + line}"
             message = f"raw HTML {tag!r} is shown as text in the email; write Markdown (**bold**, [link](url))"
             out.append(CheckResult("html", ERROR, message, part.language, where))
@@ -331,3 +336,51 @@ def check_support(build: Build) -> list[CheckResult]:
         if not found:
             out.append(CheckResult("support", OK, "nothing that major clients drop", name))
     return out
+
+
+def _links(tokens: list[Token]) -> list[tuple[str, str, int | None]]:
+    """Every link and image in `tokens` as (kind, url, line within the body), for checks."""
+    found: list[tuple[str, str, int | None]] = []
+    for token in tokens:
+        if token.type != "inline":
+            continue
+        line = token.map[0] if token.map else None
+        for child in token.children or []:
+            if child.type == "link_open":
+                found.append(("link", _attribute(child, "href"), line))
+            elif child.type == "image":
+                found.append(("image", _attribute(child, "src"), line))
+    return found
+
+
+def _unlinked(tokens: list[Token]) -> list[tuple[str, int | None]]:
+    """URL-like text that is not a link (linkify did not take it, or it is in `code`), for checks."""
+    found: list[tuple[str, int | None]] = []
+    for token in tokens:
+        if token.type != "inline":
+            continue
+        line = token.map[0] if token.map else None
+        depth = 0
+        for child in token.children or []:
+            depth += {"link_open": 1, "link_close": -1}.get(child.type, 0)
+            if depth == 0 and child.type in ("text", "code_inline"):
+                found.extend((match.group(), line) for match in URL_LIKE.finditer(child.content))
+    return found
+
+
+def _raw_html(body: str) -> list[tuple[str, int]]:
+    """Raw HTML an editor typed (shown as text, since HTML is off) as (tag, line within the body)."""
+    found = []
+    for token in _WITH_HTML.parse(body):
+        line = token.map[0] if token.map else 0
+        if token.type == "html_block":
+            found.append((token.content.strip().split("\n")[0][:40], line))
+        for child in token.children or []:
+            if child.type == "html_inline" and not child.content.startswith("</"):
+                found.append((child.content[:40], line))
+    return found
+
+
+def _attribute(token: Token, name: str) -> str:
+    value = token.attrGet(name)
+    return "" if value is None else str(value)

@@ -3,14 +3,15 @@
 Raw HTML in Markdown is disabled: editors write text, and every value reaches the email
 escaped. Direction is set on every block because webmails drop <html> and <body>. Bare URLs
 and addresses become links (markdown-it's linkify, with linkify-it-py): `https://…`, `www.…`,
-`name@host`; a bare `www.` or domain link is made https.
+`name@host`; the links linkify makes are tidied (Arabic punctuation kept out, a bare `www.` or
+domain link made https).
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from html import escape
 
@@ -18,13 +19,11 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from newsletter.languages import Language, format_number
-from newsletter.letter.autolinks import tidy_autolinks
 from newsletter.letter.bidi import LRM, NOWRAP_MAX, is_foreign, isolate_link, mark_text, wrap_html
 
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable("linkify")
 if _MD.linkify is not None:
     _MD.linkify.add("//", None).add("ftp:", None)  # no scheme-relative or FTP links: check refuses them
-_WITH_HTML = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
 
 TEXT_WIDTH = 76
 LIST_INDENT = "  "  # list items sit under their section's heading, never at its column
@@ -36,6 +35,40 @@ def parse(markdown: str) -> list[Token]:
         if token.type == "inline" and token.children:
             token.children = tidy_autolinks(token.children, _MD.normalizeLink)
     return tokens
+
+
+# Arabic punctuation that linkify-it takes into a URL ("https://x.org/،" is "https://x.org/" and a comma)
+_TRAILING = "،؛؟۔"
+
+
+def tidy_autolinks(children: list[Token], normalize: Callable[[str], str]) -> list[Token]:
+    """Links made by linkify: Arabic punctuation after a URL left outside it, and a bare
+    `www.`/domain link made https (linkify-it would make it http)."""
+    out: list[Token] = []
+    i = 0
+    while i < len(children):
+        token = children[i]
+        made = token.type == "link_open" and token.markup == "linkify" and i + 2 < len(children)
+        if not made or children[i + 1].type != "text":
+            out.append(token)
+            i += 1
+            continue
+        text, close = children[i + 1], children[i + 2]
+        shown = text.content.rstrip(_TRAILING)
+        rest = text.content[len(shown) :]
+        href = _attr(token, "href")
+        if rest:
+            href = normalize(shown if "://" in shown or href.startswith("mailto:") else f"http://{shown}")
+            href = f"mailto:{shown}" if _attr(token, "href").startswith("mailto:") else href
+            text.content = shown
+        if href.startswith("http://") and not shown.lower().startswith("http://"):
+            href = "https://" + href[len("http://") :]
+        token.attrSet("href", href)
+        out += [token, text, close]
+        if rest:
+            out.append(Token("text", "", 0, content=rest))
+        i += 3
+    return out
 
 
 @dataclass(frozen=True)
@@ -303,21 +336,6 @@ def _same_link(shown: str, target: str) -> bool:
     return target.split("://", 1)[-1].rstrip("/") == shown.split("://", 1)[-1].rstrip("/")
 
 
-def links(tokens: list[Token]) -> list[tuple[str, str, int | None]]:
-    """Every link and image in `tokens` as (kind, url, line within the body), for checks."""
-    found: list[tuple[str, str, int | None]] = []
-    for token in tokens:
-        if token.type != "inline":
-            continue
-        line = token.map[0] if token.map else None
-        for child in token.children or []:
-            if child.type == "link_open":
-                found.append(("link", _attr(child, "href"), line))
-            elif child.type == "image":
-                found.append(("image", _attr(child, "src"), line))
-    return found
-
-
 def images(tokens: list[Token]) -> list[tuple[str, str, int | None]]:
     """Every image as (src, alt, line within the body)."""
     found = []
@@ -328,17 +346,4 @@ def images(tokens: list[Token]) -> list[tuple[str, str, int | None]]:
         for child in token.children or []:
             if child.type == "image":
                 found.append((_attr(child, "src"), child.content, line))
-    return found
-
-
-def raw_html(body: str) -> list[tuple[str, int]]:
-    """Raw HTML an editor typed (shown as text, since HTML is off) as (tag, line within the body)."""
-    found = []
-    for token in _WITH_HTML.parse(body):
-        line = token.map[0] if token.map else 0
-        if token.type == "html_block":
-            found.append((token.content.strip().split("\n")[0][:40], line))
-        for child in token.children or []:
-            if child.type == "html_inline" and not child.content.startswith("</"):
-                found.append((child.content[:40], line))
     return found
