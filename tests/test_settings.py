@@ -109,3 +109,50 @@ def test_an_undeclared_key_is_refused_with_its_line(tmp_path: Path):
     with pytest.raises(BadInput) as refused:
         load_config(tmp_path / "newsletter.toml")
     assert [str(p).split("newsletter.toml")[1] for p in refused.value.problems] == [f":{line}: send.colour: unknown key"]
+
+
+# Each kind of setting, refused with the message it always had (the table appended to the
+# project's own newsletter.toml).
+REFUSED = [
+    ('[send]\nrate = 0\nthreads = 1.5\nmax_attempts = true\noutbox = ""', [
+        "send.rate: expected a number of at least 0.01, got 0", "send.threads: expected a whole number, got 1.5",
+        "send.max_attempts: expected a whole number of at least 1, got True",
+        "send.outbox: expected a non-empty string, got ''"]),
+    ('[send]\nprovider = "pigeon"', ["send.provider: expected one of outbox, smtp, ses, got 'pigeon'"]),
+    ('[smtp]\nsecurity = "bogus"\nport = "x"', [
+        "smtp.security: expected one of starttls, tls, none, got 'bogus'", "smtp.port: expected a whole number, got 'x'"]),
+    ('[ses]\ntags = { a = 1 }', ["ses.tags.a: SES tag names and values allow only A-Z, a-z, 0-9, _ and -; got 'a' = 1"]),
+    ('[feedback]\ntopic_arns = ["nope"]\nsns_path = "/u/x"', [
+        "feedback.topic_arns: not an SNS topic ARN: 'nope'", "feedback.sns_path: expected a path such as /sns, got '/u/x'"]),
+    ('[sqs]\nregion = 5', ["sqs.region: expected a non-empty string, got 5"]),
+    ('[privacy]\nimage_hosts = ["bad_host"]', [
+        "privacy.image_hosts: expected host names such as images.example.org, got 'bad_host'"]),
+    ('[archive]\nurl = "http://news.example.org/letters"\nsignup_url = "https://join.example.org/x?y=1"', [
+        "archive.url: expected an https URL of printable ASCII with a host name, got 'http://news.example.org/letters'",
+        "archive.signup_url: expected a URL without query or fragment, got 'https://join.example.org/x?y=1'"]),
+    ('[dates]\nar = "roman"\nfr = "x"', [
+        "dates.ar: expected one of both, egyptian, levantine, got 'roman'", "dates.fr: language 'fr' is not in languages",
+        "dates.fr: unknown key"]),
+    ('[bounces]\naddress = "b@x.org"\ndelimiter = 5', [
+        "bounces.delimiter: expected a non-empty string, got 5", "bounces.delimiter: expected one of + - =, got None"]),
+    ('[mailbox]\nhost = "imap.example.org"\nuser = "u"\nport = 70000\nfolder = "In"\nprocessed_folder = "in"\n'
+     'interval = 0', [
+        "mailbox.port: expected a whole number from 1 to 65535, got 70000",
+        "mailbox.processed_folder: must differ from mailbox.folder ('In')",
+        "mailbox.interval: expected a number above 0, got 0"]),
+    ('[signup]\nlist = "bad list!"\nper_client = "x"\n[signup.consent]\nfr = "x"', [
+        "signup.list: expected a list name of letters, digits, '.', '-' or '_', got 'bad list!'",
+        "signup.per_client: expected int, got 'x'", "signup.consent.fr: language 'fr' is not in languages",
+        "signup.consent.fr: unknown key"]),
+    ('[store]\nurl = "mysql://x"', ["store.url: expected a file name, sqlite:///PATH or postgresql://…, got 'mysql://x'"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "messages"), REFUSED, ids=[extra.split("]")[0][1:] for extra, _ in REFUSED])
+def test_each_kind_of_setting_keeps_its_message(extra: str, messages: list[str], tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_STORE_URL", raising=False)
+    text = (ROOT / "newsletter.toml").read_text(encoding="utf-8") + "\n" + extra + "\n"
+    (tmp_path / "newsletter.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(BadInput) as refused:
+        load_config(tmp_path / "newsletter.toml")
+    assert sorted(problem.message for problem in refused.value.problems) == sorted(messages)
