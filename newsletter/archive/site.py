@@ -1,4 +1,4 @@
-"""The archive as a static site (layout: newsletter.letter.edition): an index per language,
+"""The archive as a static site (layout: newsletter.letter.assemble): an index per language,
 newest first, an Atom feed per language, and each published issue's pages. `newsletter archive
 build` writes it to a folder; `newsletter serve` answers the same files under /archive/.
 
@@ -21,8 +21,8 @@ from newsletter.config import Config, packaged_templates
 from newsletter.domain import BILINGUAL
 from newsletter.editor.output import write_all
 from newsletter.languages import Language, format_month
+from newsletter.letter.assemble import feed_name, index_name, page_href
 from newsletter.letter.bidi import wrap_html
-from newsletter.letter.edition import feed_name, index_name, page_href
 from newsletter.store.archive import Publication
 
 INDEX_TEMPLATE = "archive.html.j2"

@@ -31,9 +31,8 @@ from newsletter.letter.build import (
     weight_line,
 )
 from newsletter.letter.images import image_lines
-from newsletter.letter.personal import CLOSE, LONG_NAMES, OPEN, person_values
 from newsletter.message.composer import ensure_composable
-from newsletter.placeholders import Slots, unwritten
+from newsletter.placeholders import CLOSE, LONG_NAMES, OPEN, Slots, person_values, unwritten
 
 # Raw HTML is off in the letter's Markdown; this parser finds what an editor typed as HTML.
 _WITH_HTML = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from newsletter.letter.build import Build
 from newsletter.letter.images import with_file_names
-from newsletter.letter.personal import LONG_NAMES, person_values
 from newsletter.message.composer import preview_text, preview_values, sample_messages
-from newsletter.placeholders import Slots
+from newsletter.placeholders import LONG_NAMES, Slots, person_values
 
 
 def build_files(build: Build) -> dict[str, bytes]:

@@ -1,4 +1,7 @@
-"""Loading an issue folder: issue.toml and one Markdown file per section and language."""
+"""Loading an issue folder: issue.toml and one Markdown file per section and language, with
+the personal fields (`{{ name | default("…") }}`: `name`, and the attributes newsletter.toml
+lists under `fields`, matched as loosely as the spreadsheets' headers) taken out of the
+Markdown before it is rendered and a marker left in their place (newsletter.placeholders)."""
 
 from __future__ import annotations
 
@@ -13,14 +16,20 @@ from newsletter.config import Config
 from newsletter.config.toml import CONTROL, line_of_key, read_toml
 from newsletter.domain import BILINGUAL
 from newsletter.errors import Problems
-from newsletter.languages import LANGUAGES
+from newsletter.languages import LANGUAGES, loose
 from newsletter.letter import markdown
-from newsletter.letter.personal import Field, FieldError, take_fields
+from newsletter.placeholders import CLOSE, OPEN, Field
 
 SECTION_FILE = re.compile(r"^(?P<number>\d+)-(?P<name>[a-z0-9][a-z0-9_-]*)\.(?P<lang>[A-Za-z-]+)\.md$")
 FRAME_FILE = re.compile(r"^(?P<name>opening|closing)\.(?P<lang>[A-Za-z-]+)\.md$")
 FRONT_MATTER_KEYS = ("title",)
 # A title typed with its own number ("1. …", "١) …") is how every section of a letter ends up "1.".
+# Personal fields: `{{ name | default("…") }}`, and the attributes newsletter.toml lists under `fields`
+_FIELD = re.compile(
+    r"\{\{\s*(?P<field>[^\s|}]*)\s*"
+    r"(?:\|\s*default\s*\(\s*(?:\"(?P<dq>(?:[^\"\\\n]|\\.)*)\"|'(?P<sq>(?:[^'\\\n]|\\.)*)')\s*\)\s*)?\}\}"
+)
+_LOOKS_LIKE_A_FIELD = re.compile(r"\{\{.*?\}\}|\{\{")
 TYPED_NUMBER = re.compile(r"^\s*[0-9\u0660-\u0669\u06F0-\u06F9]+\s*[.)\-–:]\s*")
 
 
@@ -306,3 +315,45 @@ def _load_issue_toml(path: Path, config: Config, problems: Problems) -> dict | N
     if len(problems.items) > count:
         return None
     return result
+
+
+class FieldError(ValueError):
+    def __init__(self, message: str, line: int):
+        super().__init__(message)
+        self.line = line
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def take_fields(text: str, fields: list[Field], known: tuple[str, ...], *, first_line: int = 1, path: str = "") -> str:
+    """`text` with each field replaced by a marker numbered after those already in `fields`
+    (which it extends). Raises FieldError for an unknown field or a `{{` that is not a field."""
+
+    def line_of(position: int) -> int:
+        return first_line + text.count("\n", 0, position)
+
+    out: list[str] = []
+    last = 0
+    for match in _LOOKS_LIKE_A_FIELD.finditer(text):
+        found = _FIELD.fullmatch(match.group())
+        line = line_of(match.start())
+        if found is None:
+            raise FieldError(
+                f'{match.group()[:60]!r} is not a personal field: write {{{{ name | default("…") }}}}', line
+            )
+        name = found.group("field")
+        if loose(name) not in {loose(k) for k in known} or not name.isidentifier():
+            listed = ", ".join(known)
+            raise FieldError(
+                f"unknown field {name!r} in {match.group()!r}; known: {listed} (add others to fields in newsletter.toml)",
+                line,
+            )
+        fallback = _unescape(found.group("dq") or found.group("sq") or "")
+        out.append(text[last : match.start()])
+        out.append(f"{OPEN}{len(fields)}{CLOSE}")
+        fields.append(Field(name, fallback, path, line))
+        last = match.end()
+    out.append(text[last:])
+    return "".join(out)

@@ -20,16 +20,16 @@ import jinja2
 from markupsafe import Markup, escape
 from mjml import mjml2html
 
+from newsletter import placeholders
 from newsletter.config import Config
 from newsletter.domain import BILINGUAL
 from newsletter.errors import Problems
-from newsletter.letter import edition, markdown, personal, template_errors
-from newsletter.letter.assemble import Block, Letter, inbox_line
+from newsletter.letter import markdown, template_errors
+from newsletter.letter.assemble import Block, Letter, inbox_line, message_links, web_links
 from newsletter.letter.bidi import isolate_link, mark_text, wrap_html
 from newsletter.letter.images import EmbeddedImage, LetterImages
-from newsletter.letter.personal import Field
 from newsletter.letter.template_errors import HTML_TEMPLATE
-from newsletter.placeholders import marker
+from newsletter.placeholders import Field, marker
 
 TEXT_TEMPLATE = "email.txt.j2"
 _DOCTYPE = "<!doctype html>"
@@ -95,12 +95,12 @@ def _personal(variant: Variant, fields: tuple[Field, ...], problems: Problems, *
     """The personal fields: on a web page their fallbacks (nothing personal is published); in a
     message, markers for the composer, which may stand only in text, not in a link or attribute."""
     if web:
-        html = personal.to_slots(variant.html, lambda n: escape(fields[n].fallback))
+        html = placeholders.to_slots(variant.html, lambda n: escape(fields[n].fallback))
         return dataclasses.replace(
-            variant, html=html, text=personal.to_slots(variant.text, lambda n: fields[n].fallback)
+            variant, html=html, text=placeholders.to_slots(variant.text, lambda n: fields[n].fallback)
         )
-    if fields and personal.in_attribute(variant.html):
-        inside = personal.markers_in(" ".join(re.findall(r"<[^>]*>", variant.html))) or set(range(len(fields)))
+    if fields and placeholders.in_attribute(variant.html):
+        inside = placeholders.markers_in(" ".join(re.findall(r"<[^>]*>", variant.html))) or set(range(len(fields)))
         for number in sorted(inside):
             field = fields[number]
             problems.add(
@@ -173,7 +173,7 @@ def _render_one(
 ) -> Variant | None:
     first = letters[0]
     languages = [letter.language for letter in letters]
-    links = edition.message_links(config, first.slug, name, languages)
+    links = message_links(config, first.slug, name, languages)
     jump = None
     if len(letters) > 1:
         other = letters[1].language
@@ -189,7 +189,7 @@ def _render_one(
         }
     inbox = inbox_line(letters)
     view = {
-        "web": edition.web_links(name, languages, config.languages) if web else None,
+        "web": web_links(name, languages, config.languages) if web else None,
         "online": None if web else links["online"],
         "name": name,
         "lang": first.language.code,

@@ -34,10 +34,9 @@ from newsletter.errors import BadInput, Problem, Problems
 from newsletter.letter.assemble import sender_name
 from newsletter.letter.build import Build
 from newsletter.letter.images import EmbeddedImage
-from newsletter.letter.personal import person_values
 from newsletter.letter.render import Variant
 from newsletter.message.headers import ComposeError, from_header, subject_header
-from newsletter.placeholders import Slots
+from newsletter.placeholders import Slots, person_values
 from newsletter.tokens import TokenSigner, tagged
 
 # What the unsubscribe link of a preview or test copy says: no page answers to it.
