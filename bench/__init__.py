@@ -1,7 +1,10 @@
-"""Benchmarks for newsletter (never timed tests). Run them with `scripts/bench` (`--quick` for
-smaller sizes), which runs `python -m bench` from the repository root and writes
-dist/bench.json and docs/benchmarks.md.
+"""Benchmarks for newsletter (never timed tests). Run them with `scripts/bench`, which runs
+`python -m bench` from the repository root and writes dist/bench.json and docs/benchmarks.md;
+`--quick` (smaller sizes, a few minutes: what CI runs, .ci/run) writes dist/bench-quick.json and
+dist/benchmarks-quick.md instead.
 
+- bench.startup: whole commands from start to exit: `newsletter --help`, `newsletter build`,
+  and the reference `mjml` command (npm, pinned in bench/node/) on the bilingual MJML;
 - bench.build: building the year-end letter, and MJML alone against the reference compiler;
 - bench.compose: per-recipient messages, in process;
 - bench.send: `newsletter send` as a child process: a dry run's peak memory, SMTP throughput;

@@ -1,6 +1,7 @@
 """`python -m bench` (run by scripts/bench): every benchmark in turn, then the report.
 
-Figures are medians of repeated runs. In process: building the year-end letter and MJML
+Figures are medians of repeated runs. Whole commands from start to exit: `newsletter --help`,
+`newsletter build` and the reference `mjml` command (bench.startup). In process: building the year-end letter and MJML
 alone (bench.build), composing per-recipient messages (bench.compose). As child processes
 (bench.send): the peak memory of a 100,000-recipient dry run, and sending through SMTP to a
 sink at 500/s. With a real PostgreSQL: sending through a simulated SES with 1, 2 and 4
@@ -23,14 +24,16 @@ from pathlib import Path
 from bench import report as bench_report
 from bench.build import ISSUE, bench_build, bench_mjml
 from bench.compose import bench_compose
+from bench.harness import ROOT
 from bench.harness.postgres import Postgres, pg_bin
 from bench.memory import bench_memory
 from bench.send import bench_dry_run, bench_smtp
 from bench.ses import bench_ses, profile_ses
+from bench.startup import bench_startup
 from bench.unsubscribe import bench_token_timing, bench_unsubscribe, profile_unsubscribe
 
 FULL = {
-    "build_repeat": 50,
+    "startup_runs": 7, "build_repeat": 50,
     "compose_messages": 20_000, "compose_runs": 5,
     "dry_run_recipients": 100_000, "dry_run_runs": 3,
     "smtp_messages": 5_000, "smtp_runs": 3,
@@ -40,12 +43,12 @@ FULL = {
     "token_requests": 2_000,
 }
 QUICK = {
-    "build_repeat": 10,
+    "startup_runs": 3, "build_repeat": 10,
     "compose_messages": 2_000, "compose_runs": 3,
     "dry_run_recipients": 5_000, "dry_run_runs": 1,
     "smtp_messages": 1_000, "smtp_runs": 1,
-    "ses_counts": {1: 400, 2: 600, 4: 1_200}, "ses_runs": 1,
-    "mem_small": 10_000, "mem_large": 50_000, "mem_runs": 1, "mem_large_runs": 1, "mem_worker": False,
+    "ses_counts": {1: 300, 2: 400, 4: 800}, "ses_runs": 1,
+    "mem_small": 5_000, "mem_large": 20_000, "mem_runs": 1, "mem_large_runs": 1, "mem_worker": False,
     "unsub_subscribers": 10_000, "unsub_runs": 1, "unsub_duration": 3.0, "unsub_max": 5_000,
     "token_requests": 500,
 }
@@ -83,9 +86,9 @@ def load() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="scripts/bench", description="Benchmarks; writes dist/bench.json and docs/benchmarks.md.")
+    parser = argparse.ArgumentParser(prog="scripts/bench", description="Benchmarks; writes dist/bench.json and docs/benchmarks.md (--quick: dist/ only).")
     parser.add_argument("--repeat", type=int, default=None, help="build runs per variant (default 50, --quick 10)")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes: the whole run in well under a minute")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes in all (CI): writes dist/ only")
     parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
                         help="profiled runs (cProfile) of the SES and unsubscribe benchmarks; auto: when a full run misses a target")
     args = parser.parse_args()
@@ -97,6 +100,8 @@ def main() -> None:
         print(text, flush=True)
 
     report: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "quick": args.quick, "load_average": {"start": load()}}
+    log(f"start-up: newsletter --help, newsletter build and the mjml command, {sizes['startup_runs']} runs each …")
+    report["startup"] = bench_startup(sizes["startup_runs"], log=log)
     log(f"building the year-end letter ({repeat} runs per variant) …")
     report["build_ms"] = bench_build(repeat)
     log("MJML: mjml-python against the reference compiler (npm mjml) …")
@@ -139,9 +144,9 @@ def main() -> None:
     report["load_average"]["end"] = load()
     report["total_s"] = time.perf_counter() - started
 
-    lines = bench_report.write(report)
+    lines, written = bench_report.write(report)
     print("\n".join(lines))
-    print(f"wrote dist/bench.json and docs/benchmarks.md in {report['total_s']:.0f} s")
+    print(f"wrote {' and '.join(str(path.relative_to(ROOT)) for path in written)} in {report['total_s']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -3,20 +3,20 @@
 `bench_build`: load + assemble + render + plain text, per variant and all three in one
 `build_issue` call, in process after a warm-up. `bench_mjml`: mjml-python against the
 reference MJML compiler (npm `mjml`) on the same MJML. The reference compiler is installed
-into dist/mjml-node/ with npm when Node is present (benchmarks only; the project never runs
-it). Both are timed in-process: medians of repeated renders of the year-end letter's MJML,
+into bench/node/ from its lock file when Node is present (benchmarks only; the project never
+runs it). Both are timed in-process: medians of repeated renders of the year-end letter's MJML,
 one per variant.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import subprocess
 import time
 
 from bench.harness import ROOT
+from bench.startup import NODE_DIR, mjml_sources, reference_compiler, reference_version
 from newsletter.config import find_config, load_config
 from newsletter.errors import Problems
 from newsletter.letter import render
@@ -25,7 +25,6 @@ from newsletter.letter.build import build_issue
 from newsletter.letter.issue_folder import load_issue
 
 ISSUE = ROOT / "issues" / "2022-12-year-end"
-NODE_DIR = ROOT / "dist" / "mjml-node"
 
 
 def median_ms(fn, repeat: int) -> tuple[float, list[float]]:
@@ -77,29 +76,10 @@ const fs = require('fs');
 """
 
 
-def mjml_sources() -> dict[str, str]:
-    """The MJML each variant renders to (Jinja2 output, before mjml-python)."""
-    build = build_issue(ISSUE)
-    captured: dict[str, str] = {}
-    original = render._mjml_to_html
-
-    def capture(source, config, problems):
-        captured[f"variant{len(captured)}"] = source
-        return original(source, config, problems)
-
-    render._mjml_to_html = capture
-    try:
-        render.render_variants(build.letters, build.config, Problems())
-    finally:
-        render._mjml_to_html = original
-    names = list(build.variants)
-    return {names[i]: source for i, source in enumerate(captured.values())}
-
-
 def bench_mjml(repeat: int = 50, log=print) -> dict:
     from mjml import mjml2html
 
-    sources = mjml_sources()
+    sources = mjml_sources(ISSUE)
     python_ms = {}
     for name, source in sources.items():
         mjml2html(source, disable_comments=True)
@@ -110,20 +90,14 @@ def bench_mjml(repeat: int = 50, log=print) -> dict:
             samples.append((time.perf_counter() - start) * 1000)
         python_ms[name] = statistics.median(samples)
     result: dict = {"repeat": repeat, "mjml_python_ms": python_ms}
-    if not shutil.which("node") or not shutil.which("npm"):
+    if reference_compiler(log) is None:
         result["reference"] = "Node not present: ratio not measured"
         return result
-    if not (NODE_DIR / "node_modules" / "mjml").is_dir():
-        NODE_DIR.mkdir(parents=True, exist_ok=True)
-        log("installing the reference compiler (npm mjml) into dist/mjml-node/ for this benchmark")
-        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR), "mjml@5"],
-                       check=True, capture_output=True, timeout=600)
-    version = json.loads((NODE_DIR / "node_modules" / "mjml" / "package.json").read_text())["version"]
     proc = subprocess.run(["node", "-e", NODE_SCRIPT, str(repeat)], input=json.dumps(sources), capture_output=True,
                           text=True, cwd=NODE_DIR, check=True, timeout=600)
     node_ms = json.loads(proc.stdout)
     result.update({
-        "reference": f"mjml {version} (npm), Node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}",
+        "reference": reference_version(),
         "reference_ms": node_ms,
         "ratio": {name: node_ms[name] / python_ms[name] for name in python_ms},
     })

@@ -28,7 +28,7 @@ from bench.harness.children import SESStub
 from bench.harness.launcher import measure, newsletter
 from bench.harness.postgres import Postgres
 from bench.harness.proc import ProcWatch
-from bench.harness.project import ISSUE, LIST, write_project
+from bench.harness.project import ISSUE, LIST, dry_run, write_project
 from bench.send import DRY_RUN
 from bench.ses import DELAY, aws_env, ses_toml
 
@@ -36,7 +36,7 @@ TARGET_MB = 300  # per process, 1,000,000 recipients
 
 
 def _dry_run(config: Path, root: Path, env: dict[str, str], count: int) -> dict:
-    usage = measure(newsletter("send", ISSUE, "--list", LIST, "--dry-run", config=config), cwd=root, env=env, timeout=3600)
+    usage = measure(dry_run(config), cwd=root, env=env, timeout=3600)
     found = DRY_RUN.search(usage["stdout"])
     if not found or int(found.group(1)) != count:
         raise RuntimeError(f"dry run did not compose {count} messages:\n{usage['stdout']}\n{usage['stderr']}")

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from bench.harness import ROOT
+from bench.startup import markdown_startup
 
 
-def write(report: dict) -> list[str]:
-    """Writes dist/bench.json and docs/benchmarks.md; returns the markdown's lines."""
-    out = ROOT / "dist" / "bench.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def write(report: dict) -> tuple[list[str], list[Path]]:
+    """Writes dist/bench.json and docs/benchmarks.md; a quick run (CI's) writes dist/bench-quick.json
+    and dist/benchmarks-quick.md instead, so that docs/ keeps the full-size figures. Returns the
+    markdown's lines and the files written."""
+    quick = report["quick"]
+    data = ROOT / "dist" / ("bench-quick.json" if quick else "bench.json")
+    page = ROOT / ("dist/benchmarks-quick.md" if quick else "docs/benchmarks.md")
+    for path in (data, page):
+        path.parent.mkdir(exist_ok=True)
+    data.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     lines = markdown(report)
-    (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines), encoding="utf-8")
-    return lines
+    page.write_text("\n".join(lines), encoding="utf-8")
+    return lines, [data, page]
 
 
 def _meets(ok: bool) -> str:
@@ -24,7 +30,21 @@ def _meets(ok: bool) -> str:
 
 
 def markdown(report: dict) -> list[str]:
-    lines = [
+    lines = markdown_header(report)
+    if "startup" in report:
+        lines += markdown_startup(report["startup"])
+    lines += markdown_build(report["build_ms"], report.get("mjml"))
+    lines += markdown_compose(report["compose"])
+    lines += markdown_dry_run(report["dry_run"])
+    lines += markdown_smtp(report["smtp"])
+    lines += markdown_ses(report["ses"])
+    lines += markdown_memory(report["memory"])
+    lines += markdown_unsubscribe(report["unsubscribe"])
+    return lines
+
+
+def markdown_header(report: dict) -> list[str]:
+    return [
         "# Benchmarks",
         "",
         f"Made by `scripts/bench{' --quick' if report['quick'] else ''}` on {report['date']}: {report['machine']}.",
@@ -37,6 +57,11 @@ def markdown(report: dict) -> list[str]:
         f"({os.cpu_count()} cores); the SMTP figure needs about one and a half free cores, the 4-worker SES one",
         "about 1.7 (see \"cores busy while sending\").",
         "",
+    ]
+
+
+def markdown_build(build_ms: dict, m: dict | None) -> list[str]:
+    lines = [
         "## Building the year-end letter",
         "",
         "Load + assemble + render (Jinja2 → MJML → HTML → premailer) + plain text, per variant;",
@@ -45,10 +70,9 @@ def markdown(report: dict) -> list[str]:
         "| variant | median ms |",
         "|---|---:|",
     ]
-    for name, ms in report["build_ms"].items():
+    for name, ms in build_ms.items():
         lines.append(f"| {name} | {ms:.1f} |")
     lines += ["", "Target: all three variants in under 50 ms together.", ""]
-    m = report.get("mjml")
     if m:
         lines += [
             "### MJML to HTML alone",
@@ -64,9 +88,11 @@ def markdown(report: dict) -> list[str]:
             lines.append("")
         else:
             lines += [m["reference"], ""]
+    return lines
 
-    c = report["compose"]
-    lines += [
+
+def markdown_compose(c: dict) -> list[str]:
+    lines = [
         "## Personalising and building messages",
         "",
         f"`Composer.compose` for {c['messages_per_run']:,} recipients per run, {c['runs']} runs per variant, one core,",
@@ -82,13 +108,14 @@ def markdown(report: dict) -> list[str]:
             f"{r['message_kb']:.1f} | {', '.join(r['transfer_encodings'])} |"
         )
     worst = min(r["messages_per_s"] for r in c["variants"].values())
-    lines += ["", f"Target: at least {c['target_per_s']:,} messages/s per variant: {_meets(worst >= c['target_per_s'])}.", ""]
+    return [*lines, "", f"Target: at least {c['target_per_s']:,} messages/s per variant: {_meets(worst >= c['target_per_s'])}.", ""]
 
-    d = report["dry_run"]
-    lines += [
+
+def markdown_dry_run(d: dict) -> list[str]:
+    return [
         "## Peak memory of a dry run",
         "",
-        "`newsletter send ISSUE --list main --dry-run` on a throwaway project (SQLite) with",
+        "`newsletter send ISSUE --list main --dry-run --provider outbox` on a throwaway project (SQLite) with",
         f"{d['recipients']:,} subscribers (every other one Arabic; the bilingual layout sends everyone",
         "the bilingual variant), run as its own child process; peak RSS is its `ru_maxrss`.",
         f"Median of {d['runs']} run{'s' if d['runs'] != 1 else ''}.",
@@ -101,7 +128,7 @@ def markdown(report: dict) -> list[str]:
         f"| dry-run wall time (whole command) | {d['wall_s']:.1f} s |",
         f"| dry-run CPU time | {d['cpu_s']:.1f} s |",
         f"| messages composed | {d['messages_mb']:.0f} MB in all |",
-        f"| `Store.import_subscribers` of {d['recipients']:,} rows | {d['import_s']:.1f} s ({d['import_per_s']:,.0f} rows/s) |",
+        f"| `newsletter subscribers import` of {d['recipients']:,} rows (whole command) | {d['import_s']:.1f} s ({d['import_per_s']:,.0f} rows/s) |",
         "",
         "Target: under 150 MB for 100,000 recipients: "
         + (_meets(d["peak_rss_mb"] < 150) if d["recipients"] >= 100_000 else "not measured at this size (quick run)")
@@ -109,8 +136,9 @@ def markdown(report: dict) -> list[str]:
         "",
     ]
 
-    m = report["smtp"]
-    lines += [
+
+def markdown_smtp(m: dict) -> list[str]:
+    return [
         "## Sending through SMTP",
         "",
         f"`newsletter send --provider smtp --yes` to {m['messages']:,} subscribers, `rate = {m['configured_rate']:g}`,",
@@ -135,10 +163,6 @@ def markdown(report: dict) -> list[str]:
         f"Target: at least 90 % of the configured rate: {_meets(m['fraction_of_rate'] >= 0.9)}.",
         "",
     ]
-    lines += markdown_ses(report["ses"])
-    lines += markdown_memory(report["memory"])
-    lines += markdown_unsubscribe(report["unsubscribe"])
-    return lines
 
 
 def _mb(value) -> str:
@@ -226,7 +250,7 @@ def markdown_memory(r: dict) -> list[str]:
     lines = [
         "## Peak memory per sending process as the list grows",
         "",
-        "`newsletter send ISSUE --list main --dry-run` on PostgreSQL (the store several workers",
+        "`newsletter send ISSUE --list main --dry-run --provider outbox` on PostgreSQL (the store several workers",
         "share), the subscribers and list memberships inserted with COPY; run under the",
         "launcher, peak RSS is its `ru_maxrss`. A dry run composes every message as a worker",
         "does, without sending.",

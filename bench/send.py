@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.harness.children import SMTPSink
 from bench.harness.launcher import measure, newsletter
-from bench.harness.project import ISSUE, LIST, bench_env, make_project
+from bench.harness.project import ISSUE, LIST, bench_env, dry_run, make_project
 
 SUMMARY = re.compile(r"(\d+) sent in this run, at most ([\d.]+)/s, in ([\d.]+) s")
 DRY_RUN = re.compile(r"dry run: (\d+) messages? to .*?, ([\d.]+) MB in all")
@@ -24,7 +24,7 @@ def bench_dry_run(count: int, runs: int, log=print) -> dict:
         # Floor: the same command on a 10-person list (imports, build, store, one pass).
         small = Path(tmp) / "small"
         make_project(small, 10, env)
-        floor = measure(newsletter("send", ISSUE, "--list", LIST, "--dry-run", config=small / "newsletter.toml"), cwd=small, env=env)
+        floor = measure(dry_run(small / "newsletter.toml"), cwd=small, env=env)
 
         big = Path(tmp) / "big"
         log(f"  importing {count} subscribers …")
@@ -32,7 +32,7 @@ def bench_dry_run(count: int, runs: int, log=print) -> dict:
         log(f"  import: {info['import_s']:.1f} s")
         samples = []
         for n in range(runs):
-            usage = measure(newsletter("send", ISSUE, "--list", LIST, "--dry-run", config=big / "newsletter.toml"), cwd=big, env=env)
+            usage = measure(dry_run(big / "newsletter.toml"), cwd=big, env=env)
             found = DRY_RUN.search(usage["stdout"])
             if not found or int(found.group(1)) != count:
                 raise RuntimeError(f"dry run did not compose {count} messages:\n{usage['stdout']}\n{usage['stderr']}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import secrets
 import signal
 import socket
@@ -33,6 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from unittest import mock
 
 from bench.harness.bulk import fill
 from bench.harness.children import run_json
@@ -172,20 +174,20 @@ def bench_unsubscribe(subscribers: int, runs: int, duration: float, max_requests
     }
 
 
-def timing_tokens(db: Path, count: int, secret: bytes) -> dict[str, list[str]]:
-    """`count` tokens of each kind; the forgotten ones' people forgotten through the store."""
-    from newsletter.store import Store
+def timing_tokens(config: Path, db: Path, count: int, secret: bytes) -> dict[str, list[str]]:
+    """`count` tokens of each kind; the forgotten ones' people forgotten as `newsletter subscribers
+    forget` does (its library function: a process per person would take minutes)."""
+    from newsletter.config import load_config
+    from newsletter.sending.forget import forget
     from newsletter.tokens import TokenSigner
 
     signer = TokenSigner(secret)
     with sqlite3.connect(db) as conn:
         people = conn.execute("SELECT email, token_key FROM subscribers ORDER BY id LIMIT ?", (2 * count,)).fetchall()
-    store = Store.open(f"sqlite:///{db}")
-    try:
+    settings = load_config(config)
+    with mock.patch.dict(os.environ, {"NEWSLETTER_SECRET_KEY": secret.decode("utf-8")}):  # the store's key opens with it
         for address, _key in people[:count]:
-            store.forget(address, secret)
-    finally:
-        store.close()
+            forget(settings, address)
 
     def forged(key: str) -> str:
         raw = bytearray(base64.urlsafe_b64decode(signer.make(key) + "=="))
@@ -230,7 +232,7 @@ def bench_token_timing(subscribers: int, requests: int, log=print) -> dict:
         config = write_project(root, "[store]\nurl = \"newsletter.sqlite3\"\n")
         db = root / "newsletter.sqlite3"
         fill(f"sqlite:///{db}", subscribers, env)
-        tokens = timing_tokens(db, requests + WARMUP // 3, env["NEWSLETTER_SECRET_KEY"].encode("utf-8"))
+        tokens = timing_tokens(config, db, requests + WARMUP // 3, env["NEWSLETTER_SECRET_KEY"].encode("utf-8"))
         server = Server(config, env)
         try:
             time_gets(server.port, {kind: t[:WARMUP // 3] for kind, t in tokens.items()})

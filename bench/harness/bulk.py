@@ -1,6 +1,6 @@
 """Fill a store with many subscribers quickly, straight through SQL.
 
-`Store.import_subscribers` checks every row (a few thousand rows/s): fine for real lists,
+`newsletter subscribers import` checks every row (a few thousand rows/s): fine for real lists,
 far too slow to set up a million. This migrates the store with `Store.open`, then bulk
 inserts `subscribers` and `list_members` (PostgreSQL: COPY; SQLite: executemany in one
 transaction), and optionally one campaign with a pending delivery per person (for the

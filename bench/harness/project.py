@@ -2,30 +2,35 @@
 
 `write_project` writes a newsletter.toml (templates pointing to this repository, like the
 tests' Project helper) and links the year-end issue into issues/. `make_project` also
-imports COUNT fictional subscribers (every other one Arabic) onto the list "main" in a child
-process, so that the import's memory and CPU stay out of the bench process:
-
-    python -m bench.harness.project DIR COUNT [--extra-toml TEXT]
-
-prints one JSON line: {"count": ..., "import_s": ..., "open_s": ...}.
+imports COUNT fictional subscribers (every other one Arabic) onto the list "main" with
+`newsletter subscribers import`, in a child process as a user would.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
+import re
+import subprocess
 import time
 from pathlib import Path
 
 from bench.harness import ROOT
-from bench.harness.children import run_json
+from bench.harness.launcher import newsletter
 
 YEAR_END = ROOT / "issues" / "2022-12-year-end"
 ISSUE = "issues/2022-12-year-end"
 LIST = "main"
 # Used only when NEWSLETTER_SECRET_KEY is not already set; the bench's throwaway stores only.
 BENCH_SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# A real send refuses the repository's placeholder domain; the bench sends only to loopback
+# servers, from the organisation's own domain (as the tests do).
+DOMAIN = "news.cssrweb.org"
+
+
+def dry_run(config: Path) -> list[str]:
+    """`newsletter send --dry-run` of the year-end issue to LIST: checked, composed and counted,
+    nothing sent (a dry run still names its provider: the outbox, which writes nothing)."""
+    return newsletter("send", ISSUE, "--list", LIST, "--dry-run", "--provider", "outbox", config=config)
 
 
 def bench_env() -> dict[str, str]:
@@ -38,7 +43,7 @@ def bench_env() -> dict[str, str]:
 def write_project(root: Path, extra_toml: str = "") -> Path:
     """newsletter.toml + the issue link, as tests/conftest.py's Project does. Returns the config path."""
     root.mkdir(parents=True, exist_ok=True)
-    base = (ROOT / "newsletter.toml").read_text(encoding="utf-8")
+    base = (ROOT / "newsletter.toml").read_text(encoding="utf-8").replace("news.example.org", DOMAIN)
     base = base.replace('layout = "bilingual"', f'layout = "bilingual"\ntemplates = "{ROOT / "templates"}"', 1)
     config_path = root / "newsletter.toml"
     config_path.write_text(base + "\n" + extra_toml, encoding="utf-8")
@@ -50,45 +55,24 @@ def write_project(root: Path, extra_toml: str = "") -> Path:
 
 
 def make_project(root: Path, count: int, env: dict[str, str], extra_toml: str = "") -> dict:
-    """A project with `count` subscribers on LIST, made in a child process; its import time."""
-    return run_json("bench.harness.project", str(root), str(count), "--extra-toml", extra_toml, env=env)
+    """A project with `count` subscribers on LIST, imported by `newsletter subscribers import`
+    (a child process, as a user would); the import's wall time, the whole command."""
+    config = write_project(root, extra_toml)
+    people = root / "people.csv"
+    people.write_text("email,name,language\n" + "".join(f"{a},{n},{lang}\n" for a, n, lang in rows(count)), encoding="utf-8")
+    start = time.perf_counter()
+    result = subprocess.run(newsletter("subscribers", "import", str(people), "--list", LIST, config=config),
+                            cwd=root, env=env, capture_output=True, text=True, timeout=3600)
+    import_s = time.perf_counter() - start
+    if result.returncode != 0 or not re.search(rf"\b{count} added\b", result.stdout):
+        raise RuntimeError(f"importing {count} people: exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return {"count": count, "import_s": import_s}
 
 
-def people(count: int):
-    from newsletter.domain import NewSubscriber
-
+def rows(count: int):
+    """COUNT fictional people: address, name, language (every other one Arabic)."""
     for n in range(count):
         language = "ar" if n % 2 == 0 else "en"
         domain = "example.org" if n % 3 else "example.net"
         name = f"مشارك {n}" if language == "ar" else f"Participant {n}"
-        yield NewSubscriber(f"person{n:06d}@{domain}", name, language)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("dir", type=Path)
-    parser.add_argument("count", type=int)
-    parser.add_argument("--extra-toml", default="")
-    args = parser.parse_args()
-
-    from newsletter.config import load_config
-    from newsletter.keys import secret_key
-    from newsletter.store import Store
-
-    config_path = write_project(args.dir, args.extra_toml)
-    config = load_config(config_path)
-    start = time.perf_counter()
-    store = Store.open(config.store_url)
-    open_s = time.perf_counter() - start
-    rows = list(people(args.count))
-    start = time.perf_counter()
-    result = store.import_subscribers(rows, LIST, secret_key())
-    import_s = time.perf_counter() - start
-    store.close()
-    if result.added != args.count:
-        raise SystemExit(f"bench.harness.project: expected {args.count} added, got {result}")
-    print(json.dumps({"count": args.count, "import_s": import_s, "open_s": open_s}))
-
-
-if __name__ == "__main__":
-    main()
+        yield f"person{n:06d}@{domain}", name, language
