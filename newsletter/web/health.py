@@ -14,7 +14,7 @@ from newsletter.web.services import services_of
 
 
 async def healthz(request: Request) -> Response:
-    up = await run_in_threadpool(services_of(request).store.reachable)
+    up = await run_in_threadpool(services_of(request).store.db.reachable)
     return PlainTextResponse(
         "ok\n" if up else "unavailable\n", status_code=200 if up else 503, headers=SECURITY_HEADERS
     )

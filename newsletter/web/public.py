@@ -99,5 +99,5 @@ def serve(
     listen(host, port).close()  # a taken port says so before anything else starts
     store = Store.open(config.store_url)
     # the store's data key signs the links, so links already sent still work after `keys rotate`
-    app = create_app(config, store, store.secret_key())
+    app = create_app(config, store, store.keys.data_key())
     run(app, host=host, port=port, log_format=log_format, forwarded_allow_ips=forwarded_allow_ips)

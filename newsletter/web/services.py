@@ -35,10 +35,10 @@ class ArchiveFiles:
         self._indexes: Files = {}
 
     def indexes(self) -> Files:
-        version = self.store.archive_version()
+        version = self.store.archive.version()
         with self._lock:
             if self._version != version:
-                self._indexes = generated(self.config, self.store.publications())
+                self._indexes = generated(self.config, self.store.archive.publications())
                 self._version = version
             return self._indexes
 
@@ -51,7 +51,7 @@ class ArchiveFiles:
         slug, _, name = path.partition("/")
         if not name or "/" in name:
             return None
-        return self.store.publication_file(slug, name)
+        return self.store.archive.file(slug, name)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ async def store_feedback(services: Services, message: dict[str, Any]) -> Respons
         return answer(f"malformed: {exc}\n", 400)
     try:
         outcome = await run_in_threadpool(
-            services.store.apply_feedback,
+            services.store.feedback.apply_feedback,
             events,
             message_key=f"sns:{message['MessageId']}",
             source="sns",

@@ -122,7 +122,7 @@ async def unsubscribe_page(request: Request) -> Response:
     if token == PREVIEW_TOKEN:
         return page_of_a_test_copy(services)
     key, _campaign = read_token(services, request)
-    subscriber = await run_in_threadpool(services.store.subscriber_by_token_key, key)
+    subscriber = await run_in_threadpool(services.store.subscribers.by_token_key, key)
     if subscriber is None:
         return not_found()
     language = services.pages.language(subscriber.language)
@@ -142,7 +142,7 @@ async def unsubscribe(request: Request) -> Response:
         return page_of_a_test_copy(services)
     # Any POST to a genuine token unsubscribes: the RFC 8058 body (urlencoded or multipart)
     # and the page's form alike. Link scanners send GET, never POST.
-    subscriber, _changed = await run_in_threadpool(services.store.unsubscribe, *read_token(services, request))
+    subscriber, _changed = await run_in_threadpool(services.store.feedback.unsubscribe, *read_token(services, request))
     if subscriber is None:
         return not_found()
     if subscriber.status != UNSUBSCRIBED:
@@ -156,7 +156,7 @@ async def resubscribe(request: Request) -> Response:
     if await read_body(request, MAX_FORM_BODY) is None:
         return too_large()
     services = services_of(request)
-    subscriber, _changed = await run_in_threadpool(services.store.resubscribe, *read_token(services, request))
+    subscriber, _changed = await run_in_threadpool(services.store.feedback.resubscribe, *read_token(services, request))
     if subscriber is None:
         return not_found()
     return page(services, subscriber, "page_resubscribed" if subscriber.status == ACTIVE else "page_already")
@@ -172,9 +172,9 @@ async def choose_language(request: Request) -> Response:
     chosen = form_fields(body).get("language", "")
     key, _campaign = read_token(services, request)
     if chosen in choices(services.config):
-        subscriber = await run_in_threadpool(services.store.set_language, key, chosen)
+        subscriber = await run_in_threadpool(services.store.subscribers.set_language, key, chosen)
     else:
-        subscriber = await run_in_threadpool(services.store.subscriber_by_token_key, key)
+        subscriber = await run_in_threadpool(services.store.subscribers.by_token_key, key)
     if subscriber is None:
         return not_found()
     language = pages.language(subscriber.language)
