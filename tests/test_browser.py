@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from image_letters import image_issue
-from newsletter.letter.bidi import wrap_html
+from newsletter.languages import wrap_html
 from newsletter.editor.output import build_files
 from newsletter.letter.build import build_issue
 

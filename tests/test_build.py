@@ -240,7 +240,7 @@ def test_no_padded_cell_carries_direction(year_end_build, links_build):
 
 
 def test_the_bilingual_inbox_line_carries_both_languages(year_end_build):
-    from newsletter.letter.bidi import HAS_ARABIC
+    from newsletter.languages import HAS_ARABIC
     from newsletter.message.composer import sample_message
 
     variant = year_end_build.variants["bilingual"]

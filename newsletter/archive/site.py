@@ -20,9 +20,8 @@ from markupsafe import Markup
 from newsletter.config import Config, packaged_templates
 from newsletter.domain import BILINGUAL
 from newsletter.editor.output import write_all
-from newsletter.languages import Language, format_month
+from newsletter.languages import Language, format_month, wrap_html
 from newsletter.letter.assemble import feed_name, index_name, page_href
-from newsletter.letter.bidi import wrap_html
 from newsletter.store.archive import Publication
 
 INDEX_TEMPLATE = "archive.html.j2"

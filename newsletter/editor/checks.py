@@ -19,8 +19,8 @@ from newsletter.domain import BILINGUAL
 from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
 from newsletter.editor.spam import SPAM_FAIL, check_spam
 from newsletter.errors import Problem, Problems
+from newsletter.languages import URL_LIKE
 from newsletter.letter.assemble import PREHEADER_MAX, PREHEADER_MIN, SUBJECT_MAX  # what inboxes show
-from newsletter.letter.bidi import URL_LIKE
 from newsletter.letter.build import (
     GMAIL_CLIP_BYTES,
     MESSAGE_WARNING_BYTES,

@@ -18,8 +18,16 @@ from html import escape
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from newsletter.languages import Language, format_number
-from newsletter.letter.bidi import LRM, NOWRAP_MAX, is_foreign, isolate_link, mark_text, wrap_html
+from newsletter.languages import (
+    LRM,
+    NOWRAP_MAX,
+    Language,
+    format_number,
+    is_foreign,
+    isolate_link,
+    mark_text,
+    wrap_html,
+)
 
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable("linkify")
 if _MD.linkify is not None:

@@ -24,9 +24,9 @@ from newsletter import placeholders
 from newsletter.config import Config
 from newsletter.domain import BILINGUAL
 from newsletter.errors import Problems
+from newsletter.languages import isolate_link, mark_text, wrap_html
 from newsletter.letter import markdown, template_errors
 from newsletter.letter.assemble import Block, Letter, inbox_line, message_links, web_links
-from newsletter.letter.bidi import isolate_link, mark_text, wrap_html
 from newsletter.letter.images import EmbeddedImage, LetterImages
 from newsletter.letter.template_errors import HTML_TEMPLATE
 from newsletter.placeholders import Field, marker
