@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from conftest import SECRET
 from newsletter.cli import cli
-from newsletter.store import Store, schema
+from newsletter.store import Store
+from newsletter.store import database as schema
 from newsletter.store.database import make_engine
 
 

@@ -18,13 +18,12 @@ def db() -> None:
 @config_option
 def db_status(config_path: Path | None) -> None:
     """Say which schema revision the database is at, and what an upgrade would run."""
-    from newsletter.store import schema
-    from newsletter.store.database import make_engine
+    from newsletter.store import database
 
-    engine = make_engine(load(config_path).store_url)
-    found = schema.status(engine)
+    engine = database.make_engine(load(config_path).store_url)
+    found = database.status(engine)
     click.echo(
-        f"{schema.shown(engine)}: revision {found.current or 'none (a new database)'}, this version needs {found.head}"
+        f"{database.shown(engine)}: revision {found.current or 'none (a new database)'}, this version needs {found.head}"
     )
     if found.up_to_date:
         click.echo("up to date")
@@ -36,13 +35,12 @@ def db_status(config_path: Path | None) -> None:
 @config_option
 def db_upgrade(config_path: Path | None) -> None:
     """Bring the database's schema up to this version (other upgrades of it wait their turn)."""
-    from newsletter.store import schema
-    from newsletter.store.database import make_engine
+    from newsletter.store import database
 
-    engine = make_engine(load(config_path).store_url)
-    before = schema.status(engine)
-    after = schema.upgrade(engine)
+    engine = database.make_engine(load(config_path).store_url)
+    before = database.status(engine)
+    after = database.upgrade(engine)
     if before.up_to_date:
-        click.echo(f"{schema.shown(engine)}: already at {after.current}; nothing to do")
+        click.echo(f"{database.shown(engine)}: already at {after.current}; nothing to do")
     else:
-        click.echo(f"{schema.shown(engine)}: upgraded from {before.current or 'nothing'} to {after.current}")
+        click.echo(f"{database.shown(engine)}: upgraded from {before.current or 'nothing'} to {after.current}")

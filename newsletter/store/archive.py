@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 import newsletter.store.tables as t
-from newsletter.store.database import Database, as_utc
+from newsletter.store.database import Repository, as_utc
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,8 @@ class Publication:
     details: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-class Archive:
+class Archive(Repository):
     """Published issues and their pages."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     def publish(
         self,

@@ -16,7 +16,7 @@ from newsletter import domain as d
 from newsletter.audience.selection import Standing, decide
 from newsletter.domain import Campaign
 from newsletter.keys import email_hash
-from newsletter.store.database import Database, suppressed_hashes
+from newsletter.store.database import Repository, suppressed_hashes
 
 PAGE = 5000  # members read at a time: memory stays flat however long the lists are
 
@@ -61,12 +61,9 @@ def _columns() -> tuple[Any, ...]:
     )
 
 
-class Campaigns:
+class Campaigns(Repository):
     """Campaigns and who they go to: their recipients frozen into the ledger at creation,
     newcomers to their lists added on request; their state written only through `set_state`."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     def _campaigns(self, conn: Connection, *conditions: Any) -> list[Campaign]:
         rows = conn.execute(select(*_columns()).where(*conditions).order_by(t.campaigns.c.id)).all()

@@ -22,7 +22,7 @@ from newsletter.feedback.policy import SOFT_BOUNCE_TYPES, FeedbackPolicy, Verdic
 from newsletter.feedback.ses_events import FeedbackEvent
 from newsletter.feedback.sink import FeedbackOutcome
 from newsletter.keys import email_hash
-from newsletter.store.database import Database, as_utc, redact, suppress
+from newsletter.store.database import Repository, as_utc, redact, suppress
 from newsletter.store.subscribers import SUBSCRIBER_COLUMNS
 
 __all__ = ["Feedback", "FeedbackOutcome", "insert_event"]
@@ -36,11 +36,8 @@ def insert_event(conn: Connection, now: dt.datetime, *, kind: str, source: str, 
     conn.execute(insert(t.feedback_events).values(kind=kind, source=source, received_at=now, **columns))
 
 
-class Feedback:
+class Feedback(Repository):
     """What comes back from a send, recorded and acted on; the web pages' unsubscribes."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     def now(self) -> dt.datetime:
         return self.db.now()

@@ -22,7 +22,7 @@ from newsletter import domain as d
 from newsletter.audience.selection import Standing, decide
 from newsletter.domain import Claimed
 from newsletter.errors import NewsletterError
-from newsletter.store.database import Database, load_attributes, redact
+from newsletter.store.database import Repository, load_attributes, redact
 
 
 class SenderBusy(NewsletterError):
@@ -31,11 +31,8 @@ class SenderBusy(NewsletterError):
     exit_code = 1
 
 
-class Ledger:
+class Ledger(Repository):
     """Deliveries (claimed, recorded, counted) and the senders at work on a campaign."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     # --- senders: the processes at work on a campaign -----------------------------------------
 

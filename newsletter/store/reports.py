@@ -13,15 +13,12 @@ from newsletter.addresses import email_key
 from newsletter.domain import PersonRecord, Subscriber
 from newsletter.keys import email_hash
 from newsletter.store.campaigns import Campaigns
-from newsletter.store.database import Database, as_utc, is_suppressed, load_attributes
+from newsletter.store.database import Repository, as_utc, is_suppressed, load_attributes
 from newsletter.store.subscribers import SUBSCRIBER_COLUMNS
 
 
-class Reports:
+class Reports(Repository):
     """What the store can tell about campaigns and people, writing nothing."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     def campaigns(self, campaign_id: int | None = None) -> list[dict]:
         """Per campaign and language: recipients, delivery states, bounces, complaints, unsubscribes."""

@@ -18,7 +18,7 @@ from newsletter import domain as d
 from newsletter.addresses import email_key
 from newsletter.domain import Subscriber
 from newsletter.keys import email_hash
-from newsletter.store.database import Database, as_utc, is_suppressed, list_id
+from newsletter.store.database import Repository, as_utc, is_suppressed, list_id
 from newsletter.store.feedback import insert_event
 from newsletter.store.subscribers import SUBSCRIBER_COLUMNS
 
@@ -55,11 +55,8 @@ class Confirmation:
     subscriber: Subscriber | None = None
 
 
-class Signups:
+class Signups(Repository):
     """Sign-ups awaiting confirmation, and their confirmation."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     def request(
         self, request: SignupRequest, secret: bytes, *, resend_after: dt.timedelta, valid_for: dt.timedelta

@@ -16,7 +16,7 @@ from newsletter.addresses import email_key
 from newsletter.domain import ExportRow, ImportResult, NewSubscriber, Subscriber
 from newsletter.keys import email_hash
 from newsletter.store.database import (
-    Database,
+    Repository,
     as_utc,
     dump_attributes,
     list_id,
@@ -45,11 +45,8 @@ class Forgotten:
         return self.known
 
 
-class Subscribers:
+class Subscribers(Repository):
     """Lists and the people on them."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     def list_id(self, name: str) -> int | None:
         with self.db.read() as conn:
