@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 import newsletter.store.tables as t
@@ -99,6 +99,17 @@ class Campaigns(Repository):
             condition = condition | (c.id == int(reference))
         with self.db.read() as conn:
             return self._campaigns(conn, condition)
+
+    def lists(self) -> list[tuple[str, int]]:
+        """(name, how many members) of every list: what a campaign can go to."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(t.lists.c.name, func.count(t.list_members.c.subscriber_id))
+                .select_from(t.lists.outerjoin(t.list_members))
+                .group_by(t.lists.c.name)
+                .order_by(t.lists.c.name)
+            )
+            return [(name, count) for name, count in rows]
 
     def open_for(self, slug: str, lists: Sequence[str], *, rehearsal: bool) -> Campaign | None:
         """The open campaign of this issue to exactly these lists, rehearsal or real, if any."""

@@ -48,25 +48,6 @@ class Forgotten:
 class Subscribers(Repository):
     """Lists and the people on them."""
 
-    def list_id(self, name: str) -> int | None:
-        with self.db.read() as conn:
-            return list_id(conn, name, create=False)
-
-    def list_name(self, list_id: int) -> str | None:
-        with self.db.read() as conn:
-            return conn.execute(select(t.lists.c.name).where(t.lists.c.id == list_id)).scalar()
-
-    def lists(self) -> list[tuple[str, int]]:
-        """(name, how many members) of every list."""
-        with self.db.read() as conn:
-            rows = conn.execute(
-                select(t.lists.c.name, func.count(t.list_members.c.subscriber_id))
-                .select_from(t.lists.outerjoin(t.list_members))
-                .group_by(t.lists.c.name)
-                .order_by(t.lists.c.name)
-            )
-            return [(name, count) for name, count in rows]
-
     def import_rows(
         self,
         rows: Iterable[NewSubscriber],
