@@ -38,7 +38,7 @@ def describe(campaign: Campaign, counts: dict[str, int]) -> dict:
 def campaigns(fmt: str, config_path: Path | None) -> None:
     """Every campaign: number, issue, lists, provider, started, state and counts."""
     store = open_store(load(config_path))
-    rows = [(c, store.delivery_counts(c.id)) for c in store.campaigns()]
+    rows = [(c, store.ledger.delivery_counts(c.id)) for c in store.campaigns.all()]
     if fmt == "json":
         click.echo(json.dumps([describe(c, counts) for c, counts in rows], indent=2, ensure_ascii=False))
         return
@@ -69,13 +69,13 @@ def campaign_show(reference: str, config_path: Path | None) -> None:
 
     store = open_store(load(config_path))
     c = find(store, reference)
-    counts = store.delivery_counts(c.id)
+    counts = store.ledger.delivery_counts(c.id)
     kind = " (a rehearsal: nothing left the machine)" if c.rehearsal else ""
     click.echo(f"campaign {c.id}: {c.slug} to {', '.join(c.lists)} through {c.provider}{kind}")
     click.echo(f"  state {c.state}" + (f": {c.stop_reason}" if c.stop_reason else ""))
     click.echo(f"  started {_when(c.created_at)}" + (f", finished {_when(c.finished_at)}" if c.finished_at else ""))
     click.echo("  " + ", ".join(f"{state} {counts[state]}" for state in d.DELIVERY_STATES))
-    for state, reason, count in store.failure_reasons(c.id):
+    for state, reason, count in store.ledger.failure_reasons(c.id):
         click.echo(f"  {state} {count}: {reason or '(no reason recorded)'}")
 
 

@@ -178,7 +178,7 @@ class Plan:
 
 def plan(ready: Ready) -> Plan:
     store, build, options = ready.store, ready.build, ready.options
-    campaign = store.find_campaign(build.issue.slug, options.lists, rehearsal=options.rehearsal)
+    campaign = store.campaigns.open_for(build.issue.slug, options.lists, rehearsal=options.rehearsal)
     if campaign is not None and campaign.state == d.CAMPAIGN_DONE and options.again:
         campaign = None  # --again: a new campaign, to those who had the issue too
     if campaign is not None and campaign.content_hash != build.content_hash():
@@ -190,7 +190,7 @@ def plan(ready: Ready) -> Plan:
         )
     if campaign is not None and campaign.state != d.CAMPAIGN_DONE:
         return Plan(campaign, Recipients())  # resumed as it is
-    newcomers = store.count_newcomers(
+    newcomers = store.campaigns.count_newcomers(
         campaign, build.issue.slug, options.lists, rehearsal=options.rehearsal, secret=ready.secret, again=options.again
     )
     return Plan(campaign, newcomers)
@@ -204,7 +204,7 @@ def open_campaign(ready: Ready, confirm: Callable[[str], bool], *, yes: bool) ->
     variant_for = variant_chooser(build.config)
     if found.campaign is None:
         ask(confirm, ready, found.newcomers.added, yes=yes)
-        campaign, added = store.create_campaign(
+        campaign, added = store.campaigns.create(
             slug=build.issue.slug,
             lists=options.lists,
             content_hash=build.content_hash(),
@@ -220,7 +220,11 @@ def open_campaign(ready: Ready, confirm: Callable[[str], bool], *, yes: bool) ->
         return campaign, True, added
     if found.newcomers.added:
         ask(confirm, ready, found.newcomers.added, yes=yes, newcomers_of=found.campaign.id)
-        return found.campaign, False, store.add_newcomers(found.campaign, variant_for=variant_for, secret=ready.secret)
+        return (
+            found.campaign,
+            False,
+            store.campaigns.add_newcomers(found.campaign, variant_for=variant_for, secret=ready.secret),
+        )
     return found.campaign, False, Recipients()
 
 
@@ -252,10 +256,10 @@ def begin(store: Store, opened: Opened, options: SendOptions, *, written_to: Pat
     summary.added, summary.skipped_at_freeze = added.added, added.skipped
     # Alone (the sender lock held), every `sending` delivery belongs to a dead run; shared,
     # only those of senders whose lease ran out.
-    summary.recovered_uncertain = store.recover_in_flight(campaign.id, lease=LEASE if options.shared else None)
+    summary.recovered_uncertain = store.ledger.recover_in_flight(campaign.id, lease=LEASE if options.shared else None)
     for wanted, state in ((options.resend_uncertain, d.UNCERTAIN), (options.retry_failed, d.FAILED)):
         if wanted:
-            summary.requeued[state] = store.requeue(campaign.id, (state,))
+            summary.requeued[state] = store.ledger.requeue(campaign.id, (state,))
     return summary
 
 
@@ -264,27 +268,27 @@ def conclude(store: Store, summary: Summary, *, may_finish: bool) -> Summary:
     and nothing is left; the counts and the failed and uncertain deliveries read back."""
     campaign_id = summary.campaign.id
     if summary.stopped:
-        store.set_campaign_state(campaign_id, d.CAMPAIGN_PAUSED, summary.stopped)
+        store.campaigns.set_state(campaign_id, d.CAMPAIGN_PAUSED, summary.stopped)
     elif may_finish:
         finish_if_complete(store, campaign_id)
-    summary.counts = store.delivery_counts(campaign_id)
-    summary.failed = store.deliveries_in(campaign_id, d.FAILED)
-    summary.uncertain = store.deliveries_in(campaign_id, d.UNCERTAIN)
-    summary.campaign = store.campaign(campaign_id) or summary.campaign
+    summary.counts = store.ledger.delivery_counts(campaign_id)
+    summary.failed = store.ledger.deliveries_in(campaign_id, d.FAILED)
+    summary.uncertain = store.ledger.deliveries_in(campaign_id, d.UNCERTAIN)
+    summary.campaign = store.campaigns.get(campaign_id) or summary.campaign
     return summary
 
 
 def finish_if_complete(store: Store, campaign_id: int) -> bool:
     """Mark the campaign done when nothing is left to send or in flight."""
-    counts = store.delivery_counts(campaign_id)
+    counts = store.ledger.delivery_counts(campaign_id)
     if counts[d.PENDING] or counts[d.SENDING]:
         return False
-    return store.set_campaign_state(campaign_id, d.CAMPAIGN_DONE)
+    return store.campaigns.set_state(campaign_id, d.CAMPAIGN_DONE)
 
 
 def find(store: Store, reference: str) -> Campaign:
     """The campaign a command names (its number, or its issue when it has one campaign)."""
-    found = store.find_campaigns(reference)
+    found = store.campaigns.find(reference)
     if len(found) != 1:
         raise CampaignNotFound(reference, len(found))
     return found[0]
@@ -294,6 +298,6 @@ def cancel(store: Store, reference: str) -> tuple[Campaign, int]:
     """Cancel a campaign: nothing more is sent, what was sent stays recorded, and the issue can
     then go out as a new campaign to those who did not get it. Returns it and the pending skipped."""
     campaign = find(store, reference)
-    store.set_campaign_state(campaign.id, d.CAMPAIGN_CANCELLED, "cancelled by the user")
-    skipped = store.cancel_pending(campaign.id)
-    return store.campaign(campaign.id) or campaign, skipped
+    store.campaigns.set_state(campaign.id, d.CAMPAIGN_CANCELLED, "cancelled by the user")
+    skipped = store.campaigns.cancel_pending(campaign.id)
+    return store.campaigns.get(campaign.id) or campaign, skipped

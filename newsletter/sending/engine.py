@@ -54,7 +54,7 @@ def send_issue(
 ) -> Summary:
     """`newsletter send` in one process: start, resume or extend the campaign and send it."""
     ready = prepare(build_issue(request.issue_dir, request.config_path), request)
-    with ready.store.sender_lock(ready.lock_key):
+    with ready.store.ledger.sender_lock(ready.lock_key):
         opened = open_campaign(ready, confirm, yes=request.yes)
         label = campaign_label(ready.build.issue.slug, ready.options.lists)
         factory = provider_factory(ready.options.provider, ready.build.config, campaign_label=label)
@@ -86,9 +86,9 @@ def send_campaign(
     started = clock()
     opened = opened or open_campaign(Ready(build, store, options, secret), lambda _: True, yes=True)
     campaign = opened[0]
-    store.register_sender(campaign.id, options.worker_name)
+    store.ledger.register_sender(campaign.id, options.worker_name)
     summary = begin(store, opened, options, written_to=getattr(factory, "folder", None))
-    store.set_campaign_state(campaign.id, d.CAMPAIGN_SENDING)
+    store.campaigns.set_state(campaign.id, d.CAMPAIGN_SENDING)
     summary.rate = min(options.rate, factory.max_rate() or options.rate)
     bucket = _bucket(store, campaign.id, options, summary.rate, clock, sleep)
     composer = Composer(build.variants, build.config, signer=TokenSigner(secret), campaign_id=campaign.id)
@@ -105,13 +105,13 @@ def send_campaign(
         summary.rate,
         clock,
     )
-    counts = store.delivery_counts(campaign.id)
+    counts = store.ledger.delivery_counts(campaign.id)
     progress.start(total=sum(counts.values()) - counts[d.SKIPPED], done=sum(counts[s] for s in d.FINISHED_STATES))
     try:
         summary.sent_now = loop.run()
     finally:
         progress.finish()
-    store.stop_sender(options.worker_name)
+    store.ledger.stop_sender(options.worker_name)
     summary.stopped = loop.stopped_by
     summary.elapsed = clock() - started
     return conclude(store, summary, may_finish=not loop.others_in_flight)
@@ -130,9 +130,9 @@ def _bucket(
     if options.shared:
         # Let the senders already at work see this one and lower their share first, so
         # that the sum of the shares never exceeds the rate.
-        store.heartbeat(options.worker_name, campaign_id, LEASE)
+        store.ledger.heartbeat(options.worker_name, campaign_id, LEASE)
         sleep(HEARTBEAT * 1.5)
-        live = store.heartbeat(options.worker_name, campaign_id, LEASE)
+        live = store.ledger.heartbeat(options.worker_name, campaign_id, LEASE)
     share = rate / max(live, 1)
     # Alone, a small burst (2 % of a second's share, at most 10) lets the threads catch up
     # after a slow reply; shared, the bursts of several senders would add up, so none.
@@ -215,14 +215,14 @@ class _Loop:
             self.stopped_by = "interrupted (Ctrl-C or SIGTERM)"
         if self.options.shared and not self.stopped_by:
             # others may still hold deliveries: the campaign is done when the last one finishes
-            self.others_in_flight = self.store.delivery_counts(self.campaign.id)[d.SENDING] > 0
+            self.others_in_flight = self.store.ledger.delivery_counts(self.campaign.id)[d.SENDING] > 0
         return sent_total
 
     def _beat(self) -> None:
-        live = self.store.heartbeat(self.options.worker_name, self.campaign.id, LEASE)
+        live = self.store.ledger.heartbeat(self.options.worker_name, self.campaign.id, LEASE)
         if self.options.shared:
             self.bucket.set_rate(self.total_rate / max(live, 1))
-            self.store.recover_in_flight(self.campaign.id, lease=LEASE)
+            self.store.ledger.recover_in_flight(self.campaign.id, lease=LEASE)
 
     def _halt(self, reason: str) -> None:
         with self._lock:
@@ -252,7 +252,7 @@ class _Loop:
 
         sent, failed, uncertain, skipped = outcome("sent"), outcome("failed"), outcome("uncertain"), outcome("skipped")
         released = [r.delivery_id for r in batch if r.outcome in ("released", "pause")]
-        claimed = self.store.record_and_claim(
+        claimed = self.store.ledger.record_and_claim(
             self.campaign.id,
             self.options.worker_name,
             claim,
@@ -300,7 +300,7 @@ class _Loop:
             if not self.bucket.acquire(self.stop):
                 return _Result(job.id, "released", "stopped before sending")
             # the person may have left since the claim: the last look before the handover
-            if reason := self.store.still_wanted(job.id):
+            if reason := self.store.ledger.still_wanted(job.id):
                 return _Result(job.id, "skipped", reason)
             try:
                 message_id = provider.send(message)

@@ -39,9 +39,9 @@ def prepare(build: Build, request: SendRequest) -> Ready:
     if problems:
         raise BadInput(problems)
     store = Store.open(config.store_url)
-    secret = store.secret_key()
+    secret = store.keys.data_key()
     lists = tuple(dict.fromkeys(request.lists))
-    if missing := unknown_lists(lists, [name for name, _ in store.list_names()]):
+    if missing := unknown_lists(lists, [name for name, _ in store.campaigns.lists()]):
         raise missing
     options = SendOptions(
         lists=lists,

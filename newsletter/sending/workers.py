@@ -49,12 +49,12 @@ def send_with_workers(
     `stop` set (by a signal) is passed on to the children as SIGTERM."""
     began = time.monotonic()
     ready = prepare(build_issue(request.issue_dir, request.config_path), request)
-    with ready.store.sender_lock(ready.lock_key):
+    with ready.store.ledger.sender_lock(ready.lock_key):
         opened = open_campaign(ready, confirm, yes=request.yes)
     store, campaign_id = ready.store, opened[0].id
     summary = begin(store, opened, ready.options)
     summary.rate, summary.workers = ready.options.rate, request.workers
-    sent_before = store.delivery_counts(campaign_id)[d.SENT]
+    sent_before = store.ledger.delivery_counts(campaign_id)[d.SENT]
     children = [
         subprocess.Popen(_worker_command(ready, campaign_id, request.config_path), stdout=subprocess.DEVNULL)
         for _ in range(request.workers)
@@ -79,7 +79,7 @@ def _follow(
     store: Store, campaign_id: int, children: list[subprocess.Popen], progress: Progress, stop: threading.Event
 ) -> None:
     """Show the campaign's progress until every child has exited; a stop becomes their SIGTERM."""
-    counts = store.delivery_counts(campaign_id)
+    counts = store.ledger.delivery_counts(campaign_id)
     done_before = _done(counts)
     progress.start(total=sum(counts.values()) - counts[d.SKIPPED], done=done_before)
     forwarded = False
@@ -90,7 +90,7 @@ def _follow(
                     child.send_signal(signal.SIGTERM)
             forwarded = True
         time.sleep(POLL)
-        done = _done(store.delivery_counts(campaign_id))
+        done = _done(store.ledger.delivery_counts(campaign_id))
         progress.advance(done - done_before)
         done_before = done
     progress.finish()
@@ -130,8 +130,8 @@ def run_worker(
         shared=True,
     )
     factory = provider_factory(options.provider, config, campaign_label=campaign_label(target.slug, target.lists))
-    with store.sender_lock(lock_key(target.slug, target.lists, target.rehearsal), shared=True):
+    with store.ledger.sender_lock(lock_key(target.slug, target.lists, target.rehearsal), shared=True):
         opened = (target, False, Recipients())
-        summary = send_campaign(store, build, options, factory, store.secret_key(), opened, stop=stop)
+        summary = send_campaign(store, build, options, factory, store.keys.data_key(), opened, stop=stop)
     summary.worker = options.worker_name
     return summary
