@@ -156,3 +156,13 @@ def test_each_kind_of_setting_keeps_its_message(extra: str, messages: list[str],
     with pytest.raises(BadInput) as refused:
         load_config(tmp_path / "newsletter.toml")
     assert sorted(problem.message for problem in refused.value.problems) == sorted(messages)
+
+
+@pytest.mark.parametrize(("first", "key"), [("send = 5", "send"), ("[signup]\nlist = \"x\"\nconsent = 5", "signup.consent")])
+def test_a_value_where_a_table_belongs_is_refused_not_ignored(first: str, key: str, tmp_path: Path):
+    text = first + "\n" + (ROOT / "newsletter.toml").read_text(encoding="utf-8")
+    (tmp_path / "newsletter.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(BadInput) as refused:
+        load_config(tmp_path / "newsletter.toml")
+    wanted = f"{key}: expected a table ([{key}] with its settings), got 5"
+    assert any(str(p).endswith(wanted) for p in refused.value.problems), refused.value.problems

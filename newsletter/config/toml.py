@@ -140,6 +140,8 @@ class TomlReader:
                     self.problem(name, "unknown key")
                 elif isinstance(schema[key], dict) and isinstance(value, dict):
                     walk(value, schema[key], f"{name}.")
+                elif isinstance(schema[key], dict):
+                    self.problem(name, f"expected a table ([{name}] with its settings), got {value!r}")
 
         walk(self.data, allowed, "")
 
