@@ -7,11 +7,12 @@ import re
 
 from newsletter.config.declare import setting, table
 from newsletter.config.toml import Choice, Names, Number, Pairs, Text
+from newsletter.tokens import unsubscribe_path
 
 PROVIDERS = ("outbox", "smtp", "ses")
 SMTP_SECURITY = ("starttls", "tls", "none")
 
-_SNS_PATH = re.compile(r"(?!/u/)/[A-Za-z0-9/_-]*")  # /u/… is the unsubscribe pages'
+_SNS_PATH = re.compile(rf"(?!{re.escape(unsubscribe_path(''))})/[A-Za-z0-9/_-]*")  # /u/… is the unsubscribe pages'
 _TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _IMAGE_HOST = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+")
