@@ -1,8 +1,8 @@
 """The only package that touches the database. `Store.open(url)` gives one small repository
 per aggregate over one shared `Database` (engine, clock, writer lock): `store.subscribers`
 (lists and people), `store.campaigns`, `store.ledger` (deliveries and senders),
-`store.feedback`, `store.signups`, `store.archive`, `store.reports`, and `store.keys`: the
-store's data key, which every repository's caller needs and none owns."""
+`store.feedback`, `store.signups`, `store.archive`, `store.reports`; and `store.keys`, the
+store's data key, kept here because it belongs to the whole store, not to one aggregate."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from sqlalchemy.exc import IntegrityError
 
 import newsletter.store.tables as t
 from newsletter import keys
-from newsletter.feedback.sink import FeedbackOutcome
 from newsletter.store.archive import Archive
 from newsletter.store.campaigns import Campaigns
-from newsletter.store.database import Clock, Database, Repository, StoreError, ensure_current, make_engine, utcnow
+from newsletter.store.database import Clock, Database, Repository, ensure_current, make_engine, utcnow
 from newsletter.store.feedback import Feedback
 from newsletter.store.ledger import Ledger
 from newsletter.store.legacy import LEGACY_NAMES
@@ -24,7 +23,7 @@ from newsletter.store.reports import Reports
 from newsletter.store.signups import Signups
 from newsletter.store.subscribers import Subscribers
 
-__all__ = ["Database", "FeedbackOutcome", "Store", "StoreError", "utcnow"]
+__all__ = ["Database", "Store", "utcnow"]
 
 
 class Store:

@@ -42,10 +42,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class StoreError(NewsletterError):
-    """The database could not do what was asked."""
-
-
 class Database:
     """An engine, a clock and, on SQLite, the lock that queues writers."""
 

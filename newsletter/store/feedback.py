@@ -25,8 +25,6 @@ from newsletter.keys import email_hash
 from newsletter.store.database import Repository, as_utc, redact, suppress
 from newsletter.store.subscribers import SUBSCRIBER_COLUMNS
 
-__all__ = ["Feedback", "FeedbackOutcome", "insert_event"]
-
 
 def insert_event(conn: Connection, now: dt.datetime, *, kind: str, source: str, **columns: Any) -> None:
     """Record one feedback event (`event_key` a fresh random one unless given; `occurred_at` now
