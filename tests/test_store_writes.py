@@ -4,9 +4,11 @@ repository's writes are run with a check on the engine that notes any write outs
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from sqlalchemy import insert
 
+import newsletter.store
 from newsletter import domain as d
 from newsletter.domain import NewSubscriber
 from newsletter.feedback.bounces import MailEvent
@@ -108,3 +110,11 @@ def test_a_write_outside_the_lock_is_noticed(tmp_path):
         assert len(found) == 1 and found[0].startswith("INSERT INTO lists"), found
     finally:
         store.close()
+
+
+def test_only_database_write_begins_a_transaction():
+    """No repository opens a write transaction of its own (the schema's upgrade, in database.py,
+    runs before any repository and outside the writer lock's reach)."""
+    store_dir = Path(newsletter.store.__file__).parent
+    begins = {path.name for path in store_dir.glob("*.py") if ".begin()" in path.read_text(encoding="utf-8")}
+    assert begins == {"database.py"}, begins
