@@ -112,18 +112,7 @@ def load_issue(folder: Path, config: Config, problems: Problems) -> Issue | None
         else:
             problems.add(path, "not an issue file name: expected NN-name.LANG.md, opening.LANG.md or closing.LANG.md")
 
-    _check_languages(folder, "opening", opening, config, problems)
-    _check_languages(folder, "closing", closing, config, problems)
-    by_order: dict[int, list[str]] = {}
-    for key in sorted(sections):
-        by_order.setdefault(orders[key], []).append(key)
-        _check_languages(folder, key, sections[key], config, problems, seen_keys=_seen(folder, key, config))
-    for order, keys in sorted(by_order.items()):
-        if len(keys) > 1:
-            problems.add(
-                folder / f"{keys[1]}.{config.primary.code}.md",
-                f"shares its number {order} with {keys[0]}; the order of sections must be unambiguous",
-            )
+    _check_files(folder, (opening, closing, sections), orders, config, problems)
     if not sections and not list(problems.items[before:]):
         problems.add(folder, "no sections: add files named like 01-news.<lang>.md")
 
@@ -142,6 +131,29 @@ def load_issue(folder: Path, config: Config, problems: Problems) -> Issue | None
         closing=closing,
         fields=tuple(fields),
     )
+
+
+def _check_files(
+    folder: Path,
+    files: tuple[dict[str, Part], dict[str, Part], dict[str, dict[str, Part]]],
+    orders: dict[str, int],
+    config: Config,
+    problems: Problems,
+) -> None:
+    """Every language of the opening, the closing and each section there; no two sections with one number."""
+    opening, closing, sections = files
+    _check_languages(folder, "opening", opening, config, problems)
+    _check_languages(folder, "closing", closing, config, problems)
+    by_order: dict[int, list[str]] = {}
+    for key in sorted(sections):
+        by_order.setdefault(orders[key], []).append(key)
+        _check_languages(folder, key, sections[key], config, problems, seen_keys=_seen(folder, key, config))
+    for order, keys in sorted(by_order.items()):
+        if len(keys) > 1:
+            problems.add(
+                folder / f"{keys[1]}.{config.primary.code}.md",
+                f"shares its number {order} with {keys[0]}; the order of sections must be unambiguous",
+            )
 
 
 def _seen(folder: Path, key: str, config: Config) -> set[str]:
