@@ -14,8 +14,29 @@ YEAR_END = ROOT / "issues" / "2022-12-year-end"
 SLOW_MARKERS = ("postgres", "browser", "spamassassin", "dovecot", "trials")
 
 
+# Whole-process runs of several seconds each (send faults and races, end-to-end CLI runs): the
+# full suite runs them, the fast tier leaves them out with the trials. Of a parametrised test, one
+# case stays in the fast tier (the bilingual layout, the refused sender, the closed port).
+FULL_SUITE_ONLY = {
+    "test_campaign_faults.py::test_two_sends_started_together_one_refusal_no_traceback",
+    "test_campaign_faults.py::test_people_who_leave_during_a_send_are_skipped_and_the_rest_get_it",
+    "test_campaign_faults.py::test_refused_addresses_fail_alone_and_retry_failed_sends_them",
+    "test_campaign_faults.py::test_a_connection_dropped_before_354_is_retried_not_uncertain",
+    "test_campaign_faults.py::test_ses_unreachable_pauses_then_send_again_finishes",
+    "test_smtp.py::test_smtp_one_message_per_active_subscriber[per-recipient]",
+    "test_smtp.py::test_smtp_refused_sender_stops_the_campaign[login_refused]",
+    "test_smtp.py::test_smtp_throttling_through_the_cli",
+    "test_projects_and_schema.py::test_init_then_new_builds_and_check_lists_the_placeholders",
+    "test_web.py::test_200_concurrent_unsubscribes_and_200_concurrent_page_views",
+    "test_deploy.py::test_poll_errors_are_one_line[no credentials]",
+    "test_deploy.py::test_poll_errors_are_one_line[not a queue URL]",
+}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if f"{item.path.name}::{item.name}" in FULL_SUITE_ONLY:
+            item.add_marker(pytest.mark.trials)
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "postgres" in getattr(item, "fixturenames", ()) or params.get("store_url") == "postgresql":
             item.add_marker(pytest.mark.postgres)
