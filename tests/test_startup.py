@@ -15,7 +15,7 @@ from newsletter.cli import cli
 from newsletter.cli.group import COMMANDS
 
 # what the whole `newsletter --help` may import from the project
-HELP_MODULES = {"newsletter", "newsletter.cli", "newsletter.cli.group", "newsletter.errors"}
+HELP_MODULES = {"newsletter", "newsletter.cli", "newsletter.cli.group"}
 # imported only by the commands that use them
 HEAVY = {
     "premailer",

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import click
 
 from newsletter import __version__
-from newsletter.errors import BadInput, NewsletterError
 
 if TYPE_CHECKING:
     from newsletter.config import Config
@@ -81,6 +80,8 @@ class _Group(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
+        from newsletter.errors import BadInput, NewsletterError  # every command imports them; --help does not
+
         try:
             return super().invoke(ctx)
         except BadInput as exc:
@@ -96,8 +97,8 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
 
 
-class NotFound(NewsletterError):
-    exit_code = 1
+class NotFound(click.ClickException):
+    """What a command was asked about is not there: `Error: …` and exit status 1, as click shows it."""
 
 
 @click.group(cls=_Group)
