@@ -73,7 +73,7 @@ def test_a_header_that_cannot_be_written_is_bad_input_and_no_campaign_exists(tmp
     assert "Traceback" not in result.output
     from newsletter.store import Store
 
-    assert Store.open(f"sqlite:///{project.root / 'newsletter.sqlite3'}").campaigns() == []
+    assert Store.open(f"sqlite:///{project.root / 'newsletter.sqlite3'}").campaigns.all() == []
     assert not (project.root / "outbox").exists()
     built = run(project, "build", str(issue), "--out", str(tmp_path / "out"))
     assert built.exit_code == 2 and f"{key}: " in built.output, built.output

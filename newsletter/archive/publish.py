@@ -58,7 +58,7 @@ def details(build: Build) -> dict[str, dict[str, str]]:
 def publish(store: Store, build: Build, *, replace: bool = True) -> Published:
     """Publish the issue (again, with `replace`: its pages made anew, its date of publication kept)."""
     files = web_edition(build)
-    written = store.publish(build.issue.slug, build.issue.date, details(build), files, replace=replace)
+    written = store.archive.publish(build.issue.slug, build.issue.date, details(build), files, replace=replace)
     urls = {name: page_url(build.config, build.issue.slug, name) or "" for name in build.variants}
     return Published(build.issue.slug, written, urls)
 

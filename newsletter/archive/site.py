@@ -142,6 +142,6 @@ def site(config: Config, publications: list[Publication], files_of: Callable[[st
 
 def write_site(config: Config, store, out_dir: Path) -> tuple[Path, Files]:
     """`newsletter archive build`: the whole site written to `out_dir`, swapped into place at once."""
-    files = site(config, store.publications(), store.publication_files)
+    files = site(config, store.archive.publications(), store.archive.files)
     write_all(out_dir, {name: data for name, (_media, data) in files.items()})
     return out_dir, files

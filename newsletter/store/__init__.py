@@ -6,8 +6,6 @@ store's data key, kept here because it belongs to the whole store, not to one ag
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -18,7 +16,6 @@ from newsletter.store.campaigns import Campaigns
 from newsletter.store.database import Clock, Database, Repository, ensure_current, make_engine, utcnow
 from newsletter.store.feedback import Feedback
 from newsletter.store.ledger import Ledger
-from newsletter.store.legacy import LEGACY_NAMES
 from newsletter.store.reports import Reports
 from newsletter.store.signups import Signups
 from newsletter.store.subscribers import Subscribers
@@ -51,13 +48,6 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
-
-    def __getattr__(self, name: str) -> Any:
-        """The old one-object names, while callers move to the repositories."""
-        if name in LEGACY_NAMES:
-            repository, method = LEGACY_NAMES[name]
-            return getattr(getattr(self, repository), method)
-        raise AttributeError(name)
 
 
 class Keys(Repository):

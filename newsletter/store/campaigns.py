@@ -84,9 +84,6 @@ class Campaigns(Repository):
             found = self._campaigns(conn, t.campaigns.c.id == campaign_id)
         return found[0] if found else None
 
-    def __call__(self, *args, **kwargs):  # the old store's method of this name; goes with store/legacy.py
-        return self.all(*args, **kwargs)
-
     def all(self) -> list[Campaign]:
         with self.db.read() as conn:
             return self._campaigns(conn)

@@ -80,9 +80,6 @@ class Subscribers(Repository):
                 chunk.add(batch, secret, result, default_language, source)
         return result
 
-    def __call__(self, *args, **kwargs):  # the old store's method of this name; goes with store/legacy.py
-        return self.all(*args, **kwargs)
-
     def all(self, list_name: str | None = None, status: str | None = None) -> Iterator[Subscriber]:
         query = select(*SUBSCRIBER_COLUMNS).order_by(t.subscribers.c.id)
         if list_name is not None:
