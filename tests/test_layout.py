@@ -97,3 +97,111 @@ def test_every_package_is_listed_for_the_wheel():
     listed = set(project["tool"]["setuptools"]["packages"])
     packages = {".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
     assert packages <= listed, packages - listed
+
+
+# ---- layers: docs/architecture.md's list is the rule, read from the doc itself ----
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def documented_layers() -> list[str]:
+    """The first column of the table under "## Layers", top to bottom: core first, cli last."""
+    section = ARCHITECTURE.read_text(encoding="utf-8").split("\n## Layers\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| layer ")]
+    return [row.split("|")[1].strip().strip("`").rstrip("/") for row in rows]
+
+
+def layer_of(name: str, layers: list[str]) -> str:
+    """A subpackage is its own layer; the package's top-level modules and config/ are the core;
+    `python -m newsletter` is the command line."""
+    parts = name.split(".")
+    if parts[1:] == ["__main__"]:
+        return "cli"
+    return parts[1] if len(parts) > 1 and parts[1] in layers else "core"
+
+
+def upward_imports(graph: dict[str, set[str]], layers: list[str]) -> list[str]:
+    rank = {layer: n for n, layer in enumerate(layers)}
+    return sorted(
+        f"{name} imports {target}"
+        for name, targets in graph.items()
+        for target in targets
+        if rank[layer_of(target, layers)] > rank[layer_of(name, layers)]
+    )
+
+
+def test_the_documented_layers_are_the_subpackages():
+    layers = documented_layers()
+    assert layers[0] == "core" and layers[-1] == "cli", layers
+    subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")} - {"config"}
+    assert set(layers[1:]) == subpackages, set(layers[1:]) ^ subpackages
+
+
+def test_each_layer_imports_only_from_itself_and_the_layers_above_it():
+    known = modules()
+    graph = {name: {m for m in imports(path) if m in known and m != name} for name, path in known.items()}
+    assert upward_imports(graph, documented_layers()) == []
+
+
+def test_the_layer_check_finds_an_upward_import():
+    layers = ["core", "letter", "store", "cli"]
+    graph = {"newsletter.letter.a": {"newsletter.store.b", "newsletter.errors"}, "newsletter.store.b": {"newsletter.letter.a"}}
+    assert upward_imports(graph, layers) == ["newsletter.letter.a imports newsletter.store.b"]
+
+
+# ---- sizes the redesign promised ----
+
+MAX_TOP_LEVEL = 8
+MAX_PUBLIC_METHODS = 20
+MAX_FUNCTION_LINES = 60
+SHORT_FUNCTIONS_IN = ("newsletter/web",)
+
+
+def test_the_top_level_holds_at_most_8_modules():
+    top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__"))
+    assert len(top) <= MAX_TOP_LEVEL, top
+
+
+def long_functions(paths: list[Path]) -> list[str]:
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{path.name}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_no_function_in_web_over_60_lines():
+    paths = [p for p in modules().values() if str(p.relative_to(ROOT)).startswith(SHORT_FUNCTIONS_IN)]
+    assert paths
+    assert long_functions(paths) == []
+
+
+def test_the_length_check_finds_a_long_function(tmp_path):
+    body = "".join(f"    x{n} = {n}\n" for n in range(MAX_FUNCTION_LINES))
+    (tmp_path / "m.py").write_text(f"def short():\n    return 1\n\n\ndef long():\n{body}", encoding="utf-8")
+    found = long_functions([tmp_path / "m.py"])
+    assert len(found) == 1 and "long (61 lines)" in found[0]
+
+
+def public_methods(cls: type) -> list[str]:
+    return sorted(name for name in dir(cls) if not name.startswith("_") and callable(getattr(cls, name)))
+
+
+def test_no_class_in_the_store_has_more_than_20_public_methods():
+    import importlib
+    import inspect
+
+    crowded = {}
+    for name in modules():
+        if not name.startswith("newsletter.store"):
+            continue
+        module = importlib.import_module(name)
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == name and not issubclass(cls, BaseException):
+                methods = [m for m in public_methods(cls) if not hasattr(tuple, m)]  # NamedTuple's count, index
+                if len(methods) > MAX_PUBLIC_METHODS:
+                    crowded[f"{name}.{cls_name}"] = len(methods)
+    assert not crowded, crowded
