@@ -4,10 +4,6 @@ A command's module is imported only when that command runs (see group.COMMANDS).
 
 from __future__ import annotations
 
-from newsletter.cli.group import cli
+from newsletter.cli.group import cli, main
 
 __all__ = ["cli", "main"]
-
-
-def main() -> None:
-    cli(prog_name="newsletter")

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli.group import NotFound, cli, config_option, echo_err, load, open_store, plural
-from newsletter.cli.interrupts import stop_on_signals
+from newsletter.cli.group import NotFound, cli, config_option, echo_err, load, open_store, plural, stop_on_signals
 
 REPORT_COLUMNS = [
     ("campaign_id", "#"),

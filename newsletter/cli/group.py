@@ -6,7 +6,11 @@ names and short help from COMMANDS, so it pays for click alone (a test keeps COM
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,3 +147,33 @@ def shown(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def main() -> None:
+    """The `newsletter` command (the console script)."""
+    cli(prog_name="newsletter")
+
+
+# Ctrl-C and SIGTERM for long-running commands (send, worker, serve, the pollers): the first
+# asks to stop, the second stops now.
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event, say: Callable[[str], None], message: str) -> Iterator[None]:
+    """While inside, SIGINT or SIGTERM sets `stop` (after saying `message`); a second one
+    raises KeyboardInterrupt.
+
+    Setting a flag rather than raising keeps bookkeeping exact: an exception could land
+    between taking a result off a queue and recording it.
+    """
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        say(message)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from newsletter import domain as d
-from newsletter.cli.group import cli, config_option, echo_err
-from newsletter.cli.interrupts import stop_on_signals
+from newsletter.cli.group import cli, config_option, echo_err, stop_on_signals
 from newsletter.config import delivery as config_delivery
 
 if TYPE_CHECKING:
