@@ -73,8 +73,7 @@ def send(
     every recipient was sent the letter or skipped for a stated reason; 1 when any failed, is
     uncertain or the campaign paused; 2 for bad input.
     """
-    from newsletter.sending.campaign import SendRequest
-    from newsletter.sending.preflight import check_numbers
+    from newsletter.sending.campaign import SendRequest, check_numbers
 
     check_numbers(rate=rate, threads=threads, workers=workers)
     if tests:

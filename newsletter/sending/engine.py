@@ -35,9 +35,9 @@ from newsletter.sending.campaign import (
     begin,
     conclude,
     open_campaign,
+    prepare,
 )
 from newsletter.sending.pacing import Backoff, Progress, TokenBucket
-from newsletter.sending.preflight import prepare
 from newsletter.sending.providers import ProviderFactory, SendError, provider_factory
 from newsletter.store import Store, utcnow
 from newsletter.tokens import TokenSigner

@@ -15,8 +15,7 @@ from newsletter.errors import BadInput, Problem
 from newsletter.keys import secret_key
 from newsletter.letter.build import build_issue
 from newsletter.message.composer import NOBODY_TOKEN_KEY, Composer, Recipient, ensure_composable
-from newsletter.sending.campaign import CampaignStopped, Plan, Ready, SendRequest, plan
-from newsletter.sending.preflight import CHOOSE_PROVIDER, prepare
+from newsletter.sending.campaign import CHOOSE_PROVIDER, CampaignStopped, Plan, Ready, SendRequest, plan, prepare
 from newsletter.sending.providers import SendError, provider_factory
 from newsletter.store import utcnow
 from newsletter.tokens import TokenSigner

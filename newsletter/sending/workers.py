@@ -22,14 +22,15 @@ from newsletter.sending.campaign import (
     SendRequest,
     Summary,
     begin,
+    check_numbers,
     conclude,
     find,
     lock_key,
     open_campaign,
+    prepare,
 )
 from newsletter.sending.engine import campaign_label, send_campaign
 from newsletter.sending.pacing import Progress
-from newsletter.sending.preflight import check_numbers, prepare
 from newsletter.sending.providers import provider_factory
 from newsletter.store import Store
 from newsletter.store.campaigns import Recipients
