@@ -205,3 +205,51 @@ def test_no_class_in_the_store_has_more_than_20_public_methods():
                 if len(methods) > MAX_PUBLIC_METHODS:
                     crowded[f"{name}.{cls_name}"] = len(methods)
     assert not crowded, crowded
+
+
+# ---- the doc's walks and network list are the code's ----
+
+TRACE_START, TRACE_END = "<!-- trace-send -->", "<!-- /trace-send -->"
+NETWORK_LIBRARIES = ("smtplib", "imaplib", "boto3", "urllib.request", "http.client")
+
+
+def doc_section(title: str) -> str:
+    return ARCHITECTURE.read_text(encoding="utf-8").split(f"\n## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def module_name(path: str) -> str:
+    return "newsletter." + path.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+
+
+def test_only_the_documented_modules_touch_the_network():
+    rows = [line for line in doc_section("The network").splitlines() if line.startswith("| `")]
+    documented = {module_name(row.split("`")[1]) for row in rows}
+    reaching = {
+        name
+        for name, path in modules().items()
+        if any(m == lib or m.startswith(lib + ".") for m in imports(path) for lib in NETWORK_LIBRARIES)
+    }
+    assert reaching == documented
+
+
+def send_stations() -> list[str]:
+    section = doc_section("The walk of one letter")
+    return [module_name(line.split("**`", 1)[1].split("`**")[0]) for line in section.splitlines() if line[:3] in {f"{n}. " for n in range(1, 10)}]
+
+
+def test_the_walk_of_a_send_is_what_trace_send_prints():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NEWSLETTER_STORE_URL"}
+    traced = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "trace-send")], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert traced.returncode == 0, traced.stderr
+    quoted = doc_section("The walk of one letter").split(TRACE_START, 1)[1].split(TRACE_END, 1)[0]
+    assert quoted.strip().removeprefix("```").removesuffix("```").strip() == traced.stdout.strip()
+    entered = set(traced.stdout.split()[:-1])
+    stations = send_stations()
+    assert 1 <= len(stations) <= 6, stations
+    assert [s for s in stations if s not in entered] == []
