@@ -297,7 +297,7 @@ def markdown_memory(r: dict) -> list[str]:
         biggest = runs[max(runs, key=int)]
         if biggest["send_peak_rss_mb"] and biggest["send_peak_rss_mb"] >= r["target_mb"]:
             lines += ["", f"The `send` process itself passes {r['target_mb']} MB while it freezes {biggest['recipients']:,} recipients "
-                      "(`Store.create_campaign` reads the whole list with `.all()` before inserting the deliveries): "
+                      "(`store.campaigns.create` reads the whole list with `.all()` before inserting the deliveries): "
                       "**it misses the per-process target** although the workers and the dry run stay flat."]
     lines.append("")
     return lines
@@ -344,7 +344,7 @@ def markdown_unsubscribe(r: dict) -> list[str]:
         for row in cpu["highlights"]["rows"]:
             w = wall_rows.get(row["label"])
             # a coroutine's (the web handlers') wall time leaves out its awaits: not comparable, not shown
-            wall_cell = f"{w['ms_per_request']:.2f}" if w and not row["function"].startswith("newsletter/web/public.py") else "–"
+            wall_cell = f"{w['ms_per_request']:.2f}" if w and not row["function"].startswith("newsletter/web/unsubscribe.py") else "–"
             lines.append(f"| {row['label']} (`{row['function']}`) | {row['ms_per_request']:.2f} | {wall_cell} |")
         waits = {row["function"].split(":")[0] + row["function"].split(")")[0].split("(")[-1]: row["ms_per_request"]
                  for row in wall["highlights"]["rows"]}

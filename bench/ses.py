@@ -189,10 +189,10 @@ PROFILE_ITEMS = [
     ("… … of which the HTTP exchange (urllib3, http.client)", "urllib3/connectionpool.py", "(urlopen)"),
     ("composing messages", "newsletter/message/composer.py", "(compose)"),
     ("recording results and claiming (the ledger)", "newsletter/store/ledger.py", "(record_and_claim)"),
-    ("heartbeats", "newsletter/sending/campaign.py", "(_beat)"),
+    ("heartbeats", "newsletter/sending/engine.py", "(_beat)"),
     ("building the issue (start-up)", "newsletter/letter/build.py", "(build_issue)"),
     ("imports (start-up)", "<frozen importlib._bootstrap>", "(_find_and_load)"),
-    ("freezing the campaign (`send`)", "newsletter/store/ledger.py", "(create_campaign)"),
+    ("freezing the campaign (`send`)", "newsletter/store/campaigns.py", "(create)"),
 ]
 
 

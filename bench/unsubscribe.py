@@ -258,15 +258,15 @@ def bench_token_timing(subscribers: int, requests: int, log=print) -> dict:
 
 
 PROFILE_ITEMS = [
-    ("one-click POST handler, in the event loop (the page included)", "newsletter/web/public.py", "(unsubscribe)"),
-    ("Store.unsubscribe (in a worker thread)", "newsletter/store/feedback.py", "(unsubscribe)"),
+    ("one-click POST handler, in the event loop (the page included)", "newsletter/web/unsubscribe.py", "(unsubscribe)"),
+    ("store.feedback.unsubscribe (in a worker thread)", "newsletter/store/feedback.py", "(unsubscribe)"),
     ("… UPDATE … RETURNING of the status, and the event (waits for SQLite's write lock)", "newsletter/store/feedback.py",
      "(_web_change)"),
     ("… SQL through SQLAlchemy (every statement)", "sqlalchemy/engine/base.py", "(_execute_clauseelement)"),
     ("… sqlite3 execute", "sqlite3.Cursor", "execute"),
     ("… sqlite3 commit", "sqlite3.Connection", "commit"),
     ("… waiting for a pooled connection", "sqlalchemy/pool/impl.py", "(_do_get)"),
-    ("rendering the page", "newsletter/web/public.py", "(page)"),
+    ("rendering the page", "newsletter/web/unsubscribe.py", "(page)"),
     ("HTTP parsing (uvicorn, h11)", "uvicorn/protocols/http/h11_impl.py", "(data_received)"),
     ("HTTP response (uvicorn, h11)", "uvicorn/protocols/http/h11_impl.py", "(send)"),
     ("hand-off to the thread pool", "anyio/to_thread.py", "(run_sync)"),
@@ -283,7 +283,7 @@ def profile_unsubscribe(subscribers: int, duration: float, max_requests: int, lo
             result = bench_unsubscribe(subscribers, 1, duration, max_requests, profile_dir=Path(prof), wall=kind == "wall",
                                        log=lambda text: log(f"  profiled ({kind} time):{text[1:]}"))
             found = highlights(Path(prof), PROFILE_ITEMS)
-            # per request: Store.unsubscribe runs once per request (the warm-up's included)
+            # per request: store.feedback.unsubscribe runs once per request (the warm-up's included)
             requests = next((r["calls"] for r in found["rows"] if r["function"].startswith("newsletter/store/feedback.py") and
                              r["function"].endswith("(unsubscribe)")), 0)
             for row in found["rows"]:

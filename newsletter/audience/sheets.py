@@ -8,24 +8,16 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
 from charset_normalizer import from_bytes
+
+from newsletter.languages import loose
 
 FIELDS = ("email", "name", "language")
 # columns `export` writes that only the store's own records change: never read back as attributes
 RECORD_ONLY = frozenset({"status", "consentat", "consentversion", "consentsource"})
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
-
-_ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670]")  # tatweel and harakat
-_ALEFS = str.maketrans("أإآٱ", "اااا")
-
-
-def loose(text: str) -> str:
-    """A header or value as it is compared: case, spaces, punctuation, Arabic marks and alef forms aside."""
-    text = _ARABIC_MARKS.sub("", unicodedata.normalize("NFKC", text)).translate(_ALEFS).casefold()
-    return "".join(ch for ch in text if ch.isalnum())
 
 
 _HEADERS = {

@@ -13,12 +13,13 @@ from newsletter.cli.group import cli, config_option, shown
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def init(folder: Path) -> None:
     """Start a project in FOLDER: newsletter.toml (every setting shown), an example issue, .gitignore."""
+    from newsletter.config import STORE_FILE, default_store_url
     from newsletter.editor.scaffold import init_project
     from newsletter.store import Store
 
     written = init_project(folder)
-    Store.open(f"sqlite:///{(folder / 'newsletter.sqlite3').resolve()}").close()  # the database, created
-    click.echo(f"a new project in {shown(folder)}/: {len(written)} files and newsletter.sqlite3")
+    Store.open(default_store_url(folder)).close()  # the database, created
+    click.echo(f"a new project in {shown(folder)}/: {len(written)} files and {STORE_FILE}")
     click.echo(f"next: cd {shown(folder)}, replace each [[…]] in newsletter.toml, then `newsletter new SLUG`")
 
 

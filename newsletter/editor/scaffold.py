@@ -11,7 +11,6 @@ from newsletter.config import CONFIG_NAME, STORE_FILE, load_config, locate_confi
 from newsletter.config.document import scaffold_toml
 from newsletter.errors import BadInput, Problem
 
-PLACEHOLDER = re.compile(r"\[\[[^\]\n]{1,200}\]\]")
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,80}")
 
 GITIGNORE = f"""# the database, what was sent and what was built
@@ -78,7 +77,3 @@ def new_issue(where: Path, slug: str, *, sections: int, config_path: Path | None
     for name, content in files.items():
         (folder / name).write_text(content, encoding="utf-8")
     return [folder / name for name in files]
-
-
-def placeholders(text: str) -> list[str]:
-    return PLACEHOLDER.findall(text)

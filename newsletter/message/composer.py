@@ -1,5 +1,6 @@
 """One message for one person: the variant's placeholders filled, the headers written, the
-MIME assembled. The only place that fills placeholders and makes the unsubscribe URL.
+MIME assembled. Every message a person gets is composed here (the unsubscribe URL from tokens.py,
+the markers filled by placeholders.py); the editor's previews fill the same markers with sample values.
 
 Everything that is the same for every recipient of a variant (encoded subject, sender,
 list headers, the split HTML and text) is prepared once; each message then costs two
@@ -37,7 +38,7 @@ from newsletter.letter.images import EmbeddedImage
 from newsletter.letter.render import Variant
 from newsletter.message.headers import ComposeError, from_header, subject_header
 from newsletter.placeholders import Slots, person_values
-from newsletter.tokens import TokenSigner, tagged
+from newsletter.tokens import TokenSigner, tagged, unsubscribe_url
 
 # What the unsubscribe link of a preview or test copy says: no page answers to it.
 PREVIEW_TOKEN = "preview"
@@ -140,11 +141,6 @@ class BodyEncoder:
             tail.append(value.encode("utf-8"))
             tail.append(literal)
         return self.head_encoded + self._encode(b"".join(tail))
-
-
-def unsubscribe_url(base_url: str, token: str) -> str:
-    """The one-click unsubscribe URL that `newsletter serve` answers at /u/<token>."""
-    return f"{base_url}/u/{token}"
 
 
 def domain_of(address: str) -> str:
