@@ -148,15 +148,18 @@ def test_four_workers_one_killed_nobody_twice_rate_kept(tmp_path: Path, secret_e
             pids = worker_pids(parent, log_path)
             assert len(pids) == WORKERS
             victim = rng.choice(pids)
-            deadline = time.monotonic() + 90
+            # Limits for a stuck send, not a pace: on two shared cores the sink and four workers
+            # reach about 110 messages/s (the kill came after about 70 s, the exit after about
+            # 117 s, before and after the engine's redesign alike), not the 600/s allowed.
+            deadline = time.monotonic() + 240
             while sink.count() < kill_after:
                 assert parent.poll() is None, f"send ended (exit {parent.returncode}) before the kill:\n{log_path.read_text()}"
-                assert time.monotonic() < deadline, f"only {sink.count()} of {kill_after} messages after 90 s"
+                assert time.monotonic() < deadline, f"only {sink.count()} of {kill_after} messages after 240 s"
                 time.sleep(0.02)
             os.kill(victim, signal.SIGKILL)
             killed = time.monotonic()
             at_kill = sink.count()
-            parent.wait(timeout=120)
+            parent.wait(timeout=360)
         finally:
             if parent.poll() is None:
                 parent.kill()
