@@ -7,6 +7,7 @@ import ast
 import tomllib
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "newsletter"
@@ -237,6 +238,7 @@ def send_stations() -> list[str]:
     return [module_name(line.split("**`", 1)[1].split("`**")[0]) for line in section.splitlines() if line[:3] in {f"{n}. " for n in range(1, 10)}]
 
 
+@pytest.mark.trials  # a profiled send of its own: tens of seconds beside the fast tier's other tests
 def test_the_walk_of_a_send_is_what_trace_send_prints():
     import os
     import subprocess
