@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
@@ -64,19 +65,10 @@ def open_services(
     )
 
 
-def create_app(
-    config: Config,
-    store: Store,
-    secret: bytes,
-    *,
-    load_certificate: Callable[[str], bytes] | None = None,
-    confirm: Callable[[str], None] = sns.confirm_subscription,
-    now: Callable[[], dt.datetime] | None = None,
-    send_message: Callable[[Outgoing], str] | None = None,
-) -> Starlette:
-    services = open_services(
-        config, store, secret, load_certificate=load_certificate, confirm=confirm, now=now, send_message=send_message
-    )
+def create_app(config: Config, store: Store, secret: bytes, **options: Any) -> Starlette:
+    """The public app: its routes over the services `open_services` makes (`options` are its
+    keyword arguments: a certificate loader, the SubscribeURL visit, a clock, a message sender)."""
+    services = open_services(config, store, secret, **options)
     routes: list[BaseRoute] = [
         *unsubscribe.ROUTES,
         *sns.routes(config.feedback.sns_path),
