@@ -214,10 +214,9 @@ def test_smtp_one_message_per_active_subscriber(project_dir, smtp_sink, layout):
 def test_smtp_throttling_retried_until_everyone_has_one(project_dir, smtp_sink):
     """30 % of messages refused with 451 at the end of DATA: retried, each person gets exactly one."""
     from newsletter.letter.build import build_issue
-    from newsletter.sending.pacing import Backoff
-    from newsletter.sending.providers import provider_factory
     from newsletter.sending.campaign import SendOptions
-    from newsletter.sending.engine import send_campaign
+    from newsletter.sending.engine import provider_factory, send_campaign
+    from newsletter.sending.pacing import Backoff
 
     sink = smtp_sink(refuse_fraction=0.3, seed=7)
     project = Project(project_dir, extra_config=smtp_config(sink.port, max_attempts=12))

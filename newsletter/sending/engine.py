@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from newsletter import domain as d
+from newsletter.config import Config
 from newsletter.domain import Campaign, Claimed
 from newsletter.letter.build import Build, build_issue
 from newsletter.message.composer import ComposeError, Composer, Recipient
@@ -38,7 +39,7 @@ from newsletter.sending.campaign import (
     prepare,
 )
 from newsletter.sending.pacing import Backoff, Progress, TokenBucket
-from newsletter.sending.providers import ProviderFactory, SendError, provider_factory
+from newsletter.sending.providers.base import ProviderFactory, SendError
 from newsletter.store import Store, utcnow
 from newsletter.tokens import TokenSigner
 
@@ -59,6 +60,23 @@ def send_issue(
         label = campaign_label(ready.build.issue.slug, ready.options.lists)
         factory = provider_factory(ready.options.provider, ready.build.config, campaign_label=label)
         return send_campaign(ready.store, ready.build, ready.options, factory, ready.secret, opened, progress, stop)
+
+
+def provider_factory(name: str, config: Config, *, campaign_label: str = "test") -> ProviderFactory:
+    """The provider named `name` (outbox, smtp or ses), imported only when it is the one used."""
+    if name == "outbox":
+        from newsletter.sending.providers.outbox import OutboxFactory
+
+        return OutboxFactory(config.root / config.send.outbox / campaign_label)
+    if name == "smtp":
+        from newsletter.sending.providers.smtp import SMTPFactory
+
+        return SMTPFactory(config.smtp)
+    if name == "ses":
+        from newsletter.sending.providers.ses import SESFactory
+
+        return SESFactory(config.ses)
+    raise ValueError(f"unknown provider {name!r}")
 
 
 def campaign_label(slug: str, lists: tuple[str, ...]) -> str:

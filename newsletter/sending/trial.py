@@ -16,7 +16,8 @@ from newsletter.keys import secret_key
 from newsletter.letter.build import build_issue
 from newsletter.message.composer import NOBODY_TOKEN_KEY, Composer, Recipient, ensure_composable
 from newsletter.sending.campaign import CHOOSE_PROVIDER, CampaignStopped, Plan, Ready, SendRequest, plan, prepare
-from newsletter.sending.providers import SendError, provider_factory
+from newsletter.sending.engine import provider_factory
+from newsletter.sending.providers.base import SendError
 from newsletter.store import utcnow
 from newsletter.tokens import TokenSigner
 

@@ -29,9 +29,8 @@ from newsletter.sending.campaign import (
     open_campaign,
     prepare,
 )
-from newsletter.sending.engine import campaign_label, send_campaign
+from newsletter.sending.engine import campaign_label, provider_factory, send_campaign
 from newsletter.sending.pacing import Progress
-from newsletter.sending.providers import provider_factory
 from newsletter.store import Store
 from newsletter.store.campaigns import Recipients
 

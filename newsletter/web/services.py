@@ -76,7 +76,7 @@ def services_of(request: Request) -> Services:
 
 def provider_sender(config: Config) -> Callable[[Outgoing], str]:
     """Sends one message (a sign-up's confirmation) through `[signup] provider`, else `[send] provider`."""
-    from newsletter.sending.providers import provider_factory
+    from newsletter.sending.engine import provider_factory
 
     assert config.signup is not None
     name = config.signup.provider or config.send.provider
