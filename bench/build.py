@@ -21,7 +21,7 @@ from newsletter.config import find_config, load_config
 from newsletter.errors import Problems
 from newsletter.letter import render
 from newsletter.letter.assemble import assemble
-from newsletter.letter.build import build_issue
+from newsletter.letter.render import build_issue
 from newsletter.letter.issue_folder import load_issue
 
 ISSUE = ROOT / "issues" / "2022-12-year-end"

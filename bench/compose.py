@@ -14,7 +14,7 @@ import statistics
 import time
 from pathlib import Path
 
-from newsletter.letter.build import build_issue
+from newsletter.letter.render import build_issue
 from newsletter.message.composer import Composer, Recipient
 from newsletter.store import utcnow
 from newsletter.tokens import TokenSigner

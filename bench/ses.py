@@ -190,7 +190,7 @@ PROFILE_ITEMS = [
     ("composing messages", "newsletter/message/composer.py", "(compose)"),
     ("recording results and claiming (the ledger)", "newsletter/store/ledger.py", "(record_and_claim)"),
     ("heartbeats", "newsletter/sending/engine.py", "(_beat)"),
-    ("building the issue (start-up)", "newsletter/letter/build.py", "(build_issue)"),
+    ("building the issue (start-up)", "newsletter/letter/render.py", "(build_issue)"),
     ("imports (start-up)", "<frozen importlib._bootstrap>", "(_find_and_load)"),
     ("freezing the campaign (`send`)", "newsletter/store/campaigns.py", "(create)"),
 ]

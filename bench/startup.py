@@ -58,7 +58,7 @@ def mjml_sources(issue: Path) -> dict[str, str]:
     `build_issue` calls mjml2html once per variant, in the order of its variants."""
     import mjml
 
-    from newsletter.letter.build import build_issue
+    from newsletter.letter.render import build_issue
 
     original = mjml.mjml2html
     caught: list[str] = []

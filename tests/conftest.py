@@ -55,7 +55,7 @@ def in_root(monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def year_end_build():
-    from newsletter.letter.build import build_issue
+    from newsletter.letter.render import build_issue
 
     return build_issue(YEAR_END)
 

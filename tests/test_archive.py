@@ -305,7 +305,7 @@ def config_with(tmp_path: Path, extra: str = "", templates: Path | None = None) 
 def test_the_pages_offer_the_signup_page_where_there_is_one(tmp_path):
     from conftest import YEAR_END as year_end
     from newsletter.archive.publish import web_edition
-    from newsletter.letter.build import build_issue
+    from newsletter.letter.render import build_issue
 
     build = build_issue(year_end, config_with(tmp_path, '[archive]\nsignup_url = "https://cssrweb.org/subscribe"\n'))
     pages = {name: data.decode("utf-8") for name, (_type, data) in web_edition(build).items()}

@@ -19,7 +19,7 @@ from playwright.sync_api import sync_playwright
 from image_letters import image_issue
 from newsletter.languages import wrap_html
 from newsletter.editor.output import build_files
-from newsletter.letter.build import build_issue
+from newsletter.letter.render import build_issue
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUE = ROOT / "issues" / "2022-12-year-end"

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.editor.output import build_files
-from newsletter.letter.build import build_issue
+from newsletter.letter.render import build_issue
 from newsletter.cli import cli
 
 from conftest import FIXTURES, ROOT, YEAR_END

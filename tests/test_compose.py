@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import load_config
-from newsletter.letter.build import build_issue
+from newsletter.letter.render import build_issue
 from newsletter.message.composer import ComposeError, Composer, Recipient
 from newsletter.message.headers import from_header, subject_header
 from newsletter.placeholders import Slots

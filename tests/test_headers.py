@@ -30,7 +30,7 @@ from conftest import ROOT, YEAR_END
 from newsletter.addresses import normalise_email
 from newsletter.config import load_config
 from newsletter.errors import BadInput, Problems
-from newsletter.letter.build import build_issue
+from newsletter.letter.render import build_issue
 from newsletter.letter.issue_folder import _load_issue_toml
 from newsletter.letter.render import render_variants
 from newsletter.message.composer import ComposeError, Composer, Recipient, composable

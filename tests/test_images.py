@@ -20,7 +20,7 @@ from PIL import Image
 from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.errors import BadInput
-from newsletter.letter.build import build_issue
+from newsletter.letter.render import build_issue
 from newsletter.message.composer import Composer, Recipient, sample_message
 
 ISSUES = "tests/fixtures/project/issues"

@@ -17,7 +17,7 @@ from conftest import SECRET, YEAR_END, Project
 from newsletter.cli import cli
 from newsletter.domain import NewSubscriber
 from newsletter.errors import BadInput
-from newsletter.letter.build import build_issue
+from newsletter.letter.render import build_issue
 from newsletter.message.composer import Composer, Recipient
 from newsletter.tokens import TokenSigner
 

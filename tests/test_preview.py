@@ -32,7 +32,7 @@ from image_letters import PHOTO_ALT, image_issue, photo
 from newsletter.editor.checks import run_checks
 from newsletter.editor.results import CheckResult
 from newsletter.errors import BadInput, Problem
-from newsletter.letter.build import build_issue
+from newsletter.letter.render import build_issue
 from newsletter.web.preview import create_preview_app
 
 SCREENSHOTS = ROOT / "dist" / "screenshots"

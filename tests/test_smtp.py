@@ -108,7 +108,7 @@ def raw_headers(raw: bytes) -> tuple[list[bytes], dict[str, str]]:
 
 
 def check_messages(sink: SinkHandler, project: Project, active: dict[str, str], gone: set[str], *, layout: str) -> None:
-    from newsletter.letter.build import build_issue
+    from newsletter.letter.render import build_issue
     from newsletter.tokens import TokenSigner
 
     build = build_issue(project.issue, project.config_path)
@@ -213,7 +213,7 @@ def test_smtp_one_message_per_active_subscriber(project_dir, smtp_sink, layout):
 
 def test_smtp_throttling_retried_until_everyone_has_one(project_dir, smtp_sink):
     """30 % of messages refused with 451 at the end of DATA: retried, each person gets exactly one."""
-    from newsletter.letter.build import build_issue
+    from newsletter.letter.render import build_issue
     from newsletter.sending.campaign import SendOptions
     from newsletter.sending.engine import provider_factory, send_campaign
     from newsletter.sending.pacing import Backoff

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from newsletter.domain import BILINGUAL
 from newsletter.errors import BadInput, Problems
 from newsletter.letter.assemble import inbox_line, page_url
-from newsletter.letter.build import Build
 from newsletter.letter.images import with_file_names
-from newsletter.letter.render import HTML_TEMPLATE, render_variants
+from newsletter.letter.render import HTML_TEMPLATE, Build, render_variants
 from newsletter.placeholders import Slots
 from newsletter.store import Store
 

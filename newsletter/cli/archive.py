@@ -39,7 +39,7 @@ def build_site(out_dir: Path, config_path: Path | None) -> None:
 def publish_issue(issue_dir: Path, config_path: Path | None) -> None:
     """Publish ISSUE_DIR in the archive now (again: its pages are made anew, its date kept)."""
     from newsletter.archive.publish import publish
-    from newsletter.letter.build import build_issue
+    from newsletter.letter.render import build_issue
 
     build = build_issue(issue_dir, config_path)
     published = publish(open_store(build.config), build)

@@ -23,7 +23,7 @@ from newsletter.cli.group import cli, config_option, echo_err, shown
 def build(issue_dir: Path, out_dir: Path | None, config_path: Path | None) -> None:
     """Render every variant of ISSUE_DIR to HTML, plain text and a sample .eml."""
     from newsletter.editor.output import write_build
-    from newsletter.letter.build import build_issue
+    from newsletter.letter.render import build_issue
 
     result = build_issue(issue_dir, config_path)
     target, files = write_build(result, out_dir)

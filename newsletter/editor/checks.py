@@ -21,7 +21,8 @@ from newsletter.editor.spam import SPAM_FAIL, check_spam
 from newsletter.errors import Problem, Problems
 from newsletter.languages import URL_LIKE
 from newsletter.letter.assemble import PREHEADER_MAX, PREHEADER_MIN, SUBJECT_MAX  # what inboxes show
-from newsletter.letter.build import (
+from newsletter.letter.images import image_lines
+from newsletter.letter.render import (
     GMAIL_CLIP_BYTES,
     MESSAGE_WARNING_BYTES,
     SIZE_WARNING_BYTES,
@@ -30,7 +31,6 @@ from newsletter.letter.build import (
     message_bytes,
     weight_line,
 )
-from newsletter.letter.images import image_lines
 from newsletter.message.composer import ensure_composable
 from newsletter.placeholders import CLOSE, LONG_NAMES, OPEN, Slots, person_values, unwritten
 

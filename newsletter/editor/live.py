@@ -24,7 +24,7 @@ from newsletter.editor.checks import run_checks
 from newsletter.editor.output import build_files
 from newsletter.editor.results import CheckResult
 from newsletter.errors import BadInput
-from newsletter.letter.build import Build
+from newsletter.letter.render import Build
 
 WATCH_INTERVAL = 0.2  # seconds between two looks at the files
 

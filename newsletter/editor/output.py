@@ -10,8 +10,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from newsletter.letter.build import Build
 from newsletter.letter.images import with_file_names
+from newsletter.letter.render import Build
 from newsletter.message.composer import preview_text, preview_values, sample_messages
 from newsletter.placeholders import LONG_NAMES, Slots, person_values
 

@@ -14,7 +14,7 @@ from newsletter.errors import NewsletterError
 from newsletter.message.composer import sample_message
 
 if TYPE_CHECKING:
-    from newsletter.letter.build import Build
+    from newsletter.letter.render import Build
 
 SPAM_WARN = 1.0
 SPAM_FAIL = 5.0  # SpamAssassin's own "required" score

@@ -21,9 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from markupsafe import Markup
+
 from newsletter.config import Config
 from newsletter.domain import BILINGUAL
 from newsletter.languages import Language, format_month, format_number
+from newsletter.letter import markdown
 from newsletter.letter.issue_folder import Issue, Part
 from newsletter.placeholders import Field
 
@@ -210,3 +213,53 @@ def web_links(name: str, languages: list[Language], all_languages: tuple[Languag
         if name == BILINGUAL or language.code != first.code
     ]
     return {"index": {"url": f"../{index_name(first.code)}", "text": first.word("archive_back")}, "pages": pages}
+
+
+# --- views handed to the templates ------------------------------------------------------------
+
+
+def block_view(letter: Letter, images: dict[str, tuple[str, int | None]]) -> dict:
+    """A letter's text as the templates take it: each section's HTML and plain text."""
+    language = letter.language
+
+    def block(b: Block | None) -> dict | None:
+        if b is None:
+            return None
+        return {
+            "label": b.label,
+            "title": b.title,
+            "html": Markup(markdown.to_html(b.part.tokens, language, images, letter.digits)),
+            "text": markdown.to_text(b.part.tokens, language, digits=letter.digits),
+        }
+
+    return {
+        "lang": language.code,
+        "dir": language.dir,
+        "align": language.align,
+        "font": language.font_stack,
+        "organisation": letter.organisation,
+        "title": letter.title,
+        "date_label": letter.date_label,
+        "opening": block(letter.opening),
+        "sections": [block(s) for s in letter.sections],
+        "closing": block(letter.closing),
+    }
+
+
+def footer_view(letter: Letter, config: Config) -> dict:
+    language = letter.language
+    signup = config.archive.signup_url
+    return {
+        "signup": {"url": signup, "text": language.word("signup"), "link": language.word("signup_link")}
+        if signup
+        else None,
+        "lang": language.code,
+        "dir": language.dir,
+        "align": language.align,
+        "font": language.font_stack,
+        "why": language.word("why", organisation=letter.organisation),
+        "contact_label": language.word("contact"),
+        "contact": config.contact,
+        "unsubscribe": language.word("unsubscribe"),
+        "unsubscribe_text": language.word("unsubscribe_text"),
+    }

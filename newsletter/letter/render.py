@@ -1,4 +1,6 @@
-"""Rendering a letter: Jinja2 → MJML → HTML (mjml-python) → inlined CSS (premailer), plus text.
+"""Rendering a letter: Jinja2 → MJML → HTML (mjml-python) → inlined CSS (premailer), plus text;
+and `build_issue`, the whole letter in memory: the issue folder loaded, assembled, rendered.
+Nothing is written here; `newsletter.editor.output` writes the files and the sender sends.
 
 Pure: takes loaded data and returns strings. Personal values (the unsubscribe URL, …) are
 left as placeholders, filled in per recipient by `newsletter.message.composer`.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import importlib.util
 import logging
 import re
@@ -22,13 +25,14 @@ from markupsafe import Markup, escape
 from mjml import mjml2html
 
 from newsletter import placeholders
-from newsletter.config import Config
+from newsletter.config import Config, load_config, locate_config
 from newsletter.domain import BILINGUAL
 from newsletter.errors import Problems
 from newsletter.languages import isolate_link, mark_text, wrap_html
-from newsletter.letter import markdown, template_errors
-from newsletter.letter.assemble import Block, Letter, inbox_line, message_links, web_links
-from newsletter.letter.images import EmbeddedImage, LetterImages
+from newsletter.letter import template_errors
+from newsletter.letter.assemble import Letter, assemble, block_view, footer_view, inbox_line, message_links, web_links
+from newsletter.letter.images import EmbeddedImage, LetterImages, base64_size, load_images
+from newsletter.letter.issue_folder import Issue, load_issue
 from newsletter.letter.template_errors import HTML_TEMPLATE
 from newsletter.placeholders import Field, marker
 
@@ -78,7 +82,7 @@ def render_variants(
     sources = images.html_sources()
     names = [n for n in variant_names(config) if only is None or n in only]
     needed = {c for n in names for c in (config.codes if n == BILINGUAL else [n])}
-    views = {code: _block_view(letters[code], sources) for code in config.codes if code in needed}
+    views = {code: block_view(letters[code], sources) for code in config.codes if code in needed}
     variants: dict[str, Variant] = {}
     for name in names:
         chosen = [letters[c] for c in (list(config.codes) if name == BILINGUAL else [name])]
@@ -111,55 +115,6 @@ def _personal(variant: Variant, fields: tuple[Field, ...], problems: Problems, *
             )
         return None
     return dataclasses.replace(variant, fields=fields)
-
-
-# --- views handed to the templates ------------------------------------------------------------
-
-
-def _block_view(letter: Letter, images: dict[str, tuple[str, int | None]]) -> dict:
-    language = letter.language
-
-    def block(b: Block | None) -> dict | None:
-        if b is None:
-            return None
-        return {
-            "label": b.label,
-            "title": b.title,
-            "html": Markup(markdown.to_html(b.part.tokens, language, images, letter.digits)),
-            "text": markdown.to_text(b.part.tokens, language, digits=letter.digits),
-        }
-
-    return {
-        "lang": language.code,
-        "dir": language.dir,
-        "align": language.align,
-        "font": language.font_stack,
-        "organisation": letter.organisation,
-        "title": letter.title,
-        "date_label": letter.date_label,
-        "opening": block(letter.opening),
-        "sections": [block(s) for s in letter.sections],
-        "closing": block(letter.closing),
-    }
-
-
-def _footer_view(letter: Letter, config: Config) -> dict:
-    language = letter.language
-    signup = config.archive.signup_url
-    return {
-        "signup": {"url": signup, "text": language.word("signup"), "link": language.word("signup_link")}
-        if signup
-        else None,
-        "lang": language.code,
-        "dir": language.dir,
-        "align": language.align,
-        "font": language.font_stack,
-        "why": language.word("why", organisation=letter.organisation),
-        "contact_label": language.word("contact"),
-        "contact": config.contact,
-        "unsubscribe": language.word("unsubscribe"),
-        "unsubscribe_text": language.word("unsubscribe_text"),
-    }
 
 
 def _render_one(
@@ -198,7 +153,7 @@ def _render_one(
         "title": first.title,
         "preheader": inbox.preheader,
         "blocks": blocks,
-        "footers": [_footer_view(letter, config) for letter in letters],
+        "footers": [footer_view(letter, config) for letter in letters],
         "jump": jump,
     }
     count = len(problems.items)
@@ -367,3 +322,73 @@ def inline_css(html: str) -> str:
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = f"{_DOCTYPE}\n{inlined}"
     return inlined
+
+
+# --- the whole letter in memory --------------------------------------------------------------
+
+GMAIL_CLIP_BYTES = 102 * 1024
+SIZE_WARNING_BYTES = 90 * 1024
+MESSAGE_WARNING_BYTES = 1024 * 1024  # slow to fetch on a poor or metered connection
+
+
+def message_bytes(variant: Variant) -> int:
+    """About what the message weighs: every part base64-encoded (the heavier encoding), headers aside."""
+    parts = [len(variant.html.encode("utf-8")), len(variant.text.encode("utf-8"))]
+    return sum(base64_size(size) for size in parts) + sum(base64_size(len(i.data)) for i in variant.images)
+
+
+def weight_line(variant: Variant) -> str:
+    """The message's weight with each image's, for warnings and checks."""
+    listed = ", ".join(f"{image.filename} {len(image.data) / 1024:.1f} KB" for image in variant.images)
+    return f"the message weighs about {message_bytes(variant) / 1024:.1f} KB with its images ({listed})"
+
+
+@dataclass(frozen=True)
+class Build:
+    config: Config
+    issue: Issue
+    letters: dict[str, Letter]
+    variants: dict[str, Variant]
+    images: LetterImages = LetterImages()
+
+    def warnings(self) -> list[str]:
+        out = []
+        for variant in self.variants.values():
+            size = len(variant.html.encode("utf-8"))
+            if size > SIZE_WARNING_BYTES:
+                out.append(
+                    f"{variant.name}.html: {size / 1024:.1f} KB of HTML; Gmail clips messages over about "
+                    f"{GMAIL_CLIP_BYTES // 1024} KB"
+                )
+            if message_bytes(variant) > MESSAGE_WARNING_BYTES:
+                out.append(
+                    f"{variant.name}.eml: {weight_line(variant)}; keep it under {MESSAGE_WARNING_BYTES // 1024} KB"
+                )
+        return out
+
+    def content_hash(self) -> str:
+        """A fingerprint of what every reader gets: a campaign refuses to go on with another letter.
+
+        The images are in it through the HTML: each Content-ID holds a hash of the image."""
+        digest = hashlib.sha256()
+        for name, variant in sorted(self.variants.items()):
+            fallbacks = [field.fallback for field in variant.fields]  # what readers without a value read
+            for part in (name, variant.subject, variant.text, variant.html, *fallbacks):
+                digest.update(part.encode("utf-8"))
+                digest.update(b"\0")
+        return digest.hexdigest()
+
+
+def build_issue(issue_dir: Path, config_path: Path | None = None) -> Build:
+    """Everything the issue renders to, in memory. Raises BadInput with every problem found."""
+    config = load_config(locate_config(issue_dir, config_path))
+    problems = Problems()
+    issue = load_issue(issue_dir, config, problems)
+    if issue is None:
+        problems.raise_if_any()
+        raise AssertionError("load_issue returned nothing without a problem")
+    images = load_images(issue, config, problems)
+    letters = assemble(issue, config)
+    variants = render_variants(letters, config, problems, images=images)
+    problems.raise_if_any()
+    return Build(config=config, issue=issue, letters=letters, variants=variants, images=images)

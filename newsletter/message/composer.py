@@ -33,9 +33,8 @@ from newsletter.config import Config
 from newsletter.config.toml import line_of_key
 from newsletter.errors import BadInput, Problem, Problems
 from newsletter.letter.assemble import sender_name
-from newsletter.letter.build import Build
 from newsletter.letter.images import EmbeddedImage
-from newsletter.letter.render import Variant
+from newsletter.letter.render import Build, Variant
 from newsletter.message.headers import ComposeError, from_header, subject_header
 from newsletter.placeholders import Slots, person_values
 from newsletter.tokens import TokenSigner, tagged, unsubscribe_url

@@ -25,7 +25,7 @@ from newsletter.config.delivery import PROVIDERS
 from newsletter.domain import Campaign
 from newsletter.editor.checks import blocking_problems, real_send_problems
 from newsletter.errors import BadInput, NewsletterError, Problem
-from newsletter.letter.build import Build
+from newsletter.letter.render import Build
 from newsletter.message.composer import composable
 from newsletter.store import Store
 from newsletter.store.campaigns import Recipients

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from newsletter import domain as d
 from newsletter.config import Config
 from newsletter.domain import Campaign, Claimed
-from newsletter.letter.build import Build, build_issue
+from newsletter.letter.render import Build, build_issue
 from newsletter.message.composer import ComposeError, Composer, Recipient
 from newsletter.sending.campaign import (
     HEARTBEAT,

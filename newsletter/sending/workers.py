@@ -15,7 +15,7 @@ from pathlib import Path
 from newsletter import domain as d
 from newsletter.config import load_config, locate_config
 from newsletter.errors import BadInput
-from newsletter.letter.build import build_issue
+from newsletter.letter.render import build_issue
 from newsletter.sending.campaign import (
     Ready,
     SendOptions,

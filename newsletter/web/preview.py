@@ -40,7 +40,7 @@ from newsletter.editor.checks import run_checks
 from newsletter.editor.live import WATCH_INTERVAL, Preview, Snapshot, frame_hashes, issue_watch_paths, variants_of
 from newsletter.editor.results import ERROR, OK
 from newsletter.errors import NewsletterError
-from newsletter.letter.build import SIZE_WARNING_BYTES, Build, build_issue
+from newsletter.letter.render import SIZE_WARNING_BYTES, Build, build_issue
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PORT = 8008
