@@ -17,7 +17,7 @@ from pathlib import Path
 from newsletter.letter.render import build_issue
 from newsletter.message.composer import Composer, Recipient
 from newsletter.store import utcnow
-from newsletter.tokens import TokenSigner
+from newsletter.keys import TokenSigner
 
 SECRET = b"bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 TARGET = 20_000  # messages per second

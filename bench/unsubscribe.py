@@ -179,7 +179,7 @@ def timing_tokens(config: Path, db: Path, count: int, secret: bytes) -> dict[str
     forget` does (its library function: a process per person would take minutes)."""
     from newsletter.config import load_config
     from newsletter.sending.forget import forget
-    from newsletter.tokens import TokenSigner
+    from newsletter.keys import TokenSigner
 
     signer = TokenSigner(secret)
     with sqlite3.connect(db) as conn:

@@ -1,6 +1,6 @@
 """The bounce mailbox's messages read without a server: DSNs, free-form bounces, ARF reports,
 auto-replies and mailed unsubscribes (newsletter.feedback.bounces, pure); the delivery tokens
-they carry (newsletter.tokens); the envelope sender and mailto the composer writes; and the
+they carry (newsletter.keys); the envelope sender and mailto the composer writes; and the
 [bounces] and [mailbox] settings."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from conftest import ROOT
 
 from newsletter.config.mail import BounceSettings
 from newsletter.feedback.bounces import Addresses, bounce_type, read_message
-from newsletter.tokens import DeliveryTokens, TokenSigner, tag_of, tagged
+from newsletter.keys import DeliveryTokens, TokenSigner, tag_of, tagged
 
 KEY = b"k" * 16 + b"ey-for-the-bounce-tests-0123"
 TOKENS = DeliveryTokens(KEY)

@@ -24,7 +24,7 @@ import pytest
 
 from conftest import SECRET, Project
 from newsletter import domain as d
-from newsletter.tokens import TokenSigner
+from newsletter.keys import TokenSigner
 from smtp_sink import SinkHandler, smtp_sink  # noqa: F401 - fixture
 from uvicorn_server import running
 

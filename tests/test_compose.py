@@ -19,7 +19,7 @@ from newsletter.letter.render import build_issue
 from newsletter.message.composer import ComposeError, Composer, Recipient
 from newsletter.message.headers import from_header, subject_header
 from newsletter.placeholders import Slots
-from newsletter.tokens import TokenSigner
+from newsletter.keys import TokenSigner
 
 NOW = dt.datetime(2022, 12, 20, 9, 0, tzinfo=dt.timezone.utc)
 KEY = "0123456789abcdef0123456789abcdef"

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 from conftest import ROOT, SECRET, Project
 from newsletter.cli import cli
-from newsletter.tokens import TokenSigner
+from newsletter.keys import TokenSigner
 
 DEPLOY = ROOT / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from conftest import SECRET, Project
 from newsletter import domain as d
 from newsletter.cli import cli as cli_group
-from newsletter.tokens import TokenSigner
+from newsletter.keys import TokenSigner
 from smtp_sink import smtp_config, smtp_sink  # noqa: F401 - fixture
 
 ASCII_PERSON = ("nour.haddad@example.org", "نور حداد")

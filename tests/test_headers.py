@@ -35,7 +35,7 @@ from newsletter.letter.issue_folder import _load_issue_toml
 from newsletter.letter.render import render_variants
 from newsletter.message.composer import ComposeError, Composer, Recipient, composable
 from newsletter.store import utcnow
-from newsletter.tokens import TokenSigner
+from newsletter.keys import TokenSigner
 
 FULL = os.environ.get("HYPOTHESIS_PROFILE") == "full"
 settings.register_profile("headers-fast", max_examples=150, deadline=None, database=None,

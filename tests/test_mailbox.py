@@ -27,7 +27,7 @@ from smtp_sink import SinkHandler, free_port, smtp_config, smtp_sink  # noqa: F4
 from sqlalchemy import func, select, text
 
 import newsletter.store.tables as t
-from newsletter.tokens import DeliveryTokens, tag_of, tagged
+from newsletter.keys import DeliveryTokens, tag_of, tagged
 from store_helpers import is_suppressed
 
 ISSUE = "issues/2022-12-year-end"

@@ -19,7 +19,7 @@ from newsletter.domain import NewSubscriber
 from newsletter.errors import BadInput
 from newsletter.letter.render import build_issue
 from newsletter.message.composer import Composer, Recipient
-from newsletter.tokens import TokenSigner
+from newsletter.keys import TokenSigner
 
 AR_FALLBACK = "الأصدقاء والصديقات الأعزاء"
 EN_FALLBACK = "Dear friends"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from newsletter.languages import LANGUAGES
 from newsletter.letter import markdown
-from newsletter.tokens import TokenSigner
+from newsletter.keys import TokenSigner
 
 settings.register_profile("properties-fast", max_examples=300, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -36,7 +36,7 @@ from newsletter.domain import NewSubscriber
 from newsletter.store import Store
 from newsletter.store.feedback import Feedback
 from newsletter.store.subscribers import Subscribers
-from newsletter.tokens import LENGTH, TokenSigner
+from newsletter.keys import LENGTH, TokenSigner
 from newsletter.web.public import create_app
 from newsletter.web.sns import MAX_SNS_BODY, too_deep
 from newsletter.web.unsubscribe import MAX_FORM_BODY

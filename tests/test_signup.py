@@ -30,7 +30,7 @@ from newsletter.cli import cli
 from newsletter.domain import NewSubscriber
 from newsletter.store import Store
 from newsletter.store import tables as t
-from newsletter.tokens import TokenSigner
+from newsletter.keys import TokenSigner
 from newsletter.web.public import create_app
 from newsletter.web.answers import form_fields
 from store_helpers import count_signups, set_status

@@ -109,7 +109,7 @@ def raw_headers(raw: bytes) -> tuple[list[bytes], dict[str, str]]:
 
 def check_messages(sink: SinkHandler, project: Project, active: dict[str, str], gone: set[str], *, layout: str) -> None:
     from newsletter.letter.render import build_issue
-    from newsletter.tokens import TokenSigner
+    from newsletter.keys import TokenSigner
 
     build = build_issue(project.issue, project.config_path)
     subjects = {name: v.subject for name, v in build.variants.items()}

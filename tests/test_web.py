@@ -55,7 +55,7 @@ from newsletter.feedback.sns import signing_string
 from newsletter.domain import NewSubscriber
 from newsletter.store import Store
 from newsletter.store.feedback import Feedback
-from newsletter.tokens import TokenSigner
+from newsletter.keys import TokenSigner
 from newsletter.web.public import create_app
 from ses_samples import SAMPLES
 from uvicorn_server import running

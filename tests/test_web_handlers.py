@@ -32,7 +32,7 @@ from newsletter.feedback.sns import signing_string
 from newsletter.message.composer import PREVIEW_TOKEN, Outgoing
 from newsletter.store import Database, Store
 from newsletter.store.feedback import Feedback
-from newsletter.tokens import (
+from newsletter.keys import (
     CONFIRM_ROUTE,
     HEALTH_ROUTE,
     LANGUAGE_ROUTE,

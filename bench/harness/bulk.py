@@ -151,7 +151,7 @@ def main() -> None:
     fill_s = time.perf_counter() - start
     if args.tokens:
         from newsletter.keys import secret_key
-        from newsletter.tokens import TokenSigner
+        from newsletter.keys import TokenSigner
 
         signer = TokenSigner(secret_key())
         chosen = random.Random(1).sample(keys, min(args.tokens_count or len(keys), len(keys)))

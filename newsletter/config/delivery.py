@@ -7,7 +7,7 @@ import re
 
 from newsletter.config.declare import setting, table
 from newsletter.config.toml import Choice, Names, Number, Pairs, Text
-from newsletter.tokens import unsubscribe_path
+from newsletter.keys import unsubscribe_path
 
 PROVIDERS = ("outbox", "smtp", "ses")
 SMTP_SECURITY = ("starttls", "tls", "none")

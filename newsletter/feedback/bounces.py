@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
 
-from newsletter.tokens import tag_of
+from newsletter.keys import tag_of
 
 # flufl.bounce logs a detector's exception with its traceback: never shown, the message is
 # simply not recognised

@@ -29,7 +29,7 @@ from newsletter.errors import BadInput, NewsletterError
 from newsletter.feedback.bounces import Addresses, Reading, read_message
 from newsletter.feedback.policy import FeedbackPolicy
 from newsletter.feedback.sink import FeedbackSink
-from newsletter.tokens import DeliveryTokens
+from newsletter.keys import DeliveryTokens
 
 
 class MailboxError(NewsletterError):

@@ -1,5 +1,5 @@
 """One message for one person: the variant's placeholders filled, the headers written, the
-MIME assembled. Every message a person gets is composed here (the unsubscribe URL from tokens.py,
+MIME assembled. Every message a person gets is composed here (the unsubscribe URL from keys.py,
 the markers filled by placeholders.py); the editor's previews fill the same markers with sample values.
 
 Everything that is the same for every recipient of a variant (encoded subject, sender,
@@ -32,12 +32,12 @@ from email.utils import format_datetime, parseaddr
 from newsletter.config import Config
 from newsletter.config.toml import line_of_key
 from newsletter.errors import BadInput, Problem, Problems
+from newsletter.keys import TokenSigner, tagged, unsubscribe_url
 from newsletter.letter.assemble import sender_name
 from newsletter.letter.images import EmbeddedImage
 from newsletter.letter.render import Build, Variant
 from newsletter.message.headers import ComposeError, from_header, subject_header
 from newsletter.placeholders import Slots, person_values
-from newsletter.tokens import TokenSigner, tagged, unsubscribe_url
 
 # What the unsubscribe link of a preview or test copy says: no page answers to it.
 PREVIEW_TOKEN = "preview"

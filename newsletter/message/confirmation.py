@@ -12,11 +12,11 @@ from email.utils import format_datetime, parseaddr
 from markupsafe import Markup, escape
 
 from newsletter.config import Config
+from newsletter.keys import confirm_url
 from newsletter.languages import word
 from newsletter.letter.assemble import sender_name
 from newsletter.message.composer import POLICY, Outgoing, domain_of, header
 from newsletter.message.headers import from_header, subject_header
-from newsletter.tokens import confirm_url
 
 
 def codes_for(choice: str, config: Config) -> list[str]:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from newsletter.audience.signup import SOURCE, SignupForm
 from newsletter.config import Config
 from newsletter.config.signup import SignupSettings
+from newsletter.keys import ConfirmationTokens
 from newsletter.message.composer import Outgoing
 from newsletter.message.confirmation import confirmation_message
 from newsletter.store import Store
 from newsletter.store.signups import EXPIRED, UNKNOWN, Confirmation, PendingSignup, SignupRequest
-from newsletter.tokens import ConfirmationTokens
 
 log = logging.getLogger("newsletter.signup")
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from newsletter import domain as d
 from newsletter.config import Config
 from newsletter.domain import Campaign, Claimed
+from newsletter.keys import TokenSigner
 from newsletter.letter.render import Build, build_issue
 from newsletter.message.composer import ComposeError, Composer, Recipient
 from newsletter.sending.campaign import (
@@ -41,7 +42,6 @@ from newsletter.sending.campaign import (
 from newsletter.sending.pacing import Backoff, Progress, TokenBucket
 from newsletter.sending.providers.base import ProviderFactory, SendError
 from newsletter.store import Store, utcnow
-from newsletter.tokens import TokenSigner
 
 UNAVAILABLE_ATTEMPTS = 3  # tries, about 2 s in all, before an unreachable provider pauses the campaign
 TRANSIENT_RUN = 10  # transient errors in a row, across recipients, that pause the campaign

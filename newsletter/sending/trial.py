@@ -12,14 +12,13 @@ from newsletter import domain as d
 from newsletter.addresses import normalise_email
 from newsletter.audience.selection import variant_chooser
 from newsletter.errors import BadInput, Problem
-from newsletter.keys import secret_key
+from newsletter.keys import TokenSigner, secret_key
 from newsletter.letter.render import build_issue
 from newsletter.message.composer import NOBODY_TOKEN_KEY, Composer, Recipient, ensure_composable
 from newsletter.sending.campaign import CHOOSE_PROVIDER, CampaignStopped, Plan, Ready, SendRequest, plan, prepare
 from newsletter.sending.engine import provider_factory
 from newsletter.sending.providers.base import SendError
 from newsletter.store import utcnow
-from newsletter.tokens import TokenSigner
 
 
 @dataclass

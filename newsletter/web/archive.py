@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from newsletter.tokens import ARCHIVE_ROUTE
+from newsletter.keys import ARCHIVE_ROUTE
 from newsletter.web.services import services_of
 
 HEADERS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import jinja2
 
 from newsletter.config import Config
-from newsletter.tokens import SUBSCRIBE_ROUTE
+from newsletter.keys import SUBSCRIBE_ROUTE
 from newsletter.web.pages import Pages
 
 _FORM = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(

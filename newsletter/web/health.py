@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from newsletter.tokens import HEALTH_ROUTE
+from newsletter.keys import HEALTH_ROUTE
 from newsletter.web.pages import SECURITY_HEADERS
 from newsletter.web.services import services_of
 

@@ -8,7 +8,7 @@ assembled here from one module per feature, whose handlers take their services f
 - POST feedback.sns_path (/sns)                               newsletter.web.sns
 - /healthz                                                    newsletter.web.health
 
-The paths themselves are written once, in newsletter.tokens.
+The paths themselves are written once, in newsletter.keys.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from starlette.routing import BaseRoute
 from newsletter.config import Config
 from newsletter.feedback.policy import FeedbackPolicy
 from newsletter.feedback.sns import CertificateCache, fetch_certificate
+from newsletter.keys import TokenSigner
 from newsletter.message.composer import Outgoing
 from newsletter.sending.confirmations import Signups
 from newsletter.store import Store
-from newsletter.tokens import TokenSigner
 from newsletter.web import archive, health, signup, sns, unsubscribe
 from newsletter.web.limits import RateLimit
 from newsletter.web.pages import Pages

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from newsletter.archive.site import Files, generated
 from newsletter.config import Config
 from newsletter.feedback.policy import FeedbackPolicy
+from newsletter.keys import TokenSigner
 from newsletter.message.composer import Outgoing
 from newsletter.sending.confirmations import Signups
 from newsletter.store import Store
-from newsletter.tokens import TokenSigner
 from newsletter.web.limits import RateLimit
 from newsletter.web.pages import Pages
 from newsletter.web.serving import ServeError

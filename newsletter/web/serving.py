@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from newsletter.errors import NewsletterError
-from newsletter.tokens import TOKEN_SEGMENTS
+from newsletter.keys import TOKEN_SEGMENTS
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]

@@ -21,9 +21,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from newsletter.audience.signup import FormProblems, is_bot, read_form
+from newsletter.keys import CONFIRM_ROUTE, SUBSCRIBE_ROUTE
 from newsletter.sending.confirmations import INVALID, VALID, LinkState
 from newsletter.store.signups import CONFIRMED, EXPIRED
-from newsletter.tokens import CONFIRM_ROUTE, SUBSCRIBE_ROUTE
 from newsletter.web.answers import form_fields, html_page, not_found, read_body, too_large
 from newsletter.web.pages import Block, shown_address
 from newsletter.web.services import Services, services_of

@@ -23,9 +23,7 @@ from starlette.routing import Route
 
 from newsletter.audience.signup import choices
 from newsletter.domain import ACTIVE, UNSUBSCRIBED, Subscriber
-from newsletter.languages import Language, word
-from newsletter.message.composer import PREVIEW_TOKEN
-from newsletter.tokens import (
+from newsletter.keys import (
     LANGUAGE_ROUTE,
     RESUBSCRIBE_ROUTE,
     UNSUBSCRIBE_ROUTE,
@@ -33,6 +31,8 @@ from newsletter.tokens import (
     resubscribe_path,
     unsubscribe_path,
 )
+from newsletter.languages import Language, word
+from newsletter.message.composer import PREVIEW_TOKEN
 from newsletter.web.answers import form_fields, html_page, not_found, read_body, too_large
 from newsletter.web.pages import Block, shown_address
 from newsletter.web.services import Services, services_of
