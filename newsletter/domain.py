@@ -38,12 +38,6 @@ FINISHED_STATES = (SENT, FAILED, UNCERTAIN)
 HAD_STATES = (SENT, SENDING, UNCERTAIN)
 
 
-# The variant with every language of the letter, the primary one first.
-BILINGUAL = "bilingual"
-# A reader's language when they chose every language: they get the bilingual letter.
-BOTH = "both"
-
-
 @dataclass(frozen=True)
 class NewSubscriber:
     """A person to add or update, as read from a spreadsheet or the command line. A field left

@@ -20,6 +20,11 @@ import unicodedata
 from dataclasses import dataclass, field
 from html import escape
 
+# The variant with every language of the letter, the primary one first.
+BILINGUAL = "bilingual"
+# A reader's language when they chose every language: they get the bilingual letter.
+BOTH = "both"
+
 ARABIC_INDIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 DIGIT_STYLES = ("western", "arabic-indic")

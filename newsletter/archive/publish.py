@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from newsletter.domain import BILINGUAL
 from newsletter.errors import BadInput, Problems
+from newsletter.languages import BILINGUAL
 from newsletter.letter.assemble import inbox_line, page_url
 from newsletter.letter.images import with_file_names
 from newsletter.letter.render import HTML_TEMPLATE, Build, render_variants

@@ -18,9 +18,8 @@ import jinja2
 from markupsafe import Markup
 
 from newsletter.config import Config, packaged_templates
-from newsletter.domain import BILINGUAL
 from newsletter.editor.output import write_all
-from newsletter.languages import Language, format_month, wrap_html
+from newsletter.languages import BILINGUAL, Language, format_month, wrap_html
 from newsletter.letter.assemble import feed_name, index_name, page_href
 from newsletter.store.archive import Publication
 

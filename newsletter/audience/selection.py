@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from newsletter import domain as d
 from newsletter.config import Config
-from newsletter.domain import BILINGUAL, BOTH
+from newsletter.languages import BILINGUAL, BOTH
 
 ALREADY_HAD = "already had this issue"
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from newsletter.addresses import normalise_email
 from newsletter.config import Config
-from newsletter.domain import BOTH
+from newsletter.languages import BOTH
 
 MAX_NAME = 200
 SOURCE = "sign-up form"

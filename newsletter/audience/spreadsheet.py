@@ -13,8 +13,9 @@ from pathlib import Path
 
 from newsletter.addresses import email_key, normalise_email
 from newsletter.audience import sheets
-from newsletter.domain import BOTH, ExportRow, NewSubscriber, Subscriber
+from newsletter.domain import ExportRow, NewSubscriber, Subscriber
 from newsletter.errors import CONTROLS, BadInput, Problem
+from newsletter.languages import BOTH
 
 COLUMNS = ("email", "name", "language")
 MAX_NAME = 200

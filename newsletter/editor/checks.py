@@ -15,11 +15,10 @@ from markdown_it.token import Token
 
 from newsletter.config import Config
 from newsletter.config.toml import line_of_key
-from newsletter.domain import BILINGUAL
 from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
 from newsletter.editor.spam import SPAM_FAIL, check_spam
 from newsletter.errors import Problem, Problems
-from newsletter.languages import URL_LIKE
+from newsletter.languages import BILINGUAL, URL_LIKE
 from newsletter.letter.assemble import PREHEADER_MAX, PREHEADER_MIN, SUBJECT_MAX  # what inboxes show
 from newsletter.letter.images import image_lines
 from newsletter.letter.render import (

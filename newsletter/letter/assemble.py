@@ -24,8 +24,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from newsletter.config import Config
-from newsletter.domain import BILINGUAL
-from newsletter.languages import Language, format_month, format_number
+from newsletter.languages import BILINGUAL, Language, format_month, format_number
 from newsletter.letter import markdown
 from newsletter.letter.issue_folder import Issue, Part
 from newsletter.placeholders import Field

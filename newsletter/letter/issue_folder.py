@@ -14,9 +14,8 @@ from markdown_it.token import Token
 
 from newsletter.config import Config
 from newsletter.config.toml import CONTROL, line_of_key, read_toml
-from newsletter.domain import BILINGUAL
 from newsletter.errors import Problems
-from newsletter.languages import LANGUAGES, loose
+from newsletter.languages import BILINGUAL, LANGUAGES, loose
 from newsletter.letter import markdown
 from newsletter.placeholders import CLOSE, OPEN, Field
 

@@ -26,9 +26,8 @@ from mjml import mjml2html
 
 from newsletter import placeholders
 from newsletter.config import Config, load_config, locate_config
-from newsletter.domain import BILINGUAL
 from newsletter.errors import Problems
-from newsletter.languages import isolate_link, mark_text, wrap_html
+from newsletter.languages import BILINGUAL, isolate_link, mark_text, wrap_html
 from newsletter.letter import template_errors
 from newsletter.letter.assemble import Letter, assemble, block_view, footer_view, inbox_line, message_links, web_links
 from newsletter.letter.images import EmbeddedImage, LetterImages, base64_size, load_images

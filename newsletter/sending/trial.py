@@ -13,6 +13,7 @@ from newsletter.addresses import normalise_email
 from newsletter.audience.selection import variant_chooser
 from newsletter.errors import BadInput, Problem
 from newsletter.keys import TokenSigner, secret_key
+from newsletter.languages import BILINGUAL
 from newsletter.letter.render import build_issue
 from newsletter.message.composer import NOBODY_TOKEN_KEY, Composer, Recipient, ensure_composable
 from newsletter.sending.campaign import CHOOSE_PROVIDER, CampaignStopped, Plan, Ready, SendRequest, plan, prepare
@@ -77,9 +78,9 @@ def test_variants(layout: str, names: list[str], *, every: bool) -> list[str]:
     """The variants subscribers get under the layout (all of them with `every`)."""
     if every:
         return names
-    if layout == "bilingual" and d.BILINGUAL in names:
-        return [d.BILINGUAL]
-    return [name for name in names if name != d.BILINGUAL]
+    if layout == "bilingual" and BILINGUAL in names:
+        return [BILINGUAL]
+    return [name for name in names if name != BILINGUAL]
 
 
 def send_test(

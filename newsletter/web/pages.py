@@ -12,8 +12,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from newsletter.config import Config
-from newsletter.domain import BOTH
-from newsletter.languages import LANGUAGES, Language, word
+from newsletter.languages import BOTH, LANGUAGES, Language, word
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
