@@ -1,6 +1,7 @@
 """The secret, read from the environment only; the keys derived from it; how the store's own key
 is locked with it, so that a wrong key is refused and a key can be changed; and what the keys
-sign: the tokens in links and addresses, and the public paths that carry them.
+sign: the tokens in links and addresses, and the public paths that carry them; and an address
+as it is stored and keyed, normalised one way everywhere.
 
 The store keeps one data key (the first NEWSLETTER_SECRET_KEY it met): it signs unsubscribe
 links and keys the suppression hashes of forgotten people for the life of the list, so links
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -74,6 +76,39 @@ def old_keys(environ: dict[str, str] | None = None) -> list[bytes]:
 def derive(key: bytes, purpose: str) -> bytes:
     """A separate key per purpose, so that one use can never forge another."""
     return hmac.new(key, b"newsletter:" + purpose.encode(), hashlib.sha256).digest()
+
+
+# --- addresses: as stored, and keyed ---------------------------------------------------------
+
+
+def normalise_email(address: str) -> str:
+    """The address as it will be stored: syntax checked, domain normalised, no DNS lookup.
+
+    Raises ValueError with the reason. Internationalised local parts are refused: they
+    need SMTPUTF8 all the way, which many providers do not offer.
+    """
+    from email_validator import EmailNotValidError, validate_email  # 35 ms: only where an address is read
+
+    try:
+        result = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    normalised = result.ascii_email or result.normalized
+    if "=?" in normalised:
+        # valid for SMTP, but mail software decodes it as an RFC 2047 encoded-word in a header
+        raise ValueError("'=?' in an address is read as an encoded word by mail programs")
+    return normalised
+
+
+def email_key(address: str) -> str:
+    """The uniqueness key of an address, the same for every spelling of it: case-insensitive,
+    and an internationalised domain in its ASCII form (`exämple.org` is `xn--exmple-cua.org`),
+    so that `forget`, `remove` and the suppressions find the person however the address is typed."""
+    address = address.strip()
+    if not address.isascii():
+        with contextlib.suppress(ValueError):  # not an address we could have stored: compared as it is
+            address = normalise_email(address)
+    return address.lower()
 
 
 def email_hash(key: bytes, email_key: str) -> str:

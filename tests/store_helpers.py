@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import event, func, select, update
 
-from newsletter.addresses import email_key
+from newsletter.keys import email_key
 from newsletter.keys import email_hash
 from newsletter.store import Store
 from newsletter.store import tables as t

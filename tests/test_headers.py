@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, YEAR_END
-from newsletter.addresses import normalise_email
+from newsletter.keys import normalise_email
 from newsletter.config import load_config
 from newsletter.errors import BadInput, Problems
 from newsletter.letter.render import build_issue

@@ -15,7 +15,7 @@ from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.addresses import email_key, normalise_email
+from newsletter.keys import email_key, normalise_email
 from newsletter.audience.spreadsheet import neutralised, one_subscriber, parse_csv, read_csv, restored, write_csv
 from newsletter.domain import Subscriber
 from newsletter.errors import BadInput

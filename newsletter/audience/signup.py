@@ -8,8 +8,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from newsletter.addresses import normalise_email
 from newsletter.config import Config
+from newsletter.keys import normalise_email
 from newsletter.languages import BOTH
 
 MAX_NAME = 200

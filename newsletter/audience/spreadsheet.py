@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter.addresses import email_key, normalise_email
 from newsletter.audience import sheets
 from newsletter.domain import ExportRow, NewSubscriber, Subscriber
 from newsletter.errors import CONTROLS, BadInput, Problem
+from newsletter.keys import email_key, normalise_email
 from newsletter.languages import BOTH
 
 COLUMNS = ("email", "name", "language")

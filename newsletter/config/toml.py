@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from newsletter.addresses import normalise_email
 from newsletter.errors import Problems
+from newsletter.keys import normalise_email
 from newsletter.languages import LANGUAGES
 
 # Control characters (tab aside) and line breaks: no setting needs one, and in a header one

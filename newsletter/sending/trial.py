@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter import domain as d
-from newsletter.addresses import normalise_email
 from newsletter.audience.selection import variant_chooser
 from newsletter.errors import BadInput, Problem
-from newsletter.keys import TokenSigner, secret_key
+from newsletter.keys import TokenSigner, normalise_email, secret_key
 from newsletter.languages import BILINGUAL
 from newsletter.letter.render import build_issue
 from newsletter.message.composer import NOBODY_TOKEN_KEY, Composer, Recipient, ensure_composable

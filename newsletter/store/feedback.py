@@ -15,13 +15,12 @@ from sqlalchemy.engine import Connection, Row
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.addresses import email_key
 from newsletter.domain import Subscriber
 from newsletter.feedback.bounces import MailEvent
 from newsletter.feedback.policy import SOFT_BOUNCE_TYPES, FeedbackPolicy, Verdict
 from newsletter.feedback.ses_events import FeedbackEvent
 from newsletter.feedback.sink import FeedbackOutcome
-from newsletter.keys import email_hash
+from newsletter.keys import email_hash, email_key
 from newsletter.store.database import Repository, as_utc, redact, suppress
 from newsletter.store.subscribers import SUBSCRIBER_COLUMNS
 

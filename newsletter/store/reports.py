@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.addresses import email_key
 from newsletter.domain import PersonRecord, Subscriber
-from newsletter.keys import email_hash
+from newsletter.keys import email_hash, email_key
 from newsletter.store.campaigns import Campaigns
 from newsletter.store.database import Repository, as_utc, is_suppressed, load_attributes
 from newsletter.store.subscribers import SUBSCRIBER_COLUMNS

@@ -15,9 +15,8 @@ from sqlalchemy import delete, insert, select, update
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.addresses import email_key
 from newsletter.domain import Subscriber
-from newsletter.keys import email_hash
+from newsletter.keys import email_hash, email_key
 from newsletter.store.database import Repository, as_utc, is_suppressed, list_id
 from newsletter.store.feedback import insert_event
 from newsletter.store.subscribers import SUBSCRIBER_COLUMNS

@@ -12,9 +12,8 @@ from sqlalchemy.engine import Connection
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.addresses import email_key
 from newsletter.domain import ExportRow, ImportResult, NewSubscriber, Subscriber
-from newsletter.keys import email_hash
+from newsletter.keys import email_hash, email_key
 from newsletter.store.database import (
     Repository,
     as_utc,
