@@ -593,3 +593,62 @@ def test_arabic_page_in_chromium_at_375px(site):
         finally:
             browser.close()
     assert foreign == []
+
+
+@pytest.mark.browser
+def test_the_readers_page_says_only_what_is_true_in_chromium(tmp_path, secret_env):
+    """The three pages the issue found wrong, read in a real browser at 375 px: under the bilingual
+    layout (both languages, no choice of language), a person who chose both under the per-recipient
+    layout (both languages, the choice in each), and after leaving (how to come back, nothing about
+    which letters they receive). What each says is written to dist/screenshots/readers-page.txt."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    bilingual = Project(tmp_path / "bilingual")
+    chosen = Project(tmp_path / "per-recipient")
+    text = chosen.config_path.read_text(encoding="utf-8")
+    chosen.config_path.write_text(text.replace('layout = "bilingual"', 'layout = "per-recipient"', 1), encoding="utf-8")
+    stores = [bilingual.store(), chosen.store()]
+    stores[0].subscribers.import_rows([NewSubscriber("jane@example.org", "Jane", "en")], "main", SECRET_BYTES)
+    stores[1].subscribers.import_rows([NewSubscriber("sami@example.org", "سامي", "both")], "main", SECRET_BYTES)
+    people = [stores[0].subscribers.by_email("jane@example.org"), stores[1].subscribers.by_email("sami@example.org")]
+    tokens = [TokenSigner(SECRET_BYTES).make(person.token_key, 0) for person in people]
+    said: dict[str, list[dict]] = {}
+    read = """() => [...document.querySelectorAll('main section')].map(s => ({
+        lang: s.lang, direction: getComputedStyle(s).direction, align: getComputedStyle(s).textAlign,
+        text: s.innerText.replace(/\\s+/g, ' ').trim()}))"""
+    with running(create_app(bilingual.config(), stores[0], SECRET_BYTES)) as first, \
+            running(create_app(chosen.config(), stores[1], SECRET_BYTES)) as second, sync_playwright() as p:  # fmt: skip
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 375, "height": 800}).new_page()
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            for case, url in (("bilingual layout", f"{first}/u/{tokens[0]}"), ("chose both", f"{second}/u/{tokens[1]}")):
+                assert page.goto(url, wait_until="load").status == 200
+                said[case] = page.evaluate(read)
+                page.screenshot(path=str(SCREENSHOTS / f"readers-page-{case.replace(' ', '-')}.png"), full_page=True)
+            with page.expect_navigation():
+                page.click("section[lang=ar] button[name='List-Unsubscribe']")
+            assert page.goto(f"{second}/u/{tokens[1]}", wait_until="load").status == 200
+            said["after leaving"] = page.evaluate(read)
+            page.screenshot(path=str(SCREENSHOTS / "readers-page-after-leaving.png"), full_page=True)
+        finally:
+            browser.close()
+    for store in stores:
+        store.close()
+    (SCREENSHOTS / "readers-page.txt").write_text(
+        "".join(f"{case}:\n" + "".join(f"  [{b['lang']} {b['direction']}] {b['text']}\n" for b in blocks) for case, blocks in said.items()),
+        encoding="utf-8",
+    )
+    for case, blocks in said.items():
+        assert [(b["lang"], b["direction"], b["align"]) for b in blocks] in (
+            [("en", "ltr", "left"), ("ar", "rtl", "right")], [("ar", "rtl", "right"), ("en", "ltr", "left")]), (case, blocks)
+    words = ("You receive the letters", "تصلك الرسائل", "next letter", "Language of the letters", "لغة الرسائل")
+    assert not any(w in b["text"] for b in said["bilingual layout"] for w in words), said["bilingual layout"]
+    assert [b["lang"] for b in said["bilingual layout"]] == ["en", "ar"]  # Jane's own first
+    assert "تصلك الرسائل بالعربية والإنجليزية معًا." in said["chose both"][0]["text"]
+    assert "You receive the letters in Arabic and English." in said["chose both"][1]["text"]
+    after = said["after leaving"]
+    assert not any(w in b["text"] for b in after for w in words), after
+    assert "Subscribe again" in after[1]["text"] and "إعادة الاشتراك" in after[0]["text"]

@@ -46,6 +46,7 @@ from newsletter.keys import (
 )
 from newsletter.web import archive, health, preview, signup, sns, unsubscribe
 from newsletter.web.limits import RateLimit
+from newsletter.web.pages import Pages
 from newsletter.web.public import open_services
 from newsletter.web.services import Services
 
@@ -144,9 +145,68 @@ def test_the_page_offers_to_leave_and_changes_nothing(setup):
     client = setup.client(UNSUBSCRIBE_ROUTE, unsubscribe.unsubscribe_page, ["GET", "HEAD"])
     page = client.get(f"/u/{token}")
     assert page.status_code == 200 and "n•••@example.org" in page.text
-    assert f'action="/u/{token}"' in page.text and f'action="/u/{token}/language"' in page.text
+    assert f'action="/u/{token}"' in page.text
     assert page.headers["cache-control"] == "no-store"
     assert setup.store.subscribers.by_email("nour@example.org").status == ACTIVE
+
+
+# What each page says, as the reader reads it: (lang, dir, the block's text without tags).
+BLOCK = re.compile(r'<section lang="([a-z]+)" dir="([a-z]+)"[^>]*>(.*?)</section>', re.S)
+
+
+def blocks(html: str) -> list[tuple[str, str, str]]:
+    return [(lang, d, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).strip()) for lang, d, body in BLOCK.findall(html)]
+
+
+LANGUAGE_WORDS = ("You receive the letters", "تصلك الرسائل", "next letter will reach you", "ستصل الرسالة القادمة",
+                  "Language of the letters", "لغة الرسائل")  # fmt: skip
+
+
+def per_recipient(setup) -> Services:
+    """The services of the same project under the per-recipient layout."""
+    text = setup.project.config_path.read_text(encoding="utf-8")
+    setup.project.config_path.write_text(text.replace('layout = "bilingual"', 'layout = "per-recipient"', 1), encoding="utf-8")
+    config = setup.project.config()
+    return dataclasses.replace(setup.services, config=config, pages=Pages(config))
+
+
+def test_under_the_bilingual_layout_the_page_is_in_both_languages_and_offers_no_language(setup):
+    token = setup.add("jane@example.org", "en")
+    page = setup.client(UNSUBSCRIBE_ROUTE, unsubscribe.unsubscribe_page, ["GET"]).get(f"/u/{token}").text
+    said = blocks(page)
+    assert [(lang, d) for lang, d, _ in said] == [("en", "ltr"), ("ar", "rtl")]  # theirs first
+    assert '<html lang="en" dir="ltr">' in page
+    assert said[0][2].startswith("Unsubscribe Unsubscribe j•••@example.org from the letters of")
+    assert "هل تريد إلغاء اشتراك العنوان j•••@example.org" in said[1][2]
+    assert "/language" not in page and not any(w in page for w in LANGUAGE_WORDS), said
+    # a post to the language form of an old page changes nothing: the page answers as it is
+    posted = setup.client(LANGUAGE_ROUTE, unsubscribe.choose_language, ["POST"]).post(f"/u/{token}/language", data={"language": "ar"})
+    assert posted.status_code == 200 and blocks(posted.text) == said
+    assert setup.store.subscribers.by_email("jane@example.org").language == "en"
+
+
+def test_per_recipient_the_page_follows_the_readers_choice_and_after_leaving_says_how_to_come_back(setup):
+    services = per_recipient(setup)
+    page_client = setup.client(UNSUBSCRIBE_ROUTE, unsubscribe.unsubscribe_page, ["GET"], services)
+    jane, both = setup.add("jane@example.org", "en"), setup.add("sami@example.org", "both")
+
+    only_english = blocks(page_client.get(f"/u/{jane}").text)
+    assert [lang for lang, _, _ in only_english] == ["en"] and "You receive the letters in English." in only_english[0][2]
+    said = blocks(page_client.get(f"/u/{both}").text)
+    assert [(lang, d) for lang, d, _ in said] == [("ar", "rtl"), ("en", "ltr")]  # the primary first
+    assert "تصلك الرسائل بالعربية والإنجليزية معًا." in said[0][2]
+    assert "You receive the letters in Arabic and English." in said[1][2]
+
+    left = setup.client(UNSUBSCRIBE_ROUTE, unsubscribe.unsubscribe, ["POST"], services).post(f"/u/{both}", **ONE_CLICK)
+    for page in (left.text, page_client.get(f"/u/{both}").text):
+        said = blocks(page)
+        assert [lang for lang, _, _ in said] == ["ar", "en"], said
+        assert not any(w in page for w in LANGUAGE_WORDS) and "/language" not in page, said
+        assert f'action="/u/{both}/resubscribe"' in page and "Subscribe again" in said[1][2]
+    # and a language posted after leaving changes nothing
+    language = setup.client(LANGUAGE_ROUTE, unsubscribe.choose_language, ["POST"], services)
+    assert blocks(language.post(f"/u/{both}/language", data={"language": "en"}).text) == said
+    assert setup.store.subscribers.by_email("sami@example.org").language == "both"
 
 
 def test_the_page_of_a_bad_token_is_404_and_a_test_copy_changes_nothing(setup):
@@ -192,12 +252,16 @@ def test_resubscribe_undoes_an_unsubscribe(setup):
 
 def test_the_language_is_saved_and_an_unknown_choice_changes_nothing(setup):
     token = setup.add("nour@example.org", "en")
-    client = setup.client(LANGUAGE_ROUTE, unsubscribe.choose_language, ["POST"])
+    client = setup.client(LANGUAGE_ROUTE, unsubscribe.choose_language, ["POST"], per_recipient(setup))
     assert client.post(f"/u/{token}/language", data={"language": "klingon"}).status_code == 200
     assert setup.store.subscribers.by_email("nour@example.org").language == "en"
     saved = client.post(f"/u/{token}/language", data={"language": "ar"})
     assert saved.status_code == 200 and 'lang="ar"' in saved.text
+    assert [lang for lang, _, _ in blocks(saved.text)] == ["ar"] and "ستصل الرسالة القادمة بالعربية" in saved.text
     assert setup.store.subscribers.by_email("nour@example.org").language == "ar"
+    both = client.post(f"/u/{token}/language", data={"language": "both"})
+    assert [lang for lang, _, _ in blocks(both.text)] == ["ar", "en"]
+    assert "Saved: the next letter will reach you in Arabic and English." in both.text
     assert client.post(f"/u/{forged(token)}/language", data={"language": "en"}).status_code == 404
     assert client.post(f"/u/{token}/language", content=b"x" * (unsubscribe.MAX_FORM_BODY + 1)).status_code == 413
     assert client.get(f"/u/{token}/language").status_code == 405

@@ -1,9 +1,14 @@
 """The reader's page behind the unsubscribe link, and what its forms post:
 
-- GET  /u/<token>              the page, in the person's language; changes nothing
+- GET  /u/<token>              the page, in the reader's language(s); changes nothing
 - POST /u/<token>              unsubscribes: RFC 8058 one-click (any body) or the page's form
 - POST /u/<token>/resubscribe  undoes an unsubscribe made by mistake
-- POST /u/<token>/language     the language of the next letters
+- POST /u/<token>/language     the language of the next letters (per-recipient layout only)
+
+The page says only what is true for the layout: it is in the languages of the letter the person
+gets (each of them for the bilingual letter, theirs first), it offers a choice of language only
+where the letters follow it (the per-recipient layout) and only to a person who receives them;
+after leaving, it says how to come back and nothing else.
 
 A token that is not genuine costs the same lookup as one whose person is unknown or forgotten,
 and all three get the same 404. The test copy's token (PREVIEW_TOKEN) says what the link does
@@ -13,6 +18,7 @@ in real letters and changes nothing.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -21,7 +27,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from newsletter.audience.selection import variant_chooser
 from newsletter.audience.signup import choices
+from newsletter.config import Config
 from newsletter.domain import ACTIVE, UNSUBSCRIBED, Subscriber
 from newsletter.keys import (
     LANGUAGE_ROUTE,
@@ -31,13 +39,15 @@ from newsletter.keys import (
     resubscribe_path,
     unsubscribe_path,
 )
-from newsletter.languages import Language, word
+from newsletter.languages import BILINGUAL, BOTH, LANGUAGES, Language, word
 from newsletter.message.composer import PREVIEW_TOKEN
 from newsletter.web.answers import form_fields, html_page, not_found, read_body, too_large
 from newsletter.web.pages import Block, shown_address
 from newsletter.web.services import Services, services_of
 
 MAX_FORM_BODY = 16 * 1024  # the one-click body is 26 bytes; the page's forms are as small
+
+Form = Callable[[Language], dict[str, Any]]  # a form of the page, made in each of its languages
 
 
 def no_key() -> str:
@@ -52,31 +62,59 @@ def read_token(services: Services, request: Request) -> tuple[str, int]:
     return services.signer.read(request.path_params["token"]) or (no_key(), 0)
 
 
+# --- what is true for the layout (pure) -----------------------------------------------------
+
+
+def received(config: Config, chosen: str | None) -> str:
+    """What a reader whose language is `chosen` receives, as a choice of language: a code, or
+    BOTH for the bilingual letter (everyone's under the bilingual layout)."""
+    variant = variant_chooser(config)(chosen or "")
+    return BOTH if variant == BILINGUAL else variant
+
+
+def reader_languages(config: Config, chosen: str | None) -> list[Language]:
+    """The page's languages: those of the reader's letter, their own first."""
+    choice = received(config, chosen)
+    if choice != BOTH:
+        return [LANGUAGES[choice]]
+    return [LANGUAGES[code] for code in sorted(config.codes, key=lambda code: code != chosen)]
+
+
+def offers_language(config: Config) -> bool:
+    """Whether a reader's choice of language changes their letters: only under the per-recipient layout."""
+    return config.layout == "per-recipient" and len(config.codes) > 1
+
+
 # --- the page and its forms ----------------------------------------------------------------
 
 
 def page(
-    services: Services, subscriber: Subscriber, key: str, *, forms: list[dict] | None = None, extra: list | None = None
+    services: Services, subscriber: Subscriber, key: str, forms: tuple[Form, ...] = (), *, extra: str | None = None
 ) -> Response:
-    """One sentence of the page's words about `subscriber`, their address masked, and the forms."""
-    pages = services.pages
-    language = pages.language(subscriber.language)
-    organisation = pages.organisation(language)
-    # the sentence is escaped; the organisation is escaped by format; the address stays markup
-    paragraph = Markup(escape(language.words[key])).format(
-        address=shown_address(subscriber.email), organisation=organisation
-    )
-    return html_page(pages, [Block(language, language.word("page_title"), [paragraph, *(extra or [])], forms or [])])
+    """A block per language of the reader's letter: the sentence `key` about `subscriber` (their
+    address masked), the sentence `extra`, and the forms, each in that language."""
+    pages, blocks = services.pages, []
+    for language in reader_languages(services.config, subscriber.language):
+        # the sentence is escaped; the organisation is escaped by format; the address stays markup
+        sentence = Markup(escape(language.words[key])).format(
+            address=shown_address(subscriber.email), organisation=pages.organisation(language)
+        )
+        paragraphs = [sentence, *([language.word(extra)] if extra else [])]
+        blocks.append(Block(language, language.word("page_title"), paragraphs, [form(language) for form in forms]))
+    return html_page(pages, blocks)
 
 
 def page_of_a_test_copy(services: Services) -> Response:
     """The unsubscribe link of a test copy: says what it does in real letters; changes nothing."""
-    language = services.config.primary
-    return html_page(services.pages, [Block(language, language.word("page_title"), [language.word("page_test_copy")])])
+    blocks = [
+        Block(language, language.word("page_title"), [language.word("page_test_copy")])
+        for language in reader_languages(services.config, None)
+    ]
+    return html_page(services.pages, blocks)
 
 
-def leave_form(language: Language, token: str) -> dict[str, Any]:
-    return {
+def leaving(token: str) -> Form:
+    return lambda language: {
         "action": unsubscribe_path(token),
         "fields": [],
         "name": "List-Unsubscribe",
@@ -85,8 +123,8 @@ def leave_form(language: Language, token: str) -> dict[str, Any]:
     }
 
 
-def rejoin_form(language: Language, token: str) -> dict[str, Any]:
-    return {
+def rejoining(token: str) -> Form:
+    return lambda language: {
         "action": resubscribe_path(token),
         "fields": [],
         "name": "resubscribe",
@@ -96,27 +134,32 @@ def rejoin_form(language: Language, token: str) -> dict[str, Any]:
     }
 
 
-def language_form(services: Services, subscriber: Subscriber, token: str, *, saved: bool = False) -> dict[str, Any]:
-    """The reader's choice of language, posted to /u/<token>/language (after saving, the form alone)."""
-    pages = services.pages
-    language = pages.language(subscriber.language)
-    field = pages.language_field(language, subscriber.language) | {"label": ""}
-    now = pages.say(language, "language_now", choice=pages.in_choice(language, subscriber.language))
-    return {
-        "heading": None if saved else word(language.code, "preferences"),
-        "intro": None if saved else now,
-        "action": language_path(token),
-        "fields": [field],
-        "label": word(language.code, "save"),
-        "secondary": True,
-    }
+def choosing(services: Services, subscriber: Subscriber, token: str, *, saved: bool = False) -> tuple[Form, ...]:
+    """The choice of language, posted to /u/<token>/language, where it changes the person's letters
+    (after saving, the form alone); none elsewhere."""
+    pages, config = services.pages, services.config
+    if subscriber.status != ACTIVE or not offers_language(config):
+        return ()
+    choice = received(config, subscriber.language)
+
+    def form(language: Language) -> dict[str, Any]:
+        return {
+            "heading": None if saved else word(language.code, "preferences"),
+            "intro": None if saved else pages.say(language, "language_now", choice=pages.in_choice(language, choice)),
+            "action": language_path(token),
+            "fields": [pages.language_field(language, choice) | {"label": ""}],
+            "label": word(language.code, "save"),
+            "secondary": True,
+        }
+
+    return (form,)
 
 
 # --- the handlers ----------------------------------------------------------------------------
 
 
 async def unsubscribe_page(request: Request) -> Response:
-    """The reader's page behind the unsubscribe link: leave (or rejoin) and their language."""
+    """The reader's page behind the unsubscribe link: leave (or rejoin), and their language."""
     services = services_of(request)
     token = request.path_params["token"]
     if token == PREVIEW_TOKEN:
@@ -125,13 +168,16 @@ async def unsubscribe_page(request: Request) -> Response:
     subscriber = await run_in_threadpool(services.store.subscribers.by_token_key, key)
     if subscriber is None:
         return not_found()
-    language = services.pages.language(subscriber.language)
-    choose = [language_form(services, subscriber, token)] if len(services.config.codes) > 1 else []
+    return reader_page(services, subscriber, token)
+
+
+def reader_page(services: Services, subscriber: Subscriber, token: str) -> Response:
+    """What the link shows: leaving (and the language where it matters), or how to come back."""
     if subscriber.status == UNSUBSCRIBED:
-        return page(services, subscriber, "page_already", forms=[rejoin_form(language, token), *choose])
+        return page(services, subscriber, "page_already", (rejoining(token),))
     if subscriber.status != ACTIVE:
         return page(services, subscriber, "page_already")
-    return page(services, subscriber, "page_question", forms=[leave_form(language, token), *choose])
+    return page(services, subscriber, "page_question", (leaving(token), *choosing(services, subscriber, token)))
 
 
 async def unsubscribe(request: Request) -> Response:
@@ -147,9 +193,8 @@ async def unsubscribe(request: Request) -> Response:
         return not_found()
     if subscriber.status != UNSUBSCRIBED:
         return page(services, subscriber, "page_already")
-    language = services.pages.language(subscriber.language)
-    rejoin = rejoin_form(language, request.path_params["token"])
-    return page(services, subscriber, "page_done", forms=[rejoin], extra=[language.word("page_resubscribe_offer")])
+    rejoin = rejoining(request.path_params["token"])
+    return page(services, subscriber, "page_done", (rejoin,), extra="page_resubscribe_offer")
 
 
 async def resubscribe(request: Request) -> Response:
@@ -163,24 +208,29 @@ async def resubscribe(request: Request) -> Response:
 
 
 async def choose_language(request: Request) -> Response:
-    """The reader's language for the next campaign; an unknown choice changes nothing."""
+    """The reader's language for the next campaign. An unknown choice changes nothing, and so does
+    any choice where it would not change their letters (the bilingual layout, or after leaving):
+    the reader's page answers instead."""
     body = await read_body(request, MAX_FORM_BODY)
     if body is None:
         return too_large()
     services = services_of(request)
-    pages = services.pages
+    pages, config, token = services.pages, services.config, request.path_params["token"]
     chosen = form_fields(body).get("language", "")
     key, _campaign = read_token(services, request)
-    if chosen in choices(services.config):
-        subscriber = await run_in_threadpool(services.store.subscribers.set_language, key, chosen)
-    else:
-        subscriber = await run_in_threadpool(services.store.subscribers.by_token_key, key)
+    subscriber = await run_in_threadpool(services.store.subscribers.by_token_key, key)
     if subscriber is None:
         return not_found()
-    language = pages.language(subscriber.language)
-    saved = pages.say(language, "language_saved", choice=pages.in_choice(language, subscriber.language))
-    forms = [language_form(services, subscriber, request.path_params["token"], saved=True)]
-    return html_page(pages, [Block(language, word(language.code, "preferences"), [saved], forms)])
+    if not choosing(services, subscriber, token) or chosen not in choices(config):
+        return reader_page(services, subscriber, token)
+    subscriber = await run_in_threadpool(services.store.subscribers.set_language, key, chosen) or subscriber
+    blocks = []
+    for language in reader_languages(config, subscriber.language):
+        choice = pages.in_choice(language, received(config, subscriber.language))
+        saved = pages.say(language, "language_saved", choice=choice)
+        form = choosing(services, subscriber, token, saved=True)[0](language)
+        blocks.append(Block(language, word(language.code, "preferences"), [saved], [form]))
+    return html_page(pages, blocks)
 
 
 ROUTES = [
