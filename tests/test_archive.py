@@ -211,6 +211,27 @@ def test_each_feed_parses_with_one_entry_per_published_issue(built, code):
               "en": "Civil Society Support Room Year-End Update – December 2022"}
     assert parsed.entries[-1].title == titles[code]
     assert all(e.id and e.published_parsed and e.updated_parsed and e.summary for e in parsed.entries)
+    # dated by the issue (issue.toml's date = 2022-12-20), not by when the first campaign published it
+    year_end = parsed.entries[-1]
+    assert (year_end.published, year_end.updated) == ("2022-12-20T00:00:00Z", "2022-12-20T00:00:00Z")
+
+
+def test_a_feed_entry_is_dated_by_its_issue_and_updated_only_when_its_pages_were_replaced(project):
+    import datetime as dt
+    import xml.etree.ElementTree as ET
+
+    from newsletter.archive.site import ATOM_NS, feed
+    from newsletter.store.archive import Publication
+
+    at = dt.datetime(2023, 1, 9, 14, 30, tzinfo=dt.UTC)  # published three weeks after the issue's date
+    details = {"ar": {"title": "رسالة", "preheader": "ملخص"}, "en": {"title": "Letter", "preheader": "Summary"}}
+    kept = Publication("2022-12-year-end", dt.date(2022, 12, 20), at, at, details)
+    replaced = Publication("2023-03-spring", dt.date(2023, 3, 1), at, at + dt.timedelta(days=70), details)
+    root = ET.fromstring(feed(project.config(), [replaced, kept], project.config().language("en")))
+    ns = {"a": ATOM_NS}
+    dates = [(e.findtext("a:published", namespaces=ns), e.findtext("a:updated", namespaces=ns)) for e in root.iterfind("a:entry", ns)]
+    assert dates == [("2023-03-01T00:00:00Z", "2023-03-20T14:30:00Z"), ("2022-12-20T00:00:00Z", "2022-12-20T00:00:00Z")]
+    assert root.findtext("a:updated", namespaces=ns) == "2023-03-20T14:30:00Z"  # the feed's: its newest entry's
 
 
 def test_publishing_again_replaces_the_pages_and_keeps_the_date(site):

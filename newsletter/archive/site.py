@@ -87,6 +87,16 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def entry_dates(publication: Publication) -> tuple[dt.datetime, dt.datetime]:
+    """(published, updated) of a feed entry: the issue's date (midnight UTC) for both, as the
+    index shows it; `updated` is the time its pages were last replaced only when they were
+    replaced after the first publication (Atom's `updated`: a change the publisher thinks worth
+    telling). Never an `updated` before `published`."""
+    issued = dt.datetime.combine(publication.issue_date, dt.time(), tzinfo=dt.UTC)
+    replaced = publication.updated_at > publication.published_at
+    return issued, max(issued, publication.updated_at) if replaced else issued
+
+
 def feed(config: Config, publications: list[Publication], language: Language) -> bytes:
     """An Atom feed (RFC 4287) of the issues published in `language`, newest first."""
     code = language.code
@@ -103,7 +113,7 @@ def feed(config: Config, publications: list[Publication], language: Language) ->
 
     add(root, "id", f"{base}/{feed_name(code)}")
     add(root, "title", f"{organisation} – {language.word('archive')}")
-    newest = max((p.updated_at for p in listed), default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    newest = max((entry_dates(p)[1] for p in listed), default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     add(root, "updated", _stamp(newest))
     add(root, "link", rel="self", type="application/atom+xml", href=f"{base}/{feed_name(code)}")
     add(root, "link", rel="alternate", type="text/html", href=f"{base}/{index_name(code)}")
@@ -115,8 +125,9 @@ def feed(config: Config, publications: list[Publication], language: Language) ->
         add(entry, "id", url)
         add(entry, "title", p.details[code].get("title", p.slug))
         add(entry, "link", rel="alternate", type="text/html", href=url, hreflang=code)
-        add(entry, "published", _stamp(p.published_at))
-        add(entry, "updated", _stamp(p.updated_at))
+        published, updated = entry_dates(p)
+        add(entry, "published", _stamp(published))
+        add(entry, "updated", _stamp(updated))
         add(entry, "summary", p.details[code].get("preheader", ""))
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
