@@ -4,6 +4,7 @@ listing what is left to write; commands never upgrade a database on their own, a
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -49,6 +50,16 @@ def test_init_then_new_builds_and_check_lists_the_placeholders(tmp_path: Path):
         path.write_text(text.replace("[[", "").replace("]]", ""), encoding="utf-8")
     checked = newsletter("check", "issues/2023-03-spring", "--no-spamassassin", cwd=site)
     assert "ERROR   placeholders" not in checked.stdout and "OK      placeholders" in checked.stdout, checked.stdout
+
+
+def test_a_mistyped_key_of_issue_toml_names_the_nearest_one(project):
+    issue = project.root / "issues" / "typo"
+    shutil.copytree(project.issue, issue)
+    toml = issue / "issue.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("[preheader]", "[preheder]"), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["build", str(issue), "--config", str(project.config_path)], env=project.env)
+    assert result.exit_code == 2 and "issue.toml:" in result.output
+    assert "preheder: unknown key; did you mean 'preheader'?" in result.output, result.output
 
 
 def test_init_refuses_a_folder_with_files(tmp_path: Path):

@@ -166,3 +166,18 @@ def test_a_value_where_a_table_belongs_is_refused_not_ignored(first: str, key: s
         load_config(tmp_path / "newsletter.toml")
     wanted = f"{key}: expected a table ([{key}] with its settings), got 5"
     assert any(str(p).endswith(wanted) for p in refused.value.problems), refused.value.problems
+
+
+def test_a_mistyped_key_is_refused_with_the_nearest_known_one(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_STORE_URL", raising=False)
+    text = 'layuot = "bilingual"\n' + (ROOT / "newsletter.toml").read_text(encoding="utf-8")
+    text += '\n[sned]\nrate = 5\n\n[smtp]\nhots = "smtp.example.org"\ncolour = 1\n'
+    (tmp_path / "newsletter.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(BadInput) as refused:
+        load_config(tmp_path / "newsletter.toml")
+    assert sorted(problem.message for problem in refused.value.problems) == [
+        "layuot: unknown key; did you mean 'layout'?",
+        "smtp.colour: unknown key",  # nothing near it: no guess
+        "smtp.hots: unknown key; did you mean 'host'?",
+        "sned: unknown key; did you mean 'send'?",
+    ]

@@ -92,7 +92,20 @@ def test_help_lists_every_command_as_click_would():
     assert all(f"  {name}  " in lazy for name in COMMANDS)
 
 
-def test_an_unknown_command_is_refused_as_before():
+def test_an_unknown_command_is_refused_with_the_nearest_one():
     result = CliRunner().invoke(cli, ["sned"])
     assert result.exit_code == 2
-    assert "No such command 'sned'" in result.output
+    assert "No such command 'sned'. Did you mean 'send'?" in result.output
+    # among every command, imported or not, and in the commands' own groups
+    assert "Did you mean 'subscribers'?" in CliRunner().invoke(cli, ["subscriber"]).output
+    nested = CliRunner().invoke(cli, ["subscribers", "imprt"])
+    assert nested.exit_code == 2 and "No such command 'imprt'. Did you mean 'import'?" in nested.output
+    nothing_near = CliRunner().invoke(cli, ["xyzzy"])
+    assert nothing_near.exit_code == 2 and "No such command 'xyzzy'." in nothing_near.output
+    assert "Did you mean" not in nothing_near.output
+
+
+def test_a_mistyped_command_imports_no_command_module():
+    modules = imported_by("sned")
+    assert {m for m in modules if m.startswith("newsletter")} <= HELP_MODULES | {"newsletter.errors"}
+    assert not {m.partition(".")[0] for m in modules} & HEAVY

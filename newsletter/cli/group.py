@@ -59,9 +59,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class _Group(click.Group):
+class _Suggesting(click.Group):
+    """A group that suggests the command meant by a mistyped one (the subcommands' groups too)."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """As click does, with "Did you mean 'send'?" among every command, imported or not."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and not ctx.resilient_parsing and self.get_command(ctx, name) is None:
+            import difflib  # only for a mistyped command
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
+            if close:
+                ctx.fail(f"No such command {name!r}. Did you mean {close[0]!r}?")
+        return super().resolve_command(ctx, args)
+
+
+class _Group(_Suggesting):
     """Imports a command's module on first use, and turns the project's errors into one clean
     message and the right exit status."""
+
+    group_class = _Suggesting  # `@cli.group()` makes groups that suggest too
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(COMMANDS))

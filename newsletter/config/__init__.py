@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from newsletter.config.declare import DECLARED, setting, table
+from newsletter.config.declare import DECLARED, allowed_keys, read_table, setting, table
 from newsletter.config.delivery import FeedbackSettings, PrivacySettings, SendSettings, SESSettings, SMTPSettings
 from newsletter.config.mail import TAG_DELIMITERS, BounceSettings, MailboxSettings
 from newsletter.config.signup import DEFAULT_CONSENT, SignupSettings
@@ -26,8 +26,6 @@ from newsletter.config.toml import (
     PerLanguage,
     Text,
     TomlReader,
-    allowed_keys,
-    read_table,
     read_toml,
 )
 from newsletter.config.web import ArchiveSettings

@@ -5,6 +5,7 @@ checking its value with the same `key: problem` messages. Declared settings: new
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -137,13 +138,19 @@ class TomlReader:
             for key, value in node.items():
                 name = f"{prefix}{key}"
                 if key not in schema:
-                    self.problem(name, "unknown key")
+                    self.problem(name, "unknown key" + did_you_mean(key, schema))
                 elif isinstance(schema[key], dict) and isinstance(value, dict):
                     walk(value, schema[key], f"{name}.")
                 elif isinstance(schema[key], dict):
                     self.problem(name, f"expected a table ([{name}] with its settings), got {value!r}")
 
         walk(self.data, allowed, "")
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`; did you mean 'send'?` when `word` is close to one of `known` (a typo), else ""."""
+    close = difflib.get_close_matches(word, [str(k) for k in known], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # --- the kinds of setting ----------------------------------------------------------------------
@@ -353,41 +360,3 @@ class PerLanguage(Kind):
             if code not in r.codes and (self.any_code or code in LANGUAGES):
                 r.problem(f"{key}.{code}", f"language {code!r} is not in languages")
         return values
-
-
-# --- reading a declared table ------------------------------------------------------------------
-
-
-def read_table(r: TomlReader, table: Any, **given: Any) -> dict[str, Any]:
-    """Every setting of a declared table (newsletter.config.declare.Table) by its field name,
-    read with its kind; a setting whose default follows another is read after it."""
-    values = dict(given)
-    for about in sorted(table.settings, key=lambda about: about.default_by is not None):
-        if about.name in values:
-            continue
-        default = values[about.default_from] if about.default_from else about.default
-        if about.default_by is not None:
-            other, by = about.default_by
-            default = by.get(values[other], about.default)
-        value = about.kind.read(r, about.key, default)
-        for alias in about.aliases:
-            value = value if value is not None else about.kind.read(r, alias, default)
-        values[about.name] = value
-    return values
-
-
-def allowed_keys(tables: Iterable[Any]) -> dict[str, Any]:
-    """The keys newsletter.toml may hold, as nested tables, for TomlReader.unknown_keys."""
-    allowed: dict[str, Any] = {}
-    for table in tables:
-        for about in table.settings:
-            for key in (about.key, *about.aliases):
-                *parents, last = key.split(".")
-                node = allowed
-                for part in parents:
-                    node = node.setdefault(part, {})
-                if isinstance(about.kind, PerLanguage):
-                    node.setdefault(last, {}).update(dict.fromkeys(LANGUAGES, 1))
-                else:
-                    node[last] = 1
-    return allowed

@@ -13,7 +13,7 @@ from pathlib import Path
 from markdown_it.token import Token
 
 from newsletter.config import Config
-from newsletter.config.toml import CONTROL, line_of_key, read_toml
+from newsletter.config.toml import CONTROL, did_you_mean, line_of_key, read_toml
 from newsletter.errors import Problems
 from newsletter.languages import BILINGUAL, LANGUAGES, loose
 from newsletter.letter import markdown
@@ -292,10 +292,10 @@ def _load_issue_toml(path: Path, config: Config, problems: Problems) -> dict | N
     def problem(key: str, message: str) -> None:
         problems.add(path, f"{key}: {message}", line=line_of_key(path, key))
 
-    known = {"date", "title", "subject", "preheader"}
+    known = ("date", "title", "subject", "preheader")
     for key in data:
         if key not in known:
-            problem(key, "unknown key")
+            problem(key, "unknown key" + did_you_mean(key, known))
     date = data.get("date")
     if date is None:
         problem("date", "missing")
