@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from html import escape
 
 from newsletter.languages import loose
@@ -48,6 +49,12 @@ class Field:
     fallback: str
     path: str = ""  # where it is written, for messages
     line: int = 0
+    column: str = ""  # the spreadsheet column it is filled from (newsletter.toml's `fields`); "" for its name
+
+    @cached_property
+    def key(self) -> str:
+        """Where a person's value is, matched loosely: the field's column (its name by default)."""
+        return loose(self.column or self.name)
 
 
 def field_slot(number: int) -> str:
@@ -120,14 +127,14 @@ def plain(value: str) -> str:
 
 def person_values(fields: tuple[Field, ...], person: dict[str, str]) -> dict[str, str]:
     """Slot name → the person's value of each field they have one for (their name, or the attribute
-    matched loosely), cleaned and isolated (U+2068 … U+2069), so that no value can turn the text
-    around it; the fields they have none for keep their fallback."""
+    of the field's column, matched loosely), cleaned and isolated (U+2068 … U+2069), so that no
+    value can turn the text around it; the fields they have none for keep their fallback."""
     if not fields:
         return {}
     by_key = {loose(k): plain(v) for k, v in person.items()}
     out = {}
     for number, field in enumerate(fields):
-        value = by_key.get(loose(field.name))
+        value = by_key.get(field.key)
         if value:
             out[field_slot(number)] = f"\u2068{value}\u2069"
     return out

@@ -166,3 +166,76 @@ def test_the_built_preview_and_the_archive_pages_show_the_fallbacks(personal, tm
     pages = web_edition(build_issue(personal.issue, personal.config_path))
     html = pages["ar.html"][1].decode("utf-8")
     assert AR_FALLBACK in html and "\ue000" not in html
+
+
+# --- fields named after any column -------------------------------------------------------------------
+
+
+def with_fields(project: Project, fields: str) -> None:
+    text = project.config_path.read_text(encoding="utf-8")
+    project.config_path.write_text(text.replace('fields = ["organisation"]', fields, 1), encoding="utf-8")
+
+
+def test_a_field_filled_from_an_arabic_column(personal):
+    with_fields(personal, 'fields = { organisation = "المنظمة" }')
+    build = build_issue(personal.issue, personal.config_path)
+    _html, text = parts(message_for(build, "ar", "نور", {"المنظمة": "جمعية الأمل", "Organisation": "Other"}))
+    assert "\u2068نور\u2069، من \u2068جمعية الأمل\u2069" in text
+    _html, text = parts(message_for(build, "ar", "نور", {"Organisation": "Amal"}))  # the field's column, not its name
+    assert "من منظمتكم" in text and "Amal" not in text
+
+
+def test_a_field_named_in_arabic_after_its_column(personal):
+    with_fields(personal, 'fields = ["المنظمة"]')
+    opening = personal.issue / "opening.ar.md"
+    opening.write_text(opening.read_text(encoding="utf-8").replace("{{ organisation", "{{ المنظمة", 1), encoding="utf-8")
+    build = build_issue(personal.issue, personal.config_path)
+    _html, text = parts(message_for(build, "ar", "", {"المنظمة": "جمعية الأمل"}))
+    assert "\u2068جمعية الأمل\u2069" in text
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ('fields = ["Organisation name"]', "fields: 'Organisation name' cannot be a field's name"),
+    ('fields = { name = "الاسم" }', "fields.name: 'name' cannot be a field's name"),
+    ('fields = { organisation = "" }', "fields.organisation: expected the name of a spreadsheet column, got ''"),
+    ("fields = 5", "fields: expected a table such as"),
+])  # fmt: skip
+def test_a_field_that_cannot_be_is_refused_with_its_line(personal, fields, message):
+    with_fields(personal, fields)
+    result = CliRunner().invoke(cli, ["build", str(personal.issue), "--config", str(personal.config_path)], env=personal.env)
+    assert result.exit_code == 2 and message in result.output and "newsletter.toml:" in result.output, result.output
+
+
+def test_check_counts_who_has_each_field_and_warns_about_a_field_nobody_has(personal):
+    with_fields(personal, 'fields = { organisation = "المنظمة" }')
+    store = personal.store()
+    people = [NewSubscriber(f"p{n}@example.org", f"P{n}", "ar", attributes={"Organisation": "Amal"}) for n in range(3)]
+    store.subscribers.import_rows(people, "main", SECRET.encode())
+
+    def personal_lines() -> list[str]:
+        args = ["check", str(personal.issue), "--no-spamassassin", "--config", str(personal.config_path)]
+        result = CliRunner().invoke(cli, args, env=personal.env)
+        return [line for line in result.output.splitlines() if " personal" in line]
+
+    lines = personal_lines()  # the sheet's column was "Organisation", the letter's field wants "المنظمة"
+    warned = [line for line in lines if "{{ organisation }}" in line]
+    assert len(warned) == 1 and warned[0].startswith("WARNING personal"), lines
+    assert "nobody of the 3 active subscribers has a value in the column 'المنظمة'" in warned[0]
+    assert all(line.startswith("OK") and "3 of the 3 active subscribers have a value" in line
+               for line in lines if "{{ name }}" in line), lines  # fmt: skip
+
+    more = [NewSubscriber("p0@example.org", "P0", "ar", attributes={"المنظمة": "جمعية الأمل"})]
+    store.subscribers.import_rows(more, "main", SECRET.encode())
+    store.close()
+    lines = personal_lines()
+    assert any(line.startswith("OK") and "1 of the 3 active subscribers have a value" in line for line in lines), lines
+
+
+def test_check_says_why_nobody_was_counted_when_the_store_cannot_be_reached(personal):
+    env = {**personal.env, "NEWSLETTER_STORE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    args = ["check", str(personal.issue), "--no-spamassassin", "--config", str(personal.config_path)]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output  # the letter is fine: only the count is missing
+    lines = [line for line in result.output.splitlines() if " personal" in line]
+    assert lines and all(line.startswith("OK") and "who has a value is not known (store.url: cannot reach" in line
+                         for line in lines), lines  # fmt: skip

@@ -17,12 +17,13 @@ from newsletter.config.delivery import FeedbackSettings, PrivacySettings, SendSe
 from newsletter.config.mail import TAG_DELIMITERS, BounceSettings, MailboxSettings
 from newsletter.config.signup import DEFAULT_CONSENT, SignupSettings
 from newsletter.config.toml import (
+    CONTROL,
     MISSING,
     URL,
     Address,
     Choice,
+    Kind,
     Languages,
-    Names,
     PerLanguage,
     Text,
     TomlReader,
@@ -37,7 +38,37 @@ STORE_ENV = "NEWSLETTER_STORE_URL"  # e.g. postgresql:// with libpq's PGHOST, PG
 STORE_FILE = "newsletter.sqlite3"  # the default database: a SQLite file beside newsletter.toml
 LAYOUTS = ("bilingual", "per-recipient")
 
-_FIELD = re.compile(r"(?!name\Z)[A-Za-z_][A-Za-z0-9_]*")  # an ASCII identifier; `name` is always there
+
+class FieldColumns(Kind):
+    """The personal fields a letter may use besides `name`, each with the spreadsheet column it is
+    filled from: a table of field = column (`fields = { organisation = "المنظمة" }`), or a list
+    of columns that are fields of their own name (`fields = ["organisation"]`)."""
+
+    type_name = "table of field = column, or list of columns"
+
+    def read(self, r: TomlReader, key: str, default: Any) -> Any:
+        raw = r.lookup(key)
+        if raw is None:
+            return ()
+        if not isinstance(raw, dict | list):
+            r.problem(key, f'expected a table such as {{ organisation = "المنظمة" }} or a list of columns, got {raw!r}')
+            return ()
+        found: dict[str, str] = {}
+        for name, column in raw.items() if isinstance(raw, dict) else ((c, c) for c in raw):
+            where = f"{key}.{name}" if isinstance(raw, dict) else key
+            if not isinstance(column, str) or not column.strip() or CONTROL.search(column):
+                r.problem(where, f"expected the name of a spreadsheet column, got {column!r}")
+            elif not str(name).isidentifier() or name == "name":
+                r.problem(where, f"{name!r} cannot be a field's name ({{{{ {name} }}}}): {_FIELD_NAME}")
+            else:
+                found[name] = column.strip()
+        return tuple(found.items())
+
+
+_FIELD_NAME = (
+    "letters, digits and _, not `name` (always there); for a column such as 'Organisation name' write "
+    'fields = { organisation = "Organisation name" }'
+)
 _LIST_ID = Text(re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+").fullmatch, "a dotted label such as updates.example.org")
 
 
@@ -63,9 +94,10 @@ class Config:
                                               help="the letters' languages; the first is the primary language")  # fmt: skip
     layout: str = setting(Choice(LAYOUTS), default="bilingual", example='"bilingual"', shown=True,
                           help="bilingual, or per-recipient: each subscriber gets their language")  # fmt: skip
-    fields: tuple[str, ...] = setting(
-        Names(_FIELD.fullmatch, "expected attribute names such as organisation (letters, digits, _), got {value!r}"),
-        default=(), example='["organisation"]', help="spreadsheet columns a letter may use besides name ({{ organisation }})",
+    fields: tuple[tuple[str, str], ...] = setting(  # (field, column)
+        FieldColumns(), default=(), default_text="none", example='{ organisation = "المنظمة" }',
+        help="personal fields besides name, each filled from its spreadsheet column ({{ organisation }} from "
+             'المنظمة); a list, ["organisation"], for fields named as their columns',
     )  # fmt: skip
     base_url: str = setting(URL(base=True), example='"https://news.example.org"', shown=True,
                             help="where `newsletter serve` answers (unsubscribe links)")  # fmt: skip

@@ -15,6 +15,7 @@ from markdown_it.token import Token
 
 from newsletter.config import Config
 from newsletter.config.toml import line_of_key
+from newsletter.editor.holders import Holders, field_holders, personal_fields
 from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
 from newsletter.editor.spam import SPAM_FAIL, check_spam
 from newsletter.errors import Problem, Problems
@@ -70,20 +71,25 @@ UNSUPPORTED = [
 
 def check_issue(issue_dir: Path, config_path: Path | None = None, **options: Any) -> list[CheckResult]:
     """Build the issue (BadInput when it does not build, or a header cannot be written) and run
-    every check on it."""
+    every check on it, with who in the store has each personal field."""
     build = build_issue(issue_dir, config_path)
     ensure_composable(build)
-    return run_checks(build, **options)
+    return run_checks(build, holders=field_holders(build), **options)
 
 
 def run_checks(
-    build: Build, *, spamassassin: bool = True, max_spam_score: float = SPAM_FAIL, blocking_only: bool = False
+    build: Build,
+    *,
+    spamassassin: bool = True,
+    max_spam_score: float = SPAM_FAIL,
+    blocking_only: bool = False,
+    holders: Holders | None = None,
 ) -> list[CheckResult]:
     """Every check's results; with `blocking_only`, only those of the checks that can find an error."""
     results: list[CheckResult] = []
     if not blocking_only:  # these two only warn
         results += check_subjects(build)
-        results += check_personal(build)
+        results += check_personal(build, holders)
     results += check_links_and_images(build)
     results += check_raw_html(build)
     results += check_placeholders(build)
@@ -122,9 +128,9 @@ def check_subjects(build: Build) -> list[CheckResult]:
 UNISOLATED = str.maketrans("", "", "\u2068\u2069")  # shown without the isolates around the value
 
 
-def check_personal(build: Build) -> list[CheckResult]:
+def check_personal(build: Build, holders: Holders | None = None) -> list[CheckResult]:
     out: list[CheckResult] = []
-    fields = next(iter(build.variants.values())).fields if build.variants else ()
+    fields = personal_fields(build)
     for number, field in enumerate(fields):
         code = field.path.rsplit(".", 2)[-2] if field.path.count(".") >= 2 else build.config.primary.code
         variant = build.variants.get(code) or next(iter(build.variants.values()))
@@ -133,13 +139,15 @@ def check_personal(build: Build) -> list[CheckResult]:
         fallbacks = tuple(f.fallback for f in fields)
         plain_slots = Slots(line, html=False, fallbacks=fallbacks)
         without = plain_slots.fill({}).strip()
-        person = {f.name: LONG_NAMES.get(code, LONG_NAMES["en"]) for f in fields}
+        person = {f.column or f.name: LONG_NAMES.get(code, LONG_NAMES["en"]) for f in fields}
         long = plain_slots.fill(person_values(fields, person)).strip().translate(UNISOLATED)
         shown = f"{{{{ {field.name} }}}} reads {without!r} without a value, {long!r} with a long one"
+        shown += holders.said(number, field) if holders else ""
         if not field.fallback:
             out.append(CheckResult("personal", WARNING, f'{shown}; give it a fallback: default("…")', code, where))
         else:
-            out.append(CheckResult("personal", OK, shown, code, where))
+            level = WARNING if holders and holders.nobody(number) else OK
+            out.append(CheckResult("personal", level, shown, code, where))
     return out
 
 

@@ -1,7 +1,8 @@
 """Loading an issue folder: issue.toml and one Markdown file per section and language, with
-the personal fields (`{{ name | default("…") }}`: `name`, and the attributes newsletter.toml
-lists under `fields`, matched as loosely as the spreadsheets' headers) taken out of the
-Markdown before it is rendered and a marker left in their place (newsletter.placeholders)."""
+the personal fields (`{{ name | default("…") }}`: `name`, and those newsletter.toml names under
+`fields`, each with its spreadsheet column, matched as loosely as the spreadsheets' headers)
+taken out of the Markdown before it is rendered and a marker left in their place
+(newsletter.placeholders)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ SECTION_FILE = re.compile(r"^(?P<number>\d+)-(?P<name>[a-z0-9][a-z0-9_-]*)\.(?P<
 FRAME_FILE = re.compile(r"^(?P<name>opening|closing)\.(?P<lang>[A-Za-z-]+)\.md$")
 FRONT_MATTER_KEYS = ("title",)
 # A title typed with its own number ("1. …", "١) …") is how every section of a letter ends up "1.".
-# Personal fields: `{{ name | default("…") }}`, and the attributes newsletter.toml lists under `fields`
+# Personal fields: `{{ name | default("…") }}`, and those newsletter.toml names under `fields`
 _FIELD = re.compile(
     r"\{\{\s*(?P<field>[^\s|}]*)\s*"
     r"(?:\|\s*default\s*\(\s*(?:\"(?P<dq>(?:[^\"\\\n]|\\.)*)\"|'(?P<sq>(?:[^'\\\n]|\\.)*)')\s*\)\s*)?\}\}"
@@ -85,7 +86,7 @@ def load_issue(folder: Path, config: Config, problems: Problems) -> Issue | None
     sections: dict[str, dict[str, Part]] = {}
     orders: dict[str, int] = {}
     fields: list[Field] = []
-    known = ("name", *config.fields)
+    known = {"name": "name", **dict(config.fields)}  # field → its column
     for path in sorted(folder.iterdir()):
         if path.is_dir() or path.suffix != ".md":
             continue
@@ -190,7 +191,7 @@ def _check_languages(
 
 
 def _load_part(
-    path: Path, lang: str, problems: Problems, fields: list[Field], known: tuple[str, ...], *, title_required: bool
+    path: Path, lang: str, problems: Problems, fields: list[Field], known: dict[str, str], *, title_required: bool
 ) -> Part | None:
     try:
         text = path.read_text(encoding="utf-8")
@@ -338,9 +339,11 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def take_fields(text: str, fields: list[Field], known: tuple[str, ...], *, first_line: int = 1, path: str = "") -> str:
+def take_fields(text: str, fields: list[Field], known: dict[str, str], *, first_line: int = 1, path: str = "") -> str:
     """`text` with each field replaced by a marker numbered after those already in `fields`
-    (which it extends). Raises FieldError for an unknown field or a `{{` that is not a field."""
+    (which it extends); `known` gives each field's column. Raises FieldError for an unknown
+    field or a `{{` that is not a field."""
+    columns = {loose(name): column for name, column in known.items()}
 
     def line_of(position: int) -> int:
         return first_line + text.count("\n", 0, position)
@@ -355,16 +358,17 @@ def take_fields(text: str, fields: list[Field], known: tuple[str, ...], *, first
                 f'{match.group()[:60]!r} is not a personal field: write {{{{ name | default("…") }}}}', line
             )
         name = found.group("field")
-        if loose(name) not in {loose(k) for k in known} or not name.isidentifier():
+        if loose(name) not in columns or not name.isidentifier():
             listed = ", ".join(known)
+            guess = did_you_mean(name, known)
             raise FieldError(
-                f"unknown field {name!r} in {match.group()!r}; known: {listed} (add others to fields in newsletter.toml)",
+                f"unknown field {name!r} in {match.group()!r}{guess}; known: {listed} (add others to fields in newsletter.toml)",
                 line,
             )
         fallback = _unescape(found.group("dq") or found.group("sq") or "")
         out.append(text[last : match.start()])
         out.append(f"{OPEN}{len(fields)}{CLOSE}")
-        fields.append(Field(name, fallback, path, line))
+        fields.append(Field(name, fallback, path, line, column=columns[loose(name)]))
         last = match.end()
     out.append(text[last:])
     return "".join(out)
