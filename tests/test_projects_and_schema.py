@@ -4,6 +4,7 @@ listing what is left to write; commands never upgrade a database on their own, a
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -26,11 +27,45 @@ def newsletter(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Com
                           timeout=120, env=env)
 
 
-def test_init_then_new_builds_and_check_lists_the_placeholders(tmp_path: Path):
+def test_init_writes_an_example_letter_that_builds_checks_and_reads(tmp_path: Path):
     made = newsletter("init", "site", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     site = tmp_path / "site"
     assert (site / "newsletter.toml").is_file() and (site / ".gitignore").is_file() and (site / "newsletter.sqlite3").is_file()
+    example = site / "issues" / "example"
+    assert sorted(p.name for p in example.iterdir() if p.name.endswith(".ar.md")) == [
+        "01-workshop.ar.md", "02-next-meeting.ar.md", "closing.ar.md", "opening.ar.md"]
+    toml = (example / "issue.toml").read_text(encoding="utf-8")
+    assert toml.startswith("# An example letter") and "\nbilingual = " in toml
+    assert "[[" not in "".join(p.read_text(encoding="utf-8") for p in example.iterdir())
+    built = newsletter("build", "issues/example", cwd=site)
+    assert built.returncode == 0, built.stderr
+    letter = (site / "dist" / "example" / "bilingual.txt").read_text(encoding="utf-8")
+    assert "ورشة توثيق الانتهاكات" in letter and "The documentation workshop" in letter
+    assert "الأصدقاء والصديقات الأعزاء" in letter and "Dear friends," in letter  # {{ name }}'s fallbacks
+    checked = newsletter("check", "issues/example", "--no-spamassassin", cwd=site)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.splitlines()[-1].startswith("0 failed, 0 warnings"), checked.stdout
+
+
+def test_the_example_names_and_addresses_are_refused_by_a_real_send(tmp_path: Path):
+    newsletter("init", "site", cwd=tmp_path)
+    site = tmp_path / "site"
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    refused = newsletter("send", "issues/example", "--test", "me@example.net", "--provider", "smtp", cwd=site, env=env)
+    assert refused.returncode == 2, refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 4 and all("newsletter.toml:" in line for line in errors), refused.stderr
+    assert any("email.from: 'updates@news.example.org' is a placeholder address" in line for line in errors)
+    assert any("organisation.en: 'Example Organisation' is the example's name" in line for line in errors)
+    rehearsal = newsletter("send", "issues/example", "--test", "me@example.net", "--provider", "outbox", cwd=site, env=env)
+    assert rehearsal.returncode == 0, rehearsal.stderr
+    assert len(list((site / "outbox").rglob("*.eml"))) == 1
+
+
+def test_new_writes_an_issue_that_builds_and_check_lists_the_placeholders(tmp_path: Path):
+    newsletter("init", "site", cwd=tmp_path)
+    site = tmp_path / "site"
     assert newsletter("new", "2023-03-spring", "--sections", "3", cwd=site).returncode == 0
     issue = site / "issues" / "2023-03-spring"
     assert sorted(p.name for p in issue.iterdir() if p.name.endswith(".en.md")) == [
@@ -41,11 +76,11 @@ def test_init_then_new_builds_and_check_lists_the_placeholders(tmp_path: Path):
     checked = newsletter("check", "issues/2023-03-spring", "--no-spamassassin", cwd=site)
     assert checked.returncode == 1
     left = [line for line in checked.stdout.splitlines() if line.startswith("ERROR   placeholders")]
-    # organisation ×2, subject ×2, preheader ×2, and opening, 3 titles, 3 texts, closing per language
-    assert len(left) == 2 + 2 + 2 + 2 * 8, checked.stdout
+    # subject ×2 and the bilingual one, preheader ×2, and opening, 3 titles, 3 texts, closing per language
+    assert len(left) == 3 + 2 + 2 * 8, checked.stdout
 
     # replace every placeholder: check has nothing left to say about them
-    for path in [site / "newsletter.toml", *issue.iterdir()]:
+    for path in issue.iterdir():
         text = path.read_text(encoding="utf-8")
         path.write_text(text.replace("[[", "").replace("]]", ""), encoding="utf-8")
     checked = newsletter("check", "issues/2023-03-spring", "--no-spamassassin", cwd=site)

@@ -37,6 +37,9 @@ CONFIG_NAME = "newsletter.toml"
 STORE_ENV = "NEWSLETTER_STORE_URL"  # e.g. postgresql:// with libpq's PGHOST, PGUSER, PGPASSWORD…
 STORE_FILE = "newsletter.sqlite3"  # the default database: a SQLite file beside newsletter.toml
 LAYOUTS = ("bilingual", "per-recipient")
+# The sender's name `newsletter init` writes: its example letter builds and checks with it, and a
+# real send refuses it, as it refuses the example's addresses (newsletter.editor.checks).
+EXAMPLE_ORGANISATION = {"ar": "منظمة المثال", "en": "Example Organisation"}
 
 
 class FieldColumns(Kind):
@@ -106,7 +109,7 @@ class Config:
     templates: Path = setting(Text(), default=None, default_text="the package's", example='"templates"',
                               help="your own copy of the templates (a folder beside newsletter.toml)")  # fmt: skip
     organisation: dict[str, str] = setting(
-        PerLanguage(Text(strip=True), each=MISSING), example={"ar": '"[[اسم المنظمة]]"', "en": '"[[Organisation name]]"'},
+        PerLanguage(Text(strip=True), each=MISSING), example={code: f'"{name}"' for code, name in EXAMPLE_ORGANISATION.items()},
         shown=True, help="the sender's name, per language",
     )  # fmt: skip
     organisation_bilingual: str | None = setting(

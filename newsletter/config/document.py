@@ -13,7 +13,8 @@ from newsletter.languages import LANGUAGES
 README_START = "<!-- settings: made by `python -m newsletter.config --readme README.md` from the declarations -->"
 README_END = "<!-- /settings -->"
 SCAFFOLD_HEADER = """# The organisation's settings, shared by every issue. Unknown keys are errors.
-# Replace every [[…]]: `newsletter check` lists the ones left.
+# The names and addresses set below are examples: the example letter builds with them, and a
+# real send (smtp or ses, `send --test` too) refuses them until you write your own.
 """
 COMMENT_COLUMN = 34
 

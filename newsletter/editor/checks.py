@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from newsletter.config import Config
+from newsletter.config import EXAMPLE_ORGANISATION, Config
 from newsletter.config.toml import line_of_key
 from newsletter.editor.holders import Holders, field_holders, personal_fields
 from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
@@ -268,8 +268,12 @@ def _placeholder(host: str) -> bool:
 
 
 def real_send_problems(config: Config) -> list[Problem]:
-    """What stops a real send (SMTP, SES) that a rehearsal allows: placeholder addresses."""
+    """What stops a real send (SMTP, SES) that a rehearsal allows: placeholder addresses and names."""
     found = Problems()
+    for code, name in config.organisation.items():
+        if name == EXAMPLE_ORGANISATION.get(code):
+            message = f"organisation.{code}: {name!r} is the example's name from `newsletter init`; write yours"
+            found.add(config.path, message, line=line_of_key(config.path, f"organisation.{code}"))
     host = urlsplit(config.base_url).hostname or ""
     if urlsplit(config.base_url).scheme != "https" or _placeholder(host):
         message = f"base_url: {config.base_url!r} is not where your `newsletter serve` answers; unsubscribe links would lead nowhere"

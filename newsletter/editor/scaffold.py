@@ -1,5 +1,7 @@
-"""New projects and new issues, written so that they build at once and `check` lists what is
-left to write: every placeholder is `[[…]]`, and `check` reports each one until it is gone."""
+"""New projects and new issues. `newsletter init` writes newsletter.toml (the example names and
+addresses a real send refuses) and an example letter written out in both languages, which
+builds, checks and reads at once; `newsletter new` writes an issue whose every text is a
+`[[…]]` placeholder, which `check` and a send report until it is written."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 
 from newsletter.config import CONFIG_NAME, STORE_FILE, load_config, locate_config
 from newsletter.config.document import scaffold_toml
+from newsletter.editor.example import EXAMPLE_SLUG, example_files
 from newsletter.errors import BadInput, Problem
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,80}")
@@ -28,6 +31,8 @@ WORDS = {
            "opening": "[[Greeting and lead]]", "section": "[[Title of section {n}]]", "body": "[[Text of section {n}]]",
            "closing": "[[Closing words and signature]]"},
 }  # fmt: skip
+# the bilingual letter's subject, written rather than cut from the two (see `newsletter check`)
+BILINGUAL_SUBJECT = "[[The subject in every language, the primary one first]]"
 
 
 def _words(code: str) -> dict[str, str]:
@@ -35,8 +40,8 @@ def _words(code: str) -> dict[str, str]:
 
 
 def init_project(folder: Path) -> list[Path]:
-    """A new project in `folder` (new or empty): newsletter.toml, .gitignore and an example
-    issue. Returns what was written."""
+    """A new project in `folder` (new or empty): newsletter.toml, .gitignore and the example
+    letter. Returns what was written."""
     if folder.exists() and any(folder.iterdir()):
         raise BadInput.single(str(folder), "not empty: a new project goes into a new or empty folder")
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,8 +49,8 @@ def init_project(folder: Path) -> list[Path]:
     (folder / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     (folder / "issues").mkdir()
     written = [folder / CONFIG_NAME, folder / ".gitignore"]
-    written += new_issue(folder / "issues", "example", sections=2, config_path=folder / CONFIG_NAME)
-    return written
+    codes = load_config(folder / CONFIG_NAME).codes
+    return written + _write(folder / "issues" / EXAMPLE_SLUG, example_files(codes, dt.date.today()))
 
 
 def new_issue(where: Path, slug: str, *, sections: int, config_path: Path | None = None) -> list[Path]:
@@ -58,14 +63,14 @@ def new_issue(where: Path, slug: str, *, sections: int, config_path: Path | None
         problems.append(Problem("--sections", None, f"expected 1 to 20, got {sections}"))
     if problems:
         raise BadInput(problems)
-    folder = where / slug
-    if folder.exists():
-        raise BadInput.single(str(folder), "already exists: choose another name")
+    if (where / slug).exists():
+        raise BadInput.single(str(where / slug), "already exists: choose another name")
     codes = load_config(locate_config(where, config_path)).codes
-    folder.mkdir(parents=True)
     toml = [f"date = {dt.date.today().isoformat()}", ""]
     for table in ("subject", "preheader"):
-        toml += [f"[{table}]", *(f'{code} = "{_words(code)[table]}"' for code in codes), ""]
+        toml += [f"[{table}]", *(f'{code} = "{_words(code)[table]}"' for code in codes)]
+        toml += [f'bilingual = "{BILINGUAL_SUBJECT}"'] if table == "subject" and len(codes) > 1 else []
+        toml += [""]
     files = {"issue.toml": "\n".join(toml)}
     for code in codes:
         words = _words(code)
@@ -74,6 +79,11 @@ def new_issue(where: Path, slug: str, *, sections: int, config_path: Path | None
             title, body = words["section"].format(n=n), words["body"].format(n=n)
             files[f"{n:02d}-section-{n}.{code}.md"] = f"# {title}\n\n{body}\n"
         files[f"closing.{code}.md"] = words["closing"] + "\n"
+    return _write(where / slug, files)
+
+
+def _write(folder: Path, files: dict[str, str]) -> list[Path]:
+    folder.mkdir(parents=True)
     for name, content in files.items():
         (folder / name).write_text(content, encoding="utf-8")
     return [folder / name for name in files]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from newsletter import domain as d
 from newsletter.audience.selection import variant_chooser
+from newsletter.editor.checks import real_send_problems
 from newsletter.errors import BadInput, Problem
 from newsletter.keys import TokenSigner, normalise_email, secret_key
 from newsletter.languages import BILINGUAL
@@ -92,7 +93,8 @@ def send_test(
     report: Callable[[str], None],
 ) -> None:
     """A copy of the letter for each address, as subscribers get it, subject marked [TEST], outside
-    the ledger; its unsubscribe link opens a page that changes nothing."""
+    the ledger; its unsubscribe link opens a page that changes nothing. Through a real provider
+    (not the outbox) it refuses what a real send refuses: placeholder addresses and names."""
     build = build_issue(issue_dir, config_path)
     ensure_composable(build)
     secret_key()  # the same requirements as a real send
@@ -105,6 +107,8 @@ def send_test(
     name = provider or build.config.send.provider
     if name is None:
         problems.append(Problem("--provider", None, CHOOSE_PROVIDER))
+    elif name != "outbox":  # a rehearsal may keep the placeholders, as a real send's rehearsal does
+        problems += real_send_problems(build.config)
     if problems or name is None:
         raise BadInput(problems)
     factory = provider_factory(name, build.config, campaign_label="test")
