@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -224,3 +225,70 @@ def test_poll_errors_are_one_line(project, fault, monkeypatch):
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+
+
+# --- the environment file and README's commands ----------------------------------------------------
+
+README = ROOT / "README.md"
+# variables the program's libraries read, named in the example beside the program's own
+LIBRARIES = ("PGHOST", "PGUSER", "PGPASSWORD", "PGDATABASE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+
+
+def variables_the_program_reads() -> set[str]:
+    """Every NEWSLETTER_… name written in the package: those it reads from the environment."""
+    return {name for path in (ROOT / "newsletter").rglob("*.py")
+            for name in re.findall(r"\bNEWSLETTER_[A-Z_]+\b", path.read_text(encoding="utf-8"))}  # fmt: skip
+
+
+def test_the_environment_example_and_readme_name_every_variable_the_program_reads():
+    names = variables_the_program_reads()
+    assert {"NEWSLETTER_SECRET_KEY", "NEWSLETTER_MAILBOX_PASSWORD", "NEWSLETTER_STORE_URL"} <= names, names
+    example = (DEPLOY / "newsletter.env.example").read_text(encoding="utf-8")
+    set_or_shown = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.M))
+    assert names | set(LIBRARIES) <= set_or_shown, (names | set(LIBRARIES)) - set_or_shown
+    readme = README.read_text(encoding="utf-8")
+    assert all(f"`{name}`" in readme for name in names), [name for name in names if f"`{name}`" not in readme]
+    # the check can fail: a variable nobody wrote down is found
+    assert "NEWSLETTER_NOT_DOCUMENTED" not in set_or_shown
+
+
+def step_3_command() -> str:
+    """The shell command of README's deployment step 3, as an administrator pastes it."""
+    text = README.read_text(encoding="utf-8")
+    step = text[text.index("3. **The database.**"):text.index("4. **The services.**")]
+    block = re.search(r"```sh\n(.*?)```", step, re.S)
+    assert block, "README's step 3 has no command"
+    return "\n".join(line.strip() for line in block.group(1).strip().splitlines())
+
+
+def test_readmes_step_3_command_loads_the_environment_file_and_runs(tmp_path: Path):
+    """The command as written, run by `sh` with the documented paths pointed at a temporary
+    server: /etc/newsletter/newsletter.env made from deploy/newsletter.env.example (comments and
+    all), the program this venv's. `sudo -u newsletter` is left out: the tests run as one user."""
+    command = step_3_command()
+    assert command.startswith("sudo -u newsletter sh -c '"), command
+    srv = tmp_path / "srv" / "newsletter"
+    srv.mkdir(parents=True)
+    shutil.copy(ROOT / "newsletter.toml", srv / "newsletter.toml")
+    env_file = tmp_path / "newsletter.env"
+    example = (DEPLOY / "newsletter.env.example").read_text(encoding="utf-8")
+    env_file.write_text(example.replace("NEWSLETTER_SECRET_KEY=\n", f"NEWSLETTER_SECRET_KEY={SECRET}\n")
+                        .replace("sqlite:////srv/newsletter/newsletter.sqlite3", f"sqlite:///{srv}/from-env.sqlite3"),
+                        encoding="utf-8")  # fmt: skip
+    command = (command.removeprefix("sudo -u newsletter ")
+               .replace("/etc/newsletter/newsletter.env", str(env_file))
+               .replace("/opt/newsletter/venv/bin/newsletter", str(Path(sys.executable).with_name("newsletter")))
+               .replace("/srv/newsletter", str(srv)))  # fmt: skip
+    clean = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}  # nothing but what the file gives
+    result = subprocess.run(["sh", "-c", command], env=clean, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"{srv}/from-env.sqlite3: upgraded from nothing to" in result.stdout, result.stdout
+    assert not (srv / "newsletter.sqlite3").exists()  # newsletter.toml's default: the file's URL won
+    # and the key came from the file too: the same
+    # form runs a command that needs it, which refuses to run without it
+    keyed = command.replace("db upgrade", "keys rotate")
+    rotated = subprocess.run(["sh", "-c", keyed], env=clean, capture_output=True, text=True, timeout=120)
+    assert rotated.returncode == 0 and "already locked with NEWSLETTER_SECRET_KEY" in rotated.stdout, rotated.stderr
+    env_file.write_text(env_file.read_text(encoding="utf-8").replace(f"NEWSLETTER_SECRET_KEY={SECRET}", "# no key"))
+    without = subprocess.run(["sh", "-c", keyed], env=clean, capture_output=True, text=True, timeout=120)
+    assert without.returncode == 2 and "NEWSLETTER_SECRET_KEY" in without.stderr, without.stderr
