@@ -181,3 +181,13 @@ def test_a_mistyped_key_is_refused_with_the_nearest_known_one(tmp_path: Path, mo
         "smtp.hots: unknown key; did you mean 'host'?",
         "sned: unknown key; did you mean 'send'?",
     ]
+
+
+@pytest.mark.parametrize("where", ["a-folder", "a-file/newsletter.toml"])
+def test_a_config_that_cannot_be_read_is_one_line(where: str, tmp_path: Path):
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(BadInput) as refused:
+        load_config(tmp_path / where)
+    [problem] = refused.value.problems
+    assert problem.message in ("cannot be read: is a directory", "cannot be read: not a directory"), problem

@@ -36,6 +36,9 @@ def read_toml(path: Path, problems: Problems) -> dict[str, Any] | None:
     except FileNotFoundError:
         problems.add(path, "file not found")
         return None
+    except OSError as exc:  # a folder, a path through a file, no permission
+        problems.add(path, f"cannot be read: {(exc.strerror or str(exc)).lower()}")
+        return None
     except UnicodeDecodeError as exc:
         problems.add(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
         return None
