@@ -1,20 +1,33 @@
-"""Erasure that erases, and the key that opens the store.
+"""Erasure that erases, files only their owner reads, and the key that opens the store.
 
 `forget` after a real send: nothing of the person is left in the SQLite file, its write-ahead
-log or the outbox (a byte search for every spelling of the address and for the name), and no
-import or `add` brings them back. A store opened with another key is refused by every command
+log or the outbox (a byte search for every spelling of the address and for the name), nor, after
+a sign-up whose confirmation the SMTP server refused quoting them, in `serve`'s log; and no
+import or `add` brings them back. The database file, its WAL and SHM are 0600 and the outbox
+0700 under a usual umask (022), whether a command or `serve` made them. A store opened with another key is refused by every command
 that uses the key; the old key in NEWSLETTER_OLD_SECRET_KEYS still opens it, `keys rotate`
 moves it to the new one, and links already sent keep working throughout.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
+from uvicorn_server import free_port
 
 from conftest import SECRET, Project
 from newsletter import domain as d
@@ -112,6 +125,115 @@ def test_forget_finds_the_person_however_the_address_is_written(project):
     result = cli(project, "subscribers", "forget", "idn.person@exämple.org")
     assert "forgotten: their data is erased" in result.stdout, result.stdout
     assert project.store().subscribers.by_email("Idn.Person@EXÄMPLE.org") is None
+
+
+# --- serve's log and the confirmation path; what the files let others read ------------------
+
+REFUSED = ("rana.khalil@example.org", "Rana Khalil")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@contextlib.contextmanager
+def umask(value: int) -> Iterator[None]:
+    old = os.umask(value)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError, httpx.TransportError):
+            if result := check():
+                return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_serve_makes_its_store_0600_and_forget_leaves_nothing_in_its_log(tmp_path: Path, secret_env, smtp_sink):
+    """`newsletter serve` under umask 022 makes a new store: the file, its WAL and SHM are 0600.
+    A sign-up whose confirmation the SMTP server refuses with a reply quoting the address and the
+    name is logged; after `forget`, neither is in serve's log, the database, its WAL or SHM."""
+    address, name = REFUSED
+    sink = smtp_sink()
+
+    async def refuse(server, session, envelope, rcpt, rcpt_options):  # as servers do: quoting whom
+        return f"550 5.1.1 <{rcpt}> ({name}): no such user {address.split('@')[0]} here"
+
+    sink.handle_RCPT = refuse
+    project = Project(tmp_path / "project", extra_config=(
+        f'[smtp]\nhost = "127.0.0.1"\nport = {sink.port}\nsecurity = "none"\ntimeout = 10\n\n'
+        '[signup]\nlist = "partners"\nprovider = "smtp"\n'
+    ))  # fmt: skip
+    database = project.root / "newsletter.sqlite3"
+    assert not database.exists()
+    log, port = tmp_path / "serve.log", free_port()
+    with umask(0o022), log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "serve", "--port", str(port), "--config", str(project.config_path)],
+            cwd=project.root, env=project.env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert server.poll() is None, f"serve stopped: {log.read_text()}"
+        return httpx.get(f"{url}/healthz").status_code == 200
+
+    try:
+        wait_until(healthy, 30, "serve")
+        files = [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
+        assert {path.name: mode(path) for path in files} == {path.name: 0o600 for path in files}
+        form = {"form_language": "en", "email": address, "name": name, "language": "en", "consent": "yes", "website": ""}
+        assert httpx.post(f"{url}/subscribe", data=form).status_code == 200
+        wait_until(lambda: "could not be sent" in log.read_text(), 15, "the refusal in serve's log")
+        forgotten = cli(project, "subscribers", "forget", address)
+        assert forgotten.returncode == 0 and "suppressed" in forgotten.stdout, forgotten.stderr  # a sign-up, not yet a person
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    logged = log.read_text()
+    assert "550" in logged, logged  # the refusal was logged, without the person
+    contents = [(path, path.read_bytes()) for path in [log, *files] if path.is_file()]
+    for needle in spellings(address, name):
+        found = [str(path) for path, data in contents if needle in data]
+        found += ["forget's output" for text in (forgotten.stdout, forgotten.stderr) if needle in text.encode()]
+        assert not found, f"{needle!r} still in {found}"
+
+
+def test_a_command_under_umask_022_leaves_the_database_and_the_outbox_to_their_owner(project):
+    database, outbox = project.root / "newsletter.sqlite3", project.root / "outbox"
+    with umask(0o022):
+        outbox.mkdir()  # an outbox folder made before, open to all (0755)
+        assert cli(project, "subscribers", "import", str(project.write_subscribers(3))).returncode == 0
+        assert mode(database) == 0o600
+        # whoever opens it next, SQLite gives its WAL and SHM the database file's mode
+        with contextlib.closing(sqlite3.connect(database)) as other:
+            assert other.execute("SELECT count(*) FROM subscribers").fetchone() == (3,)
+            assert (mode(Path(f"{database}-wal")), mode(Path(f"{database}-shm"))) == (0o600, 0o600)
+        sent = cli(project, "send", "issues/2022-12-year-end", "--provider", "outbox", "--yes")
+        assert sent.returncode == 0, sent.stderr
+    folders = [outbox, *(path for path in outbox.iterdir() if path.is_dir())]
+    messages = list(outbox.rglob("*.eml"))
+    assert len(folders) == 2 and {mode(folder) for folder in folders} == {0o700}
+    assert len(messages) == 3 and {mode(message) for message in messages} == {0o600}
+
+
+def test_a_database_others_could_read_is_narrowed_and_the_command_says_so(project):
+    database = project.root / "newsletter.sqlite3"
+    assert cli(project, "subscribers", "add", "a@example.org").returncode == 0
+    database.chmod(0o644)  # as an earlier version left it
+    listed = subprocess.run(
+        [sys.executable, "-m", "newsletter", "subscribers", "list", "--config", str(project.config_path)],
+        env=project.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0 and "a@example.org" in listed.stdout, listed.stderr
+    assert mode(database) == 0o600
+    assert f"store.url: {database} could be read by other users (mode 0644); now 0600" in listed.stderr
 
 
 # --- keys -----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 One `Database` holds the engine, the clock and, on SQLite, the writer lock that every write
 transaction takes (`Database.write`); each repository is a `Repository` over it. Beside it, the
 few column codecs and queries that several repositories share, and the schema's revision.
+A SQLite file is its owner's alone (0600, and so its -wal and -shm), whatever the umask.
 
 Commands never upgrade a database on their own: an older schema stops them with a message
 naming `newsletter db upgrade` (after a backup). A database with no tables at all (a new
@@ -16,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -174,6 +177,8 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=20, max_overflow=30
         )
+        if file := _database_file(engine):
+            keep_private(file)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -191,6 +196,44 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(url, pool_pre_ping=True)
+
+
+# --- the SQLite file: only its owner reads it --------------------------------------------
+
+PRIVATE = 0o600
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+log = logging.getLogger("newsletter.store")
+
+
+def _database_file(engine: Engine) -> Path | None:
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:") or engine.url.query.get("uri"):
+        return None
+    return Path(database)
+
+
+def keep_private(database: Path) -> None:
+    """Create the database file 0600, whatever the umask, before SQLite opens it: SQLite gives
+    the -wal, -shm and -journal files it makes the mode of the database file. One of them
+    already readable by others (an earlier version's, or made under a looser umask) is
+    narrowed, with a warning: it holds the subscribers' addresses, and the deployment runs
+    every process as one user (its units set UMask=0077). One not ours to narrow is named."""
+    if database.is_dir() or not database.parent.is_dir():
+        return  # `ensure_current` says what is wrong, in one line
+    with contextlib.suppress(OSError):  # there already, or not ours to make: SQLite then says why
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
+        os.fchmod(fd, PRIVATE)  # a umask such as 0277 would have taken more away
+        os.close(fd)
+    for path in (database, *(Path(f"{database}{suffix}") for suffix in SQLITE_SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                try:
+                    path.chmod(mode & 0o700)
+                    done = f"now {mode & 0o700:04o}"
+                except OSError:
+                    done = "not ours to change: chmod 600 it"
+                log.warning("store.url: %s could be read by other users (mode %04o); %s", path, mode, done)
 
 
 # --- the schema's revision: a new database made, an older one refused, upgrades ----------

@@ -1,8 +1,12 @@
-"""The rehearsal provider: each message written as an .eml file, nothing sent anywhere."""
+"""The rehearsal provider: each message written as an .eml file, nothing sent anywhere.
+
+A message holds its recipient's address and name: the outbox folder and each campaign's
+folder in it are 0700, and every file 0600, whatever the umask."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -32,7 +36,7 @@ class Outbox:
 
     def send(self, message: Outgoing) -> str:
         name = message_file(message.delivery_id) if message.delivery_id else f"{message.message_id.strip('<>')}.eml"
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.folder)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.folder)  # 0600
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(message.data)
@@ -56,5 +60,15 @@ class OutboxFactory:
         return None
 
     def open(self) -> Outbox:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
         return Outbox(self.folder)
+
+
+def private_folder(campaign_folder: Path) -> None:
+    """The campaign's folder and the outbox folder holding it, made (or narrowed to) 0700."""
+    campaign_folder.parent.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (campaign_folder.parent, campaign_folder):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        if mode & 0o077:
+            folder.chmod(mode & 0o700)
