@@ -6,6 +6,9 @@ the encoding, the separator and what each column was used for."""
 from __future__ import annotations
 
 import codecs
+import os
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -77,6 +80,15 @@ FORMS = {
         ).encode("utf-8"),
         "email from 'Email Address', name from 'Full name', language from 'Preferred language'; "
         "kept as attributes: 'Timestamp', 'Organisation'",
+    ),
+    # Excel "Unicode Text" run through a tool that dropped the byte-order mark, either byte order
+    "utf16-little-endian-no-bom.txt": (
+        csv_text(["E-mail", "Full name", "Language"], [list(p) for p in PEOPLE], "\t").encode("utf-16-le"),
+        "UTF-16 (little-endian, no BOM), tab-separated; email from 'E-mail'",
+    ),
+    "utf16-big-endian-no-bom.txt": (
+        csv_text(["البريد الإلكتروني", "الاسم", "اللغة"], [list(p) for p in PEOPLE], ",").encode("utf-16-be"),
+        "UTF-16 (big-endian, no BOM), comma-separated; email from 'البريد الإلكتروني'",
     ),
     # Arabic headers and Arabic language values, as an Arabic form writes them
     "arabic-headers.csv": (
@@ -151,3 +163,80 @@ def test_a_bad_row_in_a_windows_1256_file_is_named_by_line_and_the_rest_come_in(
     assert "bad.csv:3: 'not-an-address'" in result.output
     assert "bad.csv:4: language 'Klingon' is not one of ar, en" in result.output
     assert stored(project) == {"nour@example.org": ("نور", "ar")}
+
+
+def test_a_sheet_of_utf8_and_windows_1256_rows_names_the_1256_ones_and_stores_the_others_right(project):
+    # rows pasted together from two files: one saved as CSV UTF-8, one by Excel in an Arabic locale
+    utf8 = [["nour@example.org", "نور حداد", "ar"], ["jane@example.org", "Jane Doe", "en"], ["salim@example.org", "سليم العلي", "ar"]]
+    cp1256 = [["rana@example.org", "رنا صالح", "ar"], ["omar@example.org", "عمر العطار", "عربي"]]
+    data = (
+        csv_text(["email", "name", "language"], utf8[:2], ",").encode()
+        + csv_text([], cp1256, ",").lstrip("\r\n").encode("cp1256")
+        + csv_text([], utf8[2:], ",").lstrip("\r\n").encode()
+    )
+    result = run_import(project, written(project, "mixed.csv", data))
+    assert result.exit_code == 1, result.output
+    assert "read mixed.csv as UTF-8, comma-separated" in result.output
+    named = [line.split(":")[1] for line in result.output.splitlines() if line.startswith(str(project.root / "mixed.csv:"))]
+    assert named == ["4", "5"], result.output
+    assert "mixed.csv:4: not UTF-8 text, unlike the rest of the file" in result.output
+    assert "partners: 3 added, 0 updated" in result.output and "2 bad rows" in result.output
+    assert stored(project) == {e: (n, lang) for e, n, lang in utf8}
+
+
+def test_text_garbled_before_it_was_saved_is_named_not_stored(project):
+    garbled = "نور حداد".encode().decode("cp1256")  # ظ†ظˆط± ط­ط¯ط§ط¯: opened once as Windows-1256
+    text = csv_text(["email", "name"], [["nour@example.org", garbled], ["jane@example.org", "Jane"]], ",")
+    result = run_import(project, written(project, "garbled.csv", text.encode()))
+    assert result.exit_code == 1
+    assert "garbled.csv:2: garbled text: UTF-8 once opened as Windows-1256" in result.output
+    assert stored(project) == {"jane@example.org": ("Jane", "ar")}
+
+
+def test_a_workbook_saved_with_a_csv_name_is_refused_and_nothing_is_written(project):
+    result = run_import(project, written(project, "people.csv", b"PK\x03\x04" + bytes(2000)))
+    assert result.exit_code == 2 and "people.csv: an Excel workbook, not CSV" in result.output
+    assert not (project.root / "newsletter.sqlite3").exists()  # the file was refused before the store was opened
+
+
+# --- a big file, read as it goes ----------------------------------------------------------------
+
+
+def big_sheet(path, size: int) -> int:
+    """A sheet of about `size` bytes of people (every other one Arabic); the number of rows."""
+    rows = 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("email,name,language\n")
+        written_bytes = 0
+        while written_bytes < size:
+            block = "".join(
+                f"person{n:08d}@example.org,{'مشارك' if n % 2 else 'Participant'} {n},{'ar' if n % 2 else 'en'}\n"
+                for n in range(rows, rows + 10_000)
+            )
+            fh.write(block)
+            written_bytes += len(block.encode())
+            rows += 10_000
+    return rows
+
+
+@pytest.mark.trials
+def test_a_200_mb_import_peaks_under_200_mb(project, tmp_path):
+    """`subscribers import` of a 200 MB sheet (NEWSLETTER_BIG_IMPORT_MB to change it) in a child
+    process; its own peak resident set, from wait4's resource usage."""
+    size = int(os.environ.get("NEWSLETTER_BIG_IMPORT_MB", "200")) * 1024 * 1024
+    path = tmp_path / "big.csv"
+    rows = big_sheet(path, size)
+    command = [sys.executable, "-m", "newsletter", "subscribers", "import", str(path), "--config", str(project.config_path)]
+    out, err = tmp_path / "import.out", tmp_path / "import.err"
+    started = time.monotonic()
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        pid = os.posix_spawn(sys.executable, command, project.env, file_actions=[
+            (os.POSIX_SPAWN_DUP2, stdout.fileno(), 1), (os.POSIX_SPAWN_DUP2, stderr.fileno(), 2),
+        ])  # fmt: skip
+        _, status, usage = os.wait4(pid, 0)
+    took = time.monotonic() - started
+    peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+    assert os.waitstatus_to_exitcode(status) == 0, err.read_text()[-2000:]
+    assert f"main: {rows} added" in out.read_text(), out.read_text()
+    print(f"\n{path.stat().st_size / 2**20:.0f} MB, {rows:,} rows imported in {took:.0f} s; peak RSS {peak_mb:.0f} MB")
+    assert peak_mb < 200, peak_mb

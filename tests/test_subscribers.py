@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from newsletter import domain as d
 from newsletter.store import tables as s
 from newsletter.cli import cli
-from newsletter.audience.spreadsheet import parse_csv
+from newsletter.audience.spreadsheet import RowProblem, SheetFile, parse_csv
 
-from conftest import ROOT
+from conftest import ROOT, SECRET
 from store_helpers import set_status
 
 
@@ -127,6 +127,26 @@ def test_csv_file_level_problems_exit_2_and_import_nothing(project):
     assert result.exit_code == 2
     assert "no email column in the header" in result.output
     assert list(project.store().subscribers.all()) == []
+
+
+def test_an_import_stopped_half_way_leaves_nothing_and_the_next_finds_repeats_across_chunks(project):
+    rows = [f"p{n}@example.org,P {n},en" for n in range(2500)] + ["P1800@EXAMPLE.org,again,en"]
+    path = project.root / "many.csv"
+    path.write_text("email,name,language\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    sheet = SheetFile(path, ("ar", "en"))
+    store = project.store()
+
+    def interrupted(problem):
+        raise KeyboardInterrupt  # Ctrl-C at the last row: two chunks of a thousand were written
+
+    with pytest.raises(KeyboardInterrupt):
+        store.subscribers.import_rows(lambda seen: sheet.people(seen, interrupted), "main", SECRET.encode())
+    assert list(store.subscribers.all()) == []
+    problems = []
+    result = store.subscribers.import_rows(lambda seen: sheet.people(seen, problems.append), "main", SECRET.encode())
+    assert result.added == 2500 and len(list(store.subscribers.all("main"))) == 2500
+    assert problems == [RowProblem(2502, "'P1800@example.org' already on line 1802")]
+    store.close()
 
 
 def test_parse_csv_tolerates_bom_blank_lines_and_quotes():

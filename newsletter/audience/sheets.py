@@ -1,14 +1,18 @@
 """What a spreadsheet file really is: its encoding (UTF-8, UTF-16 from Excel's "Unicode text",
-Windows-1256 from Excel in an Arabic locale), its separator (comma, semicolon, tab), which of
-its columns is the email, the name and the language (matched loosely, in Arabic and English,
-or named by the user), and what a language value means (`Arabic`, `عربي`, `English`…)."""
+Windows-1256 from Excel in an Arabic locale), its lines read a block at a time, rows in another
+encoding or garbled by one told apart, its separator (comma, semicolon, tab), which of its
+columns is the email, the name and the language (matched loosely, in Arabic and English, or
+named by the user), and what a language value means (`Arabic`, `عربي`, `English`…)."""
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
+from collections.abc import Generator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from charset_normalizer import from_bytes
 
@@ -80,39 +84,159 @@ _VALUES["both"] = [
 VALUES = {loose(value): code for code, values in _VALUES.items() for value in values}
 
 
-class NotText(UnicodeError):
-    def __init__(self, message: str, line: int | None = None):
-        super().__init__(message)
-        self.line = line
+class NotText(ValueError):
+    """The file is not a spreadsheet saved as text."""
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """The text of a spreadsheet file and the name of its encoding. A byte-order mark decides;
-    otherwise UTF-8 when it decodes, else the best guess among the encodings Excel writes."""
-    for bom, name, codec in (
-        (codecs.BOM_UTF8, "UTF-8 (with BOM)", "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "UTF-16", "utf-16"),
-        (codecs.BOM_UTF16_BE, "UTF-16", "utf-16"),
-    ):
-        if data.startswith(bom):
+@dataclass(frozen=True)
+class Encoding:
+    """How a file's bytes are read: the name shown to the user and the Python codec."""
+
+    name: str  # "UTF-8", "UTF-8 (with BOM)", "UTF-16", "Windows-1256"…
+    codec: str
+
+    @property
+    def plain_name(self) -> str:
+        return self.name.split(" (")[0]
+
+
+CHUNK = 1 << 18  # bytes read at a time: memory stays flat whatever the file's size
+_HEAD = 4096  # what the byte-order mark, a workbook's signature or UTF-16's NULs are looked for in
+_BOMS = (
+    (codecs.BOM_UTF8, Encoding("UTF-8 (with BOM)", "utf-8-sig")),
+    (codecs.BOM_UTF16_LE, Encoding("UTF-16", "utf-16")),
+    (codecs.BOM_UTF16_BE, Encoding("UTF-16", "utf-16")),
+)
+_WORKBOOKS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")  # .xlsx (a zip), .xls
+_LEGACY = {"cp1256": "Windows-1256", "cp1252": "Windows-1252", "iso8859_6": "ISO-8859-6"}
+UTF8 = Encoding("UTF-8", "utf-8")
+
+
+def sniff(path: Path) -> Encoding:
+    """The encoding a spreadsheet file is read in. A byte-order mark decides; then UTF-16 without
+    one, by its NULs (ASCII text in UTF-16 is every other byte zero); then one pass over the file,
+    a line at a time: UTF-8 unless most of its non-ASCII lines are not UTF-8, then the best guess
+    among the encodings Excel writes (Windows-1256 in an Arabic locale). A file whose lines are in
+    different encodings is read in its main one: the other lines are refused as rows, one by one."""
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD)
+        for bom, encoding in _BOMS:
+            if head.startswith(bom):
+                return encoding
+        if head.startswith(_WORKBOOKS):
+            raise NotText("an Excel workbook, not CSV: save it as CSV UTF-8 (File › Save As › CSV UTF-8)")
+        if utf16 := _utf16_without_bom(head):
+            return utf16
+        fh.seek(0)
+        lines = _Lines()
+        while block := fh.read(CHUNK):
+            lines.add(block)
+    return lines.verdict()
+
+
+def _utf16_without_bom(head: bytes) -> Encoding | None:
+    """UTF-16 with no byte-order mark: in ASCII text (the commas, the addresses) every other byte
+    is zero, the second of each pair in little-endian, the first in big-endian."""
+    pairs = len(head) // 2
+    first, second = head[0 : 2 * pairs : 2].count(0), head[1 : 2 * pairs : 2].count(0)
+    enough = max(1, min(pairs / 8, 16))  # text in UTF-8 or Windows-1256 has no NUL at all
+    if second >= enough and first * 8 <= second:
+        return Encoding("UTF-16 (little-endian, no BOM)", "utf-16-le")
+    if first >= enough and second * 8 <= first:
+        return Encoding("UTF-16 (big-endian, no BOM)", "utf-16-be")
+    return None
+
+
+class _Lines:
+    """The non-ASCII lines of a file counted as UTF-8 or not, and a sample of the others."""
+
+    def __init__(self) -> None:
+        self.utf8 = self.other = 0
+        self.sample = bytearray()
+        self.rest = b""  # the end of the last block, a line not finished yet
+
+    def add(self, block: bytes) -> None:
+        block = self.rest + block
+        cut = max(block.rfind(b"\n"), block.rfind(b"\r")) + 1
+        block, self.rest = block[:cut], block[cut:]
+        if block.isascii():
+            return
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            for line in block.splitlines():
+                self._line(line)
+        else:
+            self.utf8 += sum(1 for line in block.splitlines() if not line.isascii())
+
+    def _line(self, line: bytes) -> None:
+        if line.isascii():
+            return
+        try:
+            line.decode("utf-8")
+            self.utf8 += 1
+        except UnicodeDecodeError:
+            self.other += 1
+            if len(self.sample) < 1 << 16:
+                self.sample += line + b"\n"
+
+    def verdict(self) -> Encoding:
+        self._line(self.rest)
+        if self.other <= self.utf8:
+            return UTF8
+        best = from_bytes(bytes(self.sample), cp_isolation=list(_LEGACY)).best()
+        if best is None or best.encoding not in _LEGACY:
+            raise NotText("neither UTF-8, UTF-16 nor Windows-1256: save the file as CSV UTF-8")
+        return Encoding(_LEGACY[best.encoding], best.encoding)
+
+
+def text_lines(path: Path, encoding: Encoding) -> Generator[str, None, None]:
+    """The file's lines as text, each with its ending (\\r\\n, \\r or \\n, as the csv module
+    counts them), read a block at a time. Bytes the encoding cannot read are kept as lone
+    surrogates, so that their line, and only it, is refused (`unreadable`)."""
+    errors = "surrogatepass" if encoding.codec.startswith("utf-16") else "surrogateescape"
+    decoder = codecs.getincrementaldecoder(encoding.codec)(errors)
+    pending = ""
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(CHUNK)
             try:
-                return data.decode(codec), name
-            except UnicodeDecodeError as exc:  # the file says what it is, and is not: name the line
-                before = data[: exc.start].decode(codec, "replace")
-                line = len(re.split(r"\r\n|\r|\n", before))
-                raise NotText(
-                    f"not {name.split(' ')[0]} text ({exc.reason}); save it again as CSV UTF-8", line
-                ) from None
-    try:
-        return data.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    best = from_bytes(data, cp_isolation=["cp1256", "cp1252", "iso8859_6", "utf_16"]).best()
-    if best is None:
-        raise NotText("neither UTF-8, UTF-16 nor Windows-1256: save the file as CSV UTF-8")
-    return str(best), {"cp1256": "Windows-1256", "cp1252": "Windows-1252", "iso8859_6": "ISO-8859-6"}.get(
-        best.encoding, best.encoding
-    )
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError:  # UTF-16 whose last character lacks a byte
+                text = "\udcff"
+            lines = io.StringIO(pending + text, newline="").readlines()
+            pending = ""
+            if block and lines and (lines[-1].endswith("\r") or not lines[-1].endswith("\n")):
+                pending = lines.pop()  # its end (or the \n of its \r\n) is in the next block
+            yield from lines
+            if not block:
+                return
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unreadable(line: str) -> bool:
+    """Whether a line held bytes its file's encoding cannot read (see `text_lines`)."""
+    return _SURROGATE.search(line) is not None
+
+
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2,}")
+
+
+def misread_as(text: str) -> str | None:
+    """The encoding UTF-8 text was once wrongly read through, when the text is such a misreading
+    (`ظ†ظˆط±` is `نور`, UTF-8 read as Windows-1256; `Ã©` is `é` read as Windows-1252); else None.
+    Text written in those encodings is almost never also valid UTF-8 once encoded back."""
+    for run in _NON_ASCII_RUN.findall(text):
+        for codec in ("cp1256", "cp1252"):
+            try:
+                meant = run.encode(codec).decode("utf-8")
+            except UnicodeError:
+                continue
+            if any(not c.isascii() and c.isalpha() for c in meant):
+                return _LEGACY[codec]
+    return None
 
 
 def separator(header_line: str) -> str:
@@ -162,6 +286,30 @@ def match(header: list[str], named: dict[str, str] | None = None, *, ignore_extr
         if i not in used and h.strip() and not ignore_extra and keys[i] not in RECORD_ONLY
     }
     return found
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a sheet is written, found before any row is read: its encoding, its separator, its
+    header and which column is which."""
+
+    encoding: Encoding
+    separator: str
+    header: list[str]
+    columns: Columns
+
+    @property
+    def used(self) -> dict[str, str]:  # field → the header it is read from
+        return {field_name: self.header[i].strip() for field_name, i in self.columns.fields.items()}
+
+    @property
+    def extra(self) -> list[str]:  # the other columns, kept as attributes
+        return list(self.columns.extra.values())
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{name} from {header!r}" for name, header in self.used.items())
+        kept = f"; kept as attributes: {', '.join(map(repr, self.extra))}" if self.extra else ""
+        return f"{self.encoding.name}, {SEPARATORS[self.separator]}-separated; {fields}{kept}"
 
 
 def language(raw: str, languages: tuple[str, ...]) -> str | None:

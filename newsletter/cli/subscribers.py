@@ -36,14 +36,17 @@ def subscribers_import(
 ) -> None:
     """Import CSV_FILE (a spreadsheet saved as CSV) in one transaction.
 
-    UTF-8, UTF-16 and Windows-1256; comma, semicolon or tab; the email, name and language
-    columns found by their headers in Arabic or English; other columns kept as attributes.
-    Bad rows are reported with their line; every good row is imported. Nobody who
-    unsubscribed, bounced, complained or was forgotten is subscribed again; a missing name,
-    language or attribute keeps the stored one. Exit status 0 when every row was good, 1
-    when some were left out, 2 when the file cannot be used.
+    UTF-8, UTF-16 (with or without a byte-order mark) and Windows-1256; comma, semicolon or
+    tab; the email, name and language columns found by their headers in Arabic or English;
+    other columns kept as attributes. The file is read as it goes, in the same memory whatever
+    its size. Bad rows are reported with their line (among them rows in another encoding than
+    the rest of the file, and text garbled by an earlier wrong encoding); every good row is
+    imported. Nobody who unsubscribed, bounced, complained or was forgotten is subscribed
+    again; a missing name, language or attribute keeps the stored one. Exit status 0 when every
+    row was good, 1 when some were left out, 2 when the file cannot be used (nothing is
+    imported then).
     """
-    from newsletter.audience.spreadsheet import read_csv
+    from newsletter.audience.spreadsheet import RowProblem, SheetFile
     from newsletter.errors import BadInput, Problem
 
     named: dict[str, str] = {}
@@ -55,26 +58,34 @@ def subscribers_import(
             )
         named[key.strip().lower()] = header.strip().strip('"')
     config = load(config_path)
+    sheet = SheetFile(csv_file, config.codes, columns=named, ignore_extra=ignore_extra)
     store = open_store(config)
-    secret = store.keys.data_key()
-    sheet = read_csv(csv_file, config.codes, columns=named, ignore_extra=ignore_extra)
-    result = store.subscribers.import_rows(
-        sheet.good, list_name, secret, default_language=config.codes[0], source=f"import {csv_file.name}"
-    )
-    for problem in sheet.bad:
+    bad_rows = 0
+
+    def report(problem: RowProblem) -> None:
+        nonlocal bad_rows
+        bad_rows += 1
         echo_err(f"{csv_file}:{problem.line}: {terminal_safe(problem.message)}")
-    click.echo(f"read {terminal_safe(csv_file.name)} as {terminal_safe(sheet.describe())}")
+
+    result = store.subscribers.import_rows(
+        lambda seen: sheet.people(seen, report),
+        list_name,
+        store.keys.data_key(),
+        default_language=config.codes[0],
+        source=f"import {csv_file.name}",
+    )
+    click.echo(f"read {terminal_safe(csv_file.name)} as {terminal_safe(sheet.layout.describe())}")
     click.echo(
         f"{list_name}: {result.added} added, {result.updated} updated, "
         f"{result.kept_status} kept as they were (unsubscribed, bounced or complained), "
-        f"{result.suppressed} not added back (suppressed), {plural(len(sheet.bad), 'bad row')}"
+        f"{result.suppressed} not added back (suppressed), {plural(bad_rows, 'bad row')}"
     )
     if result.primary_language:
         n = result.primary_language
         click.echo(
             f"  {n} new {'person' if n == 1 else 'people'} without a language got {config.codes[0]}, the primary one"
         )
-    if sheet.bad:
+    if bad_rows:
         raise click.exceptions.Exit(1)  # some rows were left out: not all of the work was done
 
 
@@ -128,14 +139,33 @@ def subscribers_list(list_name: str | None, status: str | None, config_path: Pat
 @click.option(
     "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: standard output."
 )
+@click.option(
+    "--excel",
+    is_flag=True,
+    help="For Excel: its own Unicode Text (UTF-16, tab-separated), which every Excel opens right in every language.",
+)
 @config_option
 def subscribers_export(
-    list_name: str | None, status: str | None, out_file: Path | None, config_path: Path | None
+    list_name: str | None, status: str | None, out_file: Path | None, excel: bool, config_path: Path | None
 ) -> None:
-    """Write subscribers as CSV: email, name, language, status, consent and attributes."""
-    from newsletter.audience.spreadsheet import write_csv
+    """Write subscribers as CSV: email, name, language, status, consent and attributes.
 
-    text = write_csv(open_store(load(config_path)).subscribers.export_rows(list_name, status))
+    The file is made with the usual permissions of new files (the umask): it holds personal
+    data, so keep it where only those who need it can read it."""
+    from newsletter.audience.spreadsheet import write_csv, write_excel
+    from newsletter.errors import BadInput, Problem
+
+    if excel and not out_file and sys.stdout.isatty():
+        raise BadInput([Problem("--excel", None, "writes a file for Excel, not text for a terminal: add --out FILE")])
+    rows = open_store(load(config_path)).subscribers.export_rows(list_name, status)
+    if excel:
+        data = write_excel(rows)
+        if out_file:
+            out_file.write_bytes(data)
+        else:
+            sys.stdout.buffer.write(data)
+        return
+    text = write_csv(rows)
     if out_file:
         out_file.write_text(text, encoding="utf-8")
     else:

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateTable, DropTable
 
 import newsletter.store.tables as t
 from newsletter import domain as d
@@ -23,6 +39,9 @@ from newsletter.store.database import (
     suppress,
     suppressed_hashes,
 )
+
+if TYPE_CHECKING:
+    from newsletter.audience.spreadsheet import Seen
 
 SUBSCRIBER_COLUMNS = (
     t.subscribers.c.id,
@@ -49,14 +68,15 @@ class Subscribers(Repository):
 
     def import_rows(
         self,
-        rows: Iterable[NewSubscriber],
+        rows: Iterable[NewSubscriber] | Callable[[Seen], Iterable[NewSubscriber]],
         list_name: str,
         secret: bytes,
         *,
         default_language: str | None = None,
         source: str | None = None,
     ) -> ImportResult:
-        """Add or update every row and put it on the list, all in one transaction.
+        """Add or update every row and put it on the list, all in one transaction: whatever stops
+        an import half-way (a fault, Ctrl-C) leaves nothing of it behind.
 
         Never resubscribes: a known address keeps its status (unsubscribed, bounced,
         complained), and an address among the suppressions is not added back at all. A row
@@ -64,19 +84,32 @@ class Subscribers(Repository):
         columns are added to the stored attributes; a new person without a language gets
         `default_language`, and `source` ("import partners.csv") as how they came. Rows are
         handled a thousand at a time, with a few statements per chunk.
+
+        `rows` may be a function that reads them given where to note the addresses met
+        (`SheetFile.people`): they are then noted in a table of this transaction, on disk, so a
+        sheet of millions of rows is checked for repeats in the same memory as a small one.
         """
         result = ImportResult()
         now = self.db.now()
         with self.db.write() as conn:
             chunk = _Chunk(conn, list_id(conn, list_name, create=True, now=now), suppressed_hashes(conn), now)
+            people: Iterable[NewSubscriber]
+            seen: _SeenInTransaction | None = None
+            if isinstance(rows, Iterable):
+                people = rows
+            else:
+                seen = _SeenInTransaction(conn)
+                people = rows(seen)
             batch: list[NewSubscriber] = []
-            for row in rows:
+            for row in people:
                 batch.append(row)
                 if len(batch) == 1000:
                     chunk.add(batch, secret, result, default_language, source)
                     batch = []
             if batch:
                 chunk.add(batch, secret, result, default_language, source)
+            if seen:
+                seen.drop()
         return result
 
     def all(self, list_name: str | None = None, status: str | None = None) -> Iterator[Subscriber]:
@@ -183,6 +216,42 @@ class Subscribers(Repository):
             suppress(conn, email_hash(secret, key), "forgotten", self.db.now())
         self.db.flush_erased()
         return forgotten
+
+
+class _SeenInTransaction:
+    """The addresses an import has met (`audience.spreadsheet.Seen`), in a temporary table of its
+    transaction: by a digest salted afresh for each import, with the line each came on. On SQLite
+    the table lives in a temporary file deleted as it is opened; it goes with the transaction."""
+
+    table = Table(
+        "import_seen",
+        MetaData(),
+        Column("digest", LargeBinary, primary_key=True),
+        Column("line", Integer, nullable=False),
+        prefixes=["TEMPORARY"],
+    )
+
+    def __init__(self, conn: Connection):
+        self.conn, self.salt = conn, secrets.token_bytes(16)
+        # SQLite's driver runs DDL outside a transaction: one left by an import that failed
+        conn.execute(DropTable(self.table, if_exists=True))
+        conn.execute(CreateTable(self.table))
+
+    def _digest(self, key: str) -> bytes:
+        return hashlib.blake2b(key.encode("utf-8"), key=self.salt, digest_size=16).digest()
+
+    def first_lines(self, lines: dict[str, int]) -> dict[str, int]:
+        c = self.table.c
+        by_digest = {self._digest(key): key for key in lines}
+        query = select(c.digest, c.line).where(c.digest.in_(list(by_digest)))
+        earlier = {by_digest[digest]: line for digest, line in self.conn.execute(query)}
+        new = [{"digest": d, "line": lines[key]} for d, key in by_digest.items() if key not in earlier]
+        if new:
+            self.conn.execute(insert(self.table), new)
+        return earlier
+
+    def drop(self) -> None:
+        self.conn.execute(DropTable(self.table))
 
 
 class _Chunk:
