@@ -1,8 +1,9 @@
 """The only package that touches the database. `Store.open(url)` gives one small repository
 per aggregate over one shared `Database` (engine, clock, writer lock): `store.subscribers`
 (lists and people), `store.campaigns`, `store.ledger` (deliveries and senders),
-`store.feedback`, `store.signups`, `store.archive`, `store.reports`; and `store.keys`, the
-store's data key, kept here because it belongs to the whole store, not to one aggregate."""
+`store.feedback`, `store.signups`, `store.limits` (the sign-up form's counters),
+`store.archive`, `store.reports`; and `store.keys`, the store's data key, kept here because it
+belongs to the whole store, not to one aggregate."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from newsletter.store.campaigns import Campaigns
 from newsletter.store.database import Clock, Database, Repository, ensure_current, make_engine, utcnow
 from newsletter.store.feedback import Feedback
 from newsletter.store.ledger import Ledger
+from newsletter.store.limits import Limits
 from newsletter.store.reports import Reports
 from newsletter.store.signups import Signups
 from newsletter.store.subscribers import Subscribers
@@ -34,6 +36,7 @@ class Store:
         self.ledger = Ledger(db)
         self.feedback = Feedback(db)
         self.signups = Signups(db)
+        self.limits = Limits(db)
         self.archive = Archive(db)
         self.reports = Reports(db)
 

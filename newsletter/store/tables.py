@@ -67,6 +67,19 @@ signups = Table(
     Index("ix_signups_expires", "expires_at"),
 )
 
+# The sign-up form's counters (newsletter.store.limits): one row per counted post and key, for
+# 10 minutes. The key is a keyed hash of a network, a mailbox, a domain or an address: none of
+# them is kept in clear.
+signup_limits = Table(
+    "signup_limits",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(32), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_signup_limits_key", "key", "at"),
+    Index("ix_signup_limits_at", "at"),
+)
+
 lists = Table(
     "lists",
     metadata,
