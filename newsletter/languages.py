@@ -174,8 +174,8 @@ def format_month(language: Language, year: int, month: int, digits: str, style: 
     return f"{month_name(language.code, month, style)} {format_number(year, digits)}"
 
 
-# What the sign-up, confirmation and preference pages, and the confirmation message, say, in each
-# language. `{organisation}`, `{address}` and `{choice}` are filled in escaped.
+# What the sign-up, confirmation and preference pages, the confirmation message (mail_*) and the
+# message to someone already subscribed (known_*) say, in each language. `{organisation}`, `{address}` and `{choice}` are filled in escaped.
 WORDS: dict[str, dict[str, str]] = {
     "ar": {
         "signup_title": "الاشتراك في رسائل {organisation}",
@@ -214,6 +214,11 @@ WORDS: dict[str, dict[str, str]] = {
         "mail_action": "لتأكيد الاشتراك افتح هذا الرابط واضغط زر التأكيد:",
         "mail_button": "تأكيد الاشتراك",
         "mail_ignore": "صلاحية الرابط سبعة أيام. إذا لم تطلب ذلك فتجاهل هذه الرسالة: لن يصلك منّا شيء دون تأكيدك.",
+        "known_subject": "أنت مشترك من قبل في رسائل {organisation}",
+        "known_hello": "طلب أحدٌ، وربما أنت، أن تصل رسائل {organisation} إلى هذا العنوان. العنوان مشترك من قبل، ولم يتغيّر شيء.",
+        "known_action": "لتغيير لغة الرسائل أو لإلغاء الاشتراك افتح صفحتك:",
+        "known_button": "صفحتك",
+        "known_ignore": "إذا لم تطلب ذلك فتجاهل هذه الرسالة: ستصلك رسائلنا كما كانت.",
     },
     "en": {
         "signup_title": "Subscribe to the letters of {organisation}",
@@ -252,6 +257,11 @@ WORDS: dict[str, dict[str, str]] = {
         "mail_action": "To confirm, open this link and press the button:",
         "mail_button": "Confirm",
         "mail_ignore": "The link works for seven days. If it was not you, ignore this message: nothing will be sent to you without your confirmation.",
+        "known_subject": "You are already subscribed to the letters of {organisation}",
+        "known_hello": "Someone, probably you, asked for the letters of {organisation} to be sent to this address. It is subscribed already; nothing has changed.",
+        "known_action": "To change the language of the letters or to leave, open your page:",
+        "known_button": "Your page",
+        "known_ignore": "If it was not you, ignore this message: the letters will reach you as before.",
     },
 }
 

@@ -1,6 +1,7 @@
 """newsletter.toml's `[signup]`: the public sign-up form of `newsletter serve`: the list confirmed
 people join, how confirmation messages go, the consent sentence (per language, versioned) and the
-form's rate limits. Without `[signup]` there is no form: /subscribe answers 404. Declared once
+form's rate limits (per mailbox, domain, client network and in all: newsletter.web.limits).
+Without `[signup]` there is no form: /subscribe answers 404. Declared once
 (newsletter.config.declare)."""
 
 from __future__ import annotations
@@ -37,10 +38,14 @@ class SignupSettings:
                  "en": '"I agree to receive the organisation\'s letters by email, and I know I can leave at any time."'},
         help="the sentence a person agrees to",
     )  # fmt: skip
-    per_client: int = setting(Whole(1, 100_000, kind_name=None), default=5, example="5",
-                              help="sign-ups one client may post in 10 minutes")  # fmt: skip
+    per_mailbox: int = setting(Whole(1, 1000, kind_name=None), default=3, example="3",
+                               help="sign-ups for one mailbox in 10 minutes (name+tag@ is name@)")  # fmt: skip
+    per_domain: int = setting(Whole(1, 100_000, kind_name=None), default=30, example="30",
+                              help="sign-ups for one domain in 10 minutes")  # fmt: skip
+    per_client: int = setting(Whole(1, 100_000, kind_name=None), default=10, example="10",
+                              help="sign-ups one client network (IPv4 /24, IPv6 /64) may post in 10 minutes")  # fmt: skip
     per_10_minutes: int = setting(Whole(1, 100_000, kind_name=None), default=60, example="60",
-                                  help="sign-ups all clients together may post in 10 minutes")  # fmt: skip
+                                  help="sign-ups all networks together may post in 10 minutes (a network's first is not counted)")  # fmt: skip
 
     def consent_for(self, code: str) -> str:
         return dict(self.consent)[code]

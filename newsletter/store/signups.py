@@ -3,6 +3,9 @@ with consent recorded).
 
 A pending sign-up keeps the address it was asked for until it is confirmed or expires, never
 longer, and is found by the keyed hash of the address. No IP address or user agent is stored.
+At most one message goes to an address every 10 minutes, whether it asked to confirm or told
+someone already on the list so: that is counted among the sign-up form's counters
+(newsletter.store.limits), which outlive the pending sign-up's confirmation.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 
 import newsletter.store.tables as t
 from newsletter import domain as d
@@ -19,6 +23,7 @@ from newsletter.domain import Subscriber
 from newsletter.keys import email_hash, email_key
 from newsletter.store.database import Repository, as_utc, is_suppressed, list_id
 from newsletter.store.feedback import insert_event
+from newsletter.store.limits import WINDOW, message_key, record, seen, serialised, unrecord
 from newsletter.store.subscribers import SUBSCRIBER_COLUMNS
 
 
@@ -42,6 +47,17 @@ class PendingSignup:
     expires_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class KnownSubscriber:
+    """Someone active on the list who signed up again: they are told so, with their page."""
+
+    email: str
+    name: str
+    language: str
+    token_key: str  # what their page's link names
+    message_key: str  # the counter of messages to their address (newsletter.store.limits)
+
+
 # What a confirmation came to.
 CONFIRMED = "confirmed"
 EXPIRED = "expired"
@@ -54,51 +70,90 @@ class Confirmation:
     subscriber: Subscriber | None = None
 
 
+def _on_the_list(conn: Connection, key: str, list_name: str) -> tuple[str, str, str, str] | None:
+    """(address, name, language, token key) of the person with this address key, when they are
+    active on the list."""
+    c, m = t.subscribers.c, t.list_members.c
+    row = conn.execute(
+        select(c.email, c.name, c.language, c.token_key)
+        .join(t.list_members, m.subscriber_id == c.id)
+        .join(t.lists, t.lists.c.id == m.list_id)
+        .where(c.email_key == key, c.status == d.ACTIVE, t.lists.c.name == list_name)
+    ).first()
+    return (row[0], row[1], row[2], row[3]) if row is not None else None
+
+
+def _pending(
+    conn: Connection, request: SignupRequest, digest: str, now: dt.datetime, expires_at: dt.datetime
+) -> PendingSignup:
+    """The address's pending sign-up, new or refreshed: a fresh link, and the one sent before stops working."""
+    s = t.signups.c
+    token_key = secrets.token_hex(16)
+    values = {
+        "token_key": token_key,
+        "email": request.email,
+        "name": request.name,
+        "language": request.language,
+        "list_name": request.list_name,
+        "consent_version": request.consent_version,
+        "source": request.source,
+        "requested_at": now,
+        "sent_at": now,
+        "expires_at": expires_at,
+    }
+    found = conn.execute(select(s.id).where(s.email_hash == digest)).scalar()
+    if found is None:
+        conn.execute(insert(t.signups).values(email_hash=digest, **values))
+    else:
+        conn.execute(update(t.signups).where(s.id == found).values(**values))
+    return PendingSignup(token_key, request.email, request.name, request.language, now, expires_at)
+
+
 class Signups(Repository):
     """Sign-ups awaiting confirmation, and their confirmation."""
 
     def request(
-        self, request: SignupRequest, secret: bytes, *, resend_after: dt.timedelta, valid_for: dt.timedelta
-    ) -> PendingSignup | None:
-        """Create or refresh the pending sign-up for the address and return it when its
-        confirmation message is to be sent now; None when the address is suppressed (nothing is
-        kept about it) or a confirmation went to it less than `resend_after` ago (nothing changes)."""
+        self,
+        request: SignupRequest,
+        secret: bytes,
+        *,
+        valid_for: dt.timedelta,
+        resend_after: dt.timedelta = WINDOW,
+    ) -> PendingSignup | KnownSubscriber | None:
+        """What a sign-up asks for: the pending sign-up whose confirmation is to be sent now
+        (created, or refreshed with a new link), or the person already on the list, to be told so;
+        None when the address is suppressed (nothing is kept about it) or a message went to it
+        less than `resend_after` (at most 10 minutes) ago: nothing changes."""
         now = self.db.now()
-        digest = email_hash(secret, email_key(request.email))
-        s = t.signups.c
+        key = email_key(request.email)
+        digest = email_hash(secret, key)
         with self.db.write() as conn:
             conn.execute(delete(t.signups).where(t.signups.c.expires_at <= now))  # the expired ones go
+            serialised(conn)
             if is_suppressed(conn, digest):
                 return None
-            row = conn.execute(select(s.id, s.sent_at).where(s.email_hash == digest)).first()
-            if row is not None and row.sent_at is not None and as_utc(row.sent_at) > now - resend_after:
+            sent = message_key(digest)
+            if seen(conn, [sent], now, resend_after)[sent].count:
                 return None
-            token_key, expires_at = (
-                secrets.token_hex(16),
-                now + valid_for,
-            )  # a fresh link: the one sent before stops working
-            values = {
-                "token_key": token_key,
-                "email": request.email,
-                "name": request.name,
-                "language": request.language,
-                "list_name": request.list_name,
-                "consent_version": request.consent_version,
-                "source": request.source,
-                "requested_at": now,
-                "sent_at": now,
-                "expires_at": expires_at,
-            }
-            if row is None:
-                conn.execute(insert(t.signups).values(email_hash=digest, **values))
-            else:
-                conn.execute(update(t.signups).where(s.id == row.id).values(**values))
-        return PendingSignup(token_key, request.email, request.name, request.language, now, expires_at)
+            record(conn, [sent], now)
+            known = _on_the_list(conn, key, request.list_name)
+            if known is not None:
+                return KnownSubscriber(*known, message_key=sent)
+            return _pending(conn, request, digest, now, now + valid_for)
 
     def not_sent(self, token_key: str) -> None:
         """The confirmation could not be sent: the person may try again at once."""
+        s = t.signups.c
         with self.db.write() as conn:
-            conn.execute(update(t.signups).where(t.signups.c.token_key == token_key).values(sent_at=None))
+            digest = conn.execute(select(s.email_hash).where(s.token_key == token_key)).scalar()
+            if digest is not None:
+                unrecord(conn, message_key(digest))
+                conn.execute(update(t.signups).where(s.token_key == token_key).values(sent_at=None))
+
+    def not_told(self, person: KnownSubscriber) -> None:
+        """The message to someone already on the list could not be sent: they may try again at once."""
+        with self.db.write() as conn:
+            unrecord(conn, person.message_key)
 
     def pending(self, token_key: str) -> PendingSignup | None:
         s = t.signups.c

@@ -1,81 +1,134 @@
-"""Rate limits for the sign-up form, in memory: a token bucket per client and one for everybody.
+"""The sign-up form's rate limits: what a post is counted under, and what the counts decide.
 
-A client is known by a keyed hash of its address (the key is random and lives as long as the
-process), so not even memory holds a list of who posted; nothing is written anywhere. A bucket
-that has filled up again is forgotten.
+A post is counted under its client's network (an IPv4 /24, an IPv6 /64: one household, office
+or provider's block is one client, however many addresses it has), the mailbox it names (the
+address without its `+tag`, case-folded, its domain in ASCII: `Victim+7@Example.org` is
+`victim@example.org`) and that mailbox's domain. The counts live in the store for 10 minutes
+(newsletter.store.limits), by keyed hash, shared by every serve process.
+
+- A network past `per_network` posts is answered 429: that is the client's own rate.
+- A domain past `per_domain` is answered 429 too.
+- A mailbox past `per_mailbox` is answered as every post is ("check your inbox") and nothing
+  happens: the answer never says whether anyone else asked for that mailbox.
+- `overall`, when set, counts a network's posts only from its second in the window on, so
+  that a flood from a few networks cannot lock out a visitor from anywhere else: a network's
+  first post never waits for the others.
+
+Nothing here depends on whether the address is known, active or suppressed: that is looked up
+after the answer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-import threading
-import time
-from collections.abc import Callable
+import ipaddress
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from newsletter.keys import email_key
+from newsletter.store import Store
+from newsletter.store.limits import Seen, limit_key
+
+ADMITTED = "admitted"  # counted everywhere: the sign-up goes ahead after the answer
+QUIET = "quiet"  # the mailbox had its share: the same answer, and nothing happens
+REFUSED = "refused"  # 429
+
+# Providers that deliver `first.last@` to `firstlast@`: a dot there is another tag.
+_DOTLESS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
 
 
-class Bucket:
-    __slots__ = ("tokens", "updated")
-
-    def __init__(self, tokens: float, updated: float):
-        self.tokens = tokens
-        self.updated = updated
+NOT_AN_ADDRESS = "not an IP address"
 
 
+def network_of(client: str) -> str:
+    """The block a client address belongs to: IPv4 /24, IPv6 /64, an IPv4-mapped IPv6 address
+    as IPv4. Whatever is not an IP address (a test client, a proxy's garbage) is one client, so
+    that made-up names cannot make new clients."""
+    text = client.strip()
+    if text.startswith("["):  # [2001:db8::1]:443
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # 203.0.113.7:443
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return NOT_AN_ADDRESS
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 64
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def mailbox_of(address: str) -> str:
+    """The mailbox an address reaches: its key (case-folded, IDN in ASCII) without the `+tag`,
+    and without dots where the provider ignores them."""
+    local, _, domain = email_key(address).rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in _DOTLESS:
+        local, domain = local.replace(".", ""), _DOTLESS[domain]
+    return f"{local}@{domain}"
+
+
+def domain_of(address: str) -> str:
+    return mailbox_of(address).rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """What one post is counted under, each a keyed hash."""
+
+    network: str
+    domain: str
+    mailbox: str
+    overall: str
+
+    @classmethod
+    def of(cls, secret: bytes, client: str, address: str) -> Keys:
+        return cls(
+            network=limit_key(secret, "network", network_of(client)),
+            domain=limit_key(secret, "domain", domain_of(address)),
+            mailbox=limit_key(secret, "mailbox", mailbox_of(address)),
+            overall=limit_key(secret, "overall", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # ADMITTED, QUIET or REFUSED
+    retry_after: int = 0  # seconds, with REFUSED
+
+
+def _refused(seen: Seen) -> tuple[Verdict, list[str]]:
+    return Verdict(REFUSED, max(1, math.ceil(seen.frees_in))), []
+
+
+@dataclass(frozen=True)
 class RateLimit:
-    """`per_client` posts per client and `overall` posts in all, per `window` seconds, refilled evenly."""
+    """The limits, each per 10 minutes (newsletter.toml's [signup])."""
 
-    def __init__(
-        self,
-        per_client: int,
-        overall: int,
-        *,
-        window: float = 600.0,
-        clock: Callable[[], float] = time.monotonic,
-        max_clients: int = 100_000,
-    ):
-        self.per_client = per_client
-        self.overall = overall
-        self.window = window
-        self.clock = clock
-        self.max_clients = max_clients
-        self._key = secrets.token_bytes(16)
-        self._clients: dict[bytes, Bucket] = {}
-        self._all = Bucket(float(overall), clock())
-        self._lock = threading.Lock()
+    per_network: int
+    per_domain: int
+    per_mailbox: int = 3
+    overall: int | None = None
 
-    def _refill(self, bucket: Bucket, size: int, now: float) -> None:
-        bucket.tokens = min(float(size), bucket.tokens + (now - bucket.updated) * size / self.window)
-        bucket.updated = now
+    def decide(self, keys: Keys, seen: Mapping[str, Seen]) -> tuple[Verdict, list[str]]:
+        """The verdict on a post, and the keys to count it under (none when it is refused)."""
+        network = seen[keys.network]
+        if network.count >= self.per_network:
+            return _refused(network)
+        shared = self.overall is not None and network.count > 0  # a network's first post is its own
+        if shared and seen[keys.overall].count >= (self.overall or 0):
+            return _refused(seen[keys.overall])
+        if seen[keys.domain].count >= self.per_domain:
+            return _refused(seen[keys.domain])
+        if seen[keys.mailbox].count >= self.per_mailbox:
+            return Verdict(QUIET), [keys.network]
+        counted = [keys.network, keys.domain, keys.mailbox]
+        return Verdict(ADMITTED), [*counted, keys.overall] if shared else counted
 
-    def allow(self, client: str) -> bool:
-        """Whether this post may go ahead; a refused post takes nothing from either bucket."""
-        now = self.clock()
-        key = hmac.new(self._key, client.encode("utf-8", "replace"), hashlib.sha256).digest()[:16]
-        with self._lock:
-            self._refill(self._all, self.overall, now)
-            bucket = self._clients.get(key)
-            if bucket is None:
-                if len(self._clients) >= self.max_clients:
-                    self._forget_full(now)
-                    if len(self._clients) >= self.max_clients:
-                        return False  # too many clients at once to tell apart: that is a flood
-                bucket = self._clients[key] = Bucket(float(self.per_client), now)
-            else:
-                self._refill(bucket, self.per_client, now)
-            if bucket.tokens < 1 or self._all.tokens < 1:
-                return False
-            bucket.tokens -= 1
-            self._all.tokens -= 1
-            return True
-
-    def retry_after(self) -> int:
-        """Seconds until a client that was refused gets a post back."""
-        return max(1, int(self.window / min(self.per_client, self.overall)) + 1)
-
-    def _forget_full(self, now: float) -> None:
-        for key, bucket in list(self._clients.items()):
-            self._refill(bucket, self.per_client, now)
-            if bucket.tokens >= self.per_client:
-                del self._clients[key]
+    def weigh(self, store: Store, secret: bytes, client: str, address: str) -> Verdict:
+        """The verdict on a post from `client` for `address`, counted in the store."""
+        keys = Keys.of(secret, client, address)
+        return store.limits.weigh(
+            (keys.network, keys.domain, keys.mailbox, keys.overall), lambda seen: self.decide(keys, seen)
+        )

@@ -48,7 +48,8 @@ def open_services(
     signups, limit = None, None
     if config.signup is not None:
         signups = Signups(config, store, secret, send_message or provider_sender(config))
-        limit = RateLimit(config.signup.per_client, config.signup.per_10_minutes)
+        rules = config.signup
+        limit = RateLimit(rules.per_client, rules.per_domain, rules.per_mailbox, overall=rules.per_10_minutes)
     return Services(
         config=config,
         store=store,

@@ -67,7 +67,7 @@ class Services:
     confirm_topic: Callable[[str], None]  # visits a verified SNS SubscribeURL
     now: Callable[[], dt.datetime] | None = None  # the clock SNS messages are checked against
     signups: Signups | None = None  # with [signup] only
-    limit: RateLimit | None = None  # the sign-up form's, with [signup] only
+    limit: RateLimit | None = None  # the sign-up form's, with [signup] only (counted in the store)
 
 
 def services_of(request: Request) -> Services:

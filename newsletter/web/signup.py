@@ -1,14 +1,16 @@
 """The sign-up pages of `newsletter serve` (with `[signup]` in newsletter.toml):
 
 - GET  /subscribe           the form in every language (the primary first) or the one `?lang=` names
-- POST /subscribe           "check your inbox", the same bytes whoever the address belongs to; the
-                            confirmation message goes out after the answer
+- POST /subscribe           "check your inbox", the same bytes, by the same path in the same time,
+                            whoever the address belongs to: the store is asked about the address,
+                            and a message sent, only after the answer
 - GET  /confirm/<token>     what the link is for, and a button; changes nothing (link scanners GET)
 - POST /confirm/<token>     the person active on the list, consent recorded
 
-A post is weighed against the rate limits first (429 past them), then the honeypot (a robot is
-answered as if it had succeeded), then the form. No IP address or user agent is stored.
-Without `[signup]` these routes are not mounted; mounted all the same, they answer 404.
+A post is checked for the honeypot first (a robot is answered as if it had succeeded), then the
+form, then weighed against the rate limits (newsletter.web.limits: 429 past a network's or a
+domain's; past a mailbox's, the usual answer and nothing else). No IP address or user agent is
+stored. Without `[signup]` these routes are not mounted; mounted all the same, they answer 404.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from newsletter.keys import CONFIRM_ROUTE, SUBSCRIBE_ROUTE
 from newsletter.sending.confirmations import INVALID, VALID, LinkState
 from newsletter.store.signups import CONFIRMED, EXPIRED
 from newsletter.web.answers import form_fields, html_page, not_found, read_body, too_large
+from newsletter.web.limits import ADMITTED, REFUSED
 from newsletter.web.pages import Block, shown_address
 from newsletter.web.services import Services, services_of
 
@@ -105,15 +108,17 @@ async def subscribe(request: Request) -> Response:
     fields = form_fields(body)
     page_code = fields.get("form_language") or ""
     page_code = page_code if page_code in config.codes else config.primary.code
-    if not limit.allow(request.client.host if request.client else ""):
-        return too_many(services, page_code, limit.retry_after())
     if is_bot(fields):
         return check_inbox(services, page_code)
     form = read_form(fields, config)
     if isinstance(form, FormProblems):
         return form_page(services, [form.page_language], form.values, form.keys, status=400)
-    pending = await run_in_threadpool(signups.request, form)
-    task = BackgroundTask(run_in_threadpool, signups.send_confirmation, pending) if pending else None
+    client = request.client.host if request.client else ""
+    verdict = await run_in_threadpool(limit.weigh, services.store, services.secret, client, form.email)
+    if verdict.outcome == REFUSED:
+        return too_many(services, form.page_language, verdict.retry_after)
+    # whatever the address is (new, on the list, suppressed), the store is asked only after the answer
+    task = BackgroundTask(run_in_threadpool, signups.after_answer, form) if verdict.outcome == ADMITTED else None
     return check_inbox(services, form.page_language, task)
 
 
