@@ -20,7 +20,10 @@ def init(folder: Path) -> None:
     written = init_project(folder)
     Store.open(default_store_url(folder)).close()  # the database, created
     click.echo(f"a new project in {shown(folder)}/: {len(written)} files and {STORE_FILE}")
-    click.echo(f"next: cd {shown(folder)}, replace each [[…]] in newsletter.toml, then `newsletter new SLUG`")
+    click.echo(
+        f"next: cd {shown(folder)}, build issues/example and open dist/example/bilingual.html, write your names and "
+        "addresses in newsletter.toml, then `newsletter new SLUG`"
+    )
 
 
 @cli.command()

@@ -38,7 +38,7 @@ def build_files(build: Build) -> dict[str, bytes]:
 def with_long_names(html: str, variant, build: Build) -> str:
     """The variant's HTML as a reader whose name (and every field) is a long real name reads it."""
     long = LONG_NAMES.get(variant.lang, LONG_NAMES["en"])
-    values = person_values(variant.fields, {field.name: long for field in variant.fields})
+    values = person_values(variant.fields, {field.column or field.name: long for field in variant.fields})
     fallbacks = tuple(field.fallback for field in variant.fields)
     return Slots(html, html=True, fallbacks=fallbacks).fill({**preview_values(build.config), **values})
 
