@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -93,10 +94,6 @@ class FeedbackEvent:
         return policy.is_complaint(self)
 
 
-# ---------------------------------------------------------------------------------------------
-# helpers
-
-
 def _load_object(payload: str | bytes | dict, what: str) -> tuple[dict, str | None]:
     """The payload as a dict, plus the JSON text it came from (None when given a dict)."""
     if isinstance(payload, dict):
@@ -119,20 +116,18 @@ def _load_object(payload: str | bytes | dict, what: str) -> tuple[dict, str | No
     return data, payload
 
 
+_JSON_TYPES = (
+    (dict, "an object"),
+    (list, "an array (list)"),
+    (str, "a string"),
+    (bool, "a boolean"),  # before the numbers: a bool is an int
+    ((int, float), "a number"),
+    (type(None), "null"),
+)
+
+
 def _json_type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array (list)"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if value is None:
-        return "null"
-    return type(value).__name__
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), type(value).__name__)
 
 
 def _short(text: Any, limit: int = DETAIL_LIMIT) -> str | None:
@@ -247,7 +242,25 @@ def parse_ses_message(message: str | bytes | dict) -> list[FeedbackEvent]:
     notice. Raises FeedbackFormatError when the message cannot be used.
     """
     data, _ = _load_object(message, "SES message")
+    type_name, fmt = _message_type(data)
+    if type_name == _SUBSCRIPTION_SUCCEEDED:
+        return []
+    kind = _snake(type_name)
+    mail, message_id = _mail_object(data, type_name)
+    detail_key, detail = _detail_object(data, kind, type_name)
+    occurred_at = _occurred_at(detail, detail_key, mail, type_name)
+    feedback_id = _optional_str(detail.get("feedbackId"), f"{detail_key}.feedbackId")
+    tags = _tags(mail) if fmt == "event" else {}
 
+    def make(recipient: str | None, *, bounce_type=None, bounce_subtype=None, complaint_type=None, text=None):
+        shared = (kind, message_id, recipient, occurred_at, feedback_id)
+        return FeedbackEvent(*shared, bounce_type, bounce_subtype, complaint_type, _short(text), dict(tags), fmt)
+
+    return _events(kind, make, detail, mail)
+
+
+def _message_type(data: dict) -> tuple[str, str]:
+    """(the event or notification type, "event" or "notification")."""
     event_type = data.get("eventType")
     notification_type = data.get("notificationType")
     if event_type is not None:
@@ -261,11 +274,11 @@ def parse_ses_message(message: str | bytes | dict) -> list[FeedbackEvent]:
         )
     if not isinstance(type_name, str) or not _snake(type_name):
         raise FeedbackFormatError(f"SES message {type_field} must be a non-empty string, got {type_name!r}")
-    if type_name == _SUBSCRIPTION_SUCCEEDED:
-        return []
+    return type_name, fmt
 
-    kind = _snake(type_name)
 
+def _mail_object(data: dict, type_name: str) -> tuple[dict, str]:
+    """(mail, mail.messageId)."""
     mail = data.get("mail")
     if not isinstance(mail, dict):
         problem = "missing" if mail is None else f"{_json_type(mail)}, not an object"
@@ -273,8 +286,11 @@ def parse_ses_message(message: str | bytes | dict) -> list[FeedbackEvent]:
     message_id = mail.get("messageId")
     if not isinstance(message_id, str) or not message_id.strip():
         raise FeedbackFormatError(f"SES {type_name} message: mail.messageId is missing or empty")
-    message_id = message_id.strip()
+    return mail, message_id.strip()
 
+
+def _detail_object(data: dict, kind: str, type_name: str) -> tuple[str, dict]:
+    """(its key, the event's own object); {} for a kind that need not have one."""
     detail_key = _DETAIL_KEYS.get(kind) or _lower_camel(type_name)
     detail = data.get(detail_key)
     if detail is None:
@@ -283,76 +299,64 @@ def parse_ses_message(message: str | bytes | dict) -> list[FeedbackEvent]:
         detail = {}
     elif not isinstance(detail, dict):
         raise FeedbackFormatError(f"SES {type_name} message: {detail_key} must be an object, got {_json_type(detail)}")
+    return detail_key, detail
 
+
+def _occurred_at(detail: dict, detail_key: str, mail: dict, type_name: str) -> datetime:
     if "timestamp" in detail:
-        occurred_at = _parse_time(detail["timestamp"], f"{detail_key}.timestamp")
-    elif "timestamp" in mail:
-        occurred_at = _parse_time(mail["timestamp"], "mail.timestamp")
-    else:
-        raise FeedbackFormatError(f"SES {type_name} message has neither {detail_key}.timestamp nor mail.timestamp")
+        return _parse_time(detail["timestamp"], f"{detail_key}.timestamp")
+    if "timestamp" in mail:
+        return _parse_time(mail["timestamp"], "mail.timestamp")
+    raise FeedbackFormatError(f"SES {type_name} message has neither {detail_key}.timestamp nor mail.timestamp")
 
-    feedback_id = _optional_str(detail.get("feedbackId"), f"{detail_key}.feedbackId")
-    tags = _tags(mail) if fmt == "event" else {}
 
-    def event(recipient: str | None, *, bounce_type=None, bounce_subtype=None, complaint_type=None, text=None):
-        return FeedbackEvent(
-            kind=kind,
-            ses_message_id=message_id,
-            recipient=recipient,
-            occurred_at=occurred_at,
-            feedback_id=feedback_id,
-            bounce_type=bounce_type,
-            bounce_subtype=bounce_subtype,
-            complaint_type=complaint_type,
-            detail=_short(text),
-            tags=dict(tags),
-            format=fmt,
-        )
-
+def _events(kind: str, make: Callable[..., FeedbackEvent], detail: dict, mail: dict) -> list[FeedbackEvent]:
+    """One event per recipient the kind's own object names (or, failing that, per destination)."""
     if kind == "bounce":
         bounce_type = _optional_str(detail.get("bounceType"), "bounce.bounceType")
         bounce_subtype = _optional_str(detail.get("bounceSubType"), "bounce.bounceSubType")
         return [
-            event(address, bounce_type=bounce_type, bounce_subtype=bounce_subtype, text=entry.get("diagnosticCode"))
+            make(address, bounce_type=bounce_type, bounce_subtype=bounce_subtype, text=entry.get("diagnosticCode"))
             for address, entry in _recipient_objects(detail, "bouncedRecipients", "bounce")
         ]
-
     if kind == "complaint":
         complaint_type = _optional_str(detail.get("complaintFeedbackType"), "complaint.complaintFeedbackType")
         sub_type = detail.get("complaintSubType")
         return [
-            event(address, complaint_type=complaint_type, text=sub_type)
+            make(address, complaint_type=complaint_type, text=sub_type)
             for address, _entry in _recipient_objects(detail, "complainedRecipients", "complaint")
         ]
-
     if kind == "delivery":
         recipients = _address_list(detail.get("recipients"), "delivery.recipients", required=True)
         if not recipients:
             raise FeedbackFormatError("delivery.recipients is empty: it names no recipient")
-        return [event(address, text=detail.get("smtpResponse")) for address in recipients]
-
+        return [make(address, text=detail.get("smtpResponse")) for address in recipients]
     if kind == "delivery_delay" and detail.get("delayedRecipients") is not None:
         return [
-            event(address, text=detail.get("delayType"))
+            make(address, text=detail.get("delayType"))
             for address, _entry in _recipient_objects(detail, "delayedRecipients", "deliveryDelay")
         ]
+    return _destination_events(kind, make, detail, mail)
 
-    # Send, Reject, Subscription, Open, Click, Rendering Failure and event types not yet known:
-    # the event names no recipient of its own, so it applies to each of mail.destination.
-    if kind == "reject":
-        text = detail.get("reason")
-    elif kind == "delivery_delay":
-        text = detail.get("delayType")
-    elif kind == "rendering_failure":
-        text = detail.get("errorMessage")
-    elif kind == "click":
-        text = detail.get("link")
-    else:
-        text = None
+
+# the text each kind without recipients of its own keeps, from its own object
+_DESTINATION_TEXT = {
+    "reject": "reason",
+    "delivery_delay": "delayType",
+    "rendering_failure": "errorMessage",
+    "click": "link",
+}
+
+
+def _destination_events(kind: str, make: Callable[..., FeedbackEvent], detail: dict, mail: dict) -> list[FeedbackEvent]:
+    """Send, Reject, Subscription, Open, Click, Rendering Failure and event types not yet known:
+    the event names no recipient of its own, so it applies to each of mail.destination."""
+    field_name = _DESTINATION_TEXT.get(kind)
+    text = detail.get(field_name) if field_name else None
     destination = _address_list(mail.get("destination"), "mail.destination", required=False)
     if not destination:
-        return [event(None, text=text)]
-    return [event(address, text=text) for address in destination]
+        return [make(None, text=text)]
+    return [make(address, text=text) for address in destination]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -208,11 +208,24 @@ def verify_sns_message(
         now = datetime.now(UTC)
     elif now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
-
-    # 1. Shape.
     kind, cert_url = _check_structure(message)
+    hash_class, signature = _signature_of(message)
+    check_signing_cert_url(cert_url)  # where the certificate would come from
+    _check_topic(message, topic_arns)
+    _check_fresh(message, now)
+    certificate = _certificate(load_certificate, cert_url, now)
+    public_key = certificate.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise SNSVerificationError("certificate key is not an RSA key")
+    try:
+        public_key.verify(signature, signing_string(message), padding.PKCS1v15(), hash_class())
+    except InvalidSignature:
+        version = message["SignatureVersion"]
+        raise SNSVerificationError(f"signature does not match (SignatureVersion {version}, {kind})") from None
 
-    # 2. Signature version and encoding.
+
+def _signature_of(message: dict) -> tuple[type[hashes.HashAlgorithm], bytes]:
+    """The hash of the signature version and the signature's bytes."""
     version = message["SignatureVersion"]
     hash_class = _HASHES.get(version)
     if hash_class is None:
@@ -223,24 +236,29 @@ def verify_sns_message(
         raise SNSVerificationError("Signature is not valid base64") from None
     if not signature:
         raise SNSVerificationError("Signature is empty")
+    return hash_class, signature
 
-    # 3. Where the certificate would come from.
-    check_signing_cert_url(cert_url)
 
-    # 4. Whose topic.
-    if topic_arns is not None:
-        allowed = {topic_arns} if isinstance(topic_arns, str) else set(topic_arns)
-        if message["TopicArn"] not in allowed:
-            raise SNSVerificationError(f"TopicArn {message['TopicArn']!r} is not an allowed topic")
+def _check_topic(message: dict, topic_arns: Iterable[str] | None) -> None:
+    """Whose topic: a valid signature only proves that some SNS topic sent the message."""
+    if topic_arns is None:
+        return
+    allowed = {topic_arns} if isinstance(topic_arns, str) else set(topic_arns)
+    if message["TopicArn"] not in allowed:
+        raise SNSVerificationError(f"TopicArn {message['TopicArn']!r} is not an allowed topic")
 
-    # 5. Freshness (replay).
+
+def _check_fresh(message: dict, now: datetime) -> None:
+    """Not a replay: sent within MAX_AGE, and not from the future."""
     sent = _parse_timestamp(message["Timestamp"])
     if sent < now - MAX_AGE:
         raise SNSVerificationError(f"Timestamp {message['Timestamp']} is stale (older than {MAX_AGE})")
     if sent > now + MAX_CLOCK_SKEW:
         raise SNSVerificationError(f"Timestamp {message['Timestamp']} is in the future")
 
-    # 6. The certificate and the signature.
+
+def _certificate(load_certificate: Callable[[str], bytes], cert_url: str, now: datetime) -> x509.Certificate:
+    """The signing certificate, loaded only now that every cheap check passed, and valid at `now`."""
     try:
         pem = load_certificate(cert_url)
     except Exception as exc:
@@ -257,13 +275,7 @@ def verify_sns_message(
         raise SNSVerificationError(f"certificate is not yet valid (valid from {certificate.not_valid_before_utc})")
     if now > certificate.not_valid_after_utc:
         raise SNSVerificationError(f"certificate has expired (valid until {certificate.not_valid_after_utc})")
-    public_key = certificate.public_key()
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        raise SNSVerificationError("certificate key is not an RSA key")
-    try:
-        public_key.verify(signature, signing_string(message), padding.PKCS1v15(), hash_class())
-    except InvalidSignature:
-        raise SNSVerificationError(f"signature does not match (SignatureVersion {version}, {kind})") from None
+    return certificate
 
 
 class CertificateCache:
