@@ -244,3 +244,22 @@ def read_receipt(to: str, reader: str) -> bytes:
         f"Disposition: manual-action/MDN-sent-manually; displayed\r\n\r\n"
         f"--{boundary}--\r\n"
     ).encode()
+
+
+def dsn_many(to: str, recipients: list[str], status: str, original: str) -> bytes:
+    """One RFC 3464 report naming many recipients (a relay's, or a forger's)."""
+    blocks = "".join(f"Final-Recipient: rfc822;{r}\r\nAction: failed\r\nStatus: {status}\r\n\r\n" for r in recipients)
+    one = dsn(to, recipients[0], status, "550 unknown", original)
+    head, _, rest = one.partition(b"Final-Recipient: ")
+    _, _, tail = rest.partition(b"\r\n\r\n--")
+    return head + blocks.encode() + b"--" + tail
+
+
+def exim_many(to: str, recipients: list[str], original: str) -> bytes:
+    """Exim's free-form bounce naming many failed recipients, in X-Failed-Recipients and the text."""
+    listed = "".join(f"  {r}\r\n    550 5.1.1 User unknown\r\n" for r in recipients)
+    one = exim(to, recipients[0], original)
+    one = one.replace(f"X-Failed-Recipients: {recipients[0]}".encode(), f"X-Failed-Recipients: {', '.join(recipients)}".encode())
+    head, _, rest = one.partition(b"The following address(es) failed:\r\n\r\n")
+    _, _, tail = rest.partition(b"\r\n\r\n------ This is a copy")
+    return head + b"The following address(es) failed:\r\n\r\n" + listed.encode() + b"\r\n------ This is a copy" + tail

@@ -1,20 +1,24 @@
 """The bounce mailbox's messages read without a server: DSNs, free-form bounces, ARF reports,
-auto-replies and mailed unsubscribes (newsletter.feedback.bounces, pure); the delivery tokens
-they carry (newsletter.keys); the envelope sender and mailto the composer writes; and the
-[bounces] and [mailbox] settings."""
+auto-replies and mailed unsubscribes (newsletter.feedback.bounces, pure); its limits (size,
+recipients, time); the delivery tokens they carry (newsletter.keys); the envelope sender and
+mailto the composer writes; and the [bounces] and [mailbox] settings. How codes and words are
+classed: tests/test_diagnosis.py; the free-form table of six mail systems: tests/test_free_form.py."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import email
+import statistics
+import time
 
 import bounce_samples as samples
+import free_form_samples as free_form
 import pytest
 from conftest import ROOT
 
 from newsletter.config.mail import BounceSettings
-from newsletter.feedback.bounces import Addresses, bounce_type, read_message
+from newsletter.feedback.bounces import RECIPIENT_LIMIT, SIZE_LIMIT, Addresses, read_message
 from newsletter.keys import DeliveryTokens, TokenSigner, tag_of, tagged
 
 KEY = b"k" * 16 + b"ey-for-the-bounce-tests-0123"
@@ -30,36 +34,6 @@ ORIGINAL = samples.original_head(READER, ORIGINAL_ID, envelope=VERP, mailto=MAIL
 
 def read(raw: bytes):
     return read_message(raw, ADDRESSES, NOW)
-
-
-# --- status codes ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [
-        ("5.1.1", "Permanent"),  # no such user
-        ("5.1.2", "Permanent"),  # no such domain
-        ("5.1.10", "Permanent"),  # null MX
-        ("5.2.1", "Permanent"),  # mailbox disabled
-        ("5.4.4", "Permanent"),  # unable to route
-        ("5.0.0", "Permanent"),
-        ("5.2.2", "Transient"),  # mailbox full: the known exception
-        ("4.2.2", "Transient"),
-        ("4.4.7", "Transient"),
-        ("5.4.7", "Undetermined"),  # delivery time expired
-        ("5.7.1", "Undetermined"),  # refused by policy, e.g. as spam: not the address's fault
-        ("5.7.26", "Undetermined"),  # DMARC failure: the sender's fault
-        ("5.3.4", "Undetermined"),  # message too big
-        ("5.6.0", "Undetermined"),
-        ("", "Undetermined"),
-        (None, "Undetermined"),
-        ("garbage", "Undetermined"),
-        ("2.0.0", None),
-    ],
-)
-def test_status_codes(status, expected):
-    assert bounce_type(status) == expected
 
 
 # --- what each kind of message becomes ------------------------------------------------------
@@ -97,9 +71,12 @@ def test_free_form_bounces(maker):
     assert reading.tokens == (("bounce", TOKENS.make(41, "bounce")),)
 
 
-def test_free_form_bounce_without_a_status_code_is_undetermined():
+def test_free_form_bounce_without_a_code_is_classed_by_its_words():
     raw = samples.qmail(VERP, READER, ORIGINAL).replace(b"(#5.1.1)", b"")
     (event,) = read(raw).events
+    assert event.bounce_type == "Permanent"  # "no mailbox here by that name"
+    says_nothing = free_form.postfix(VERP, READER, ORIGINAL, "host mx.example.org[192.0.2.25] said: something odd")
+    (event,) = read(says_nothing).events
     assert event.bounce_type == "Undetermined"
 
 
@@ -151,10 +128,12 @@ def test_an_exim_bounce_is_a_bounce_although_it_says_auto_submitted():
     assert read(raw).kind == "bounce"
 
 
-def test_without_a_token_the_quoted_message_id_is_kept_for_matching():
+def test_without_a_token_the_quoted_message_id_is_kept_for_the_record_only():
+    """The reader finds no token; the poller then acts on nobody (tests/test_mailbox.py)."""
     raw = samples.dsn("bounces@news.cssrweb.org", READER, "5.1.1", "550 5.1.1 unknown", ORIGINAL)
+    assert f"Return-Path: <{VERP}>".encode() in raw  # quoted in the returned headers: not where it came to
     reading = read(raw)
-    assert reading.tokens == ()
+    assert reading.tokens == () and reading.acts
     assert reading.events[0].original_id == ORIGINAL_ID and reading.events[0].recipient == READER
 
 
@@ -179,6 +158,67 @@ def test_odd_mail_never_raises(raw):
 def test_a_date_in_the_future_counts_as_now():
     raw = samples.dsn(VERP, READER, "4.2.2", "full", ORIGINAL).replace(b"Date: ", b"Date: Fri, 1 Jan 2100 00:00:00 +0000\r\nX-Old: ", 1)
     assert read(raw).occurred_at == NOW
+
+
+# --- limits -------------------------------------------------------------------------------
+
+MANY = [f"p{n:05d}@example.org" for n in range(10_000)]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: samples.dsn_many(VERP, MANY, "5.1.1", ORIGINAL), lambda: samples.exim_many(VERP, MANY, ORIGINAL)],
+    ids=["dsn", "exim"],
+)
+def test_a_bounce_naming_10000_recipients_gives_at_most_the_limit(make):
+    raw = make()
+    assert 500_000 < len(raw) < SIZE_LIMIT
+    reading = read(raw)
+    assert reading.kind == "bounce" and len(reading.events) == RECIPIENT_LIMIT == 100
+    assert reading.beyond_limit == 10_000 - RECIPIENT_LIMIT
+    assert all(e.bounce_type == "Permanent" for e in reading.events)
+    assert reading.tokens == (("bounce", TOKENS.make(41, "bounce")),)
+
+
+def test_only_the_first_megabyte_is_read():
+    """The report comes first, the returned letter last: a bounce with a 3 MB copy of our letter
+    is read as a bounce from its first megabyte, in about the time that megabyte takes."""
+    letter = ORIGINAL + "\r\n" + ("The letter, with its images. " * 40 + "\r\n") * 2_800
+    raw = samples.dsn(VERP, READER, "5.1.1", "550 5.1.1 User unknown", ORIGINAL).replace(
+        b"Content-Type: text/rfc822-headers\r\n\r\n" + ORIGINAL.encode(),
+        b"Content-Type: message/rfc822\r\n\r\n" + letter.encode(),
+    )
+    assert len(raw) > 3 * SIZE_LIMIT
+    reading = read(raw)
+    assert reading.kind == "bounce" and [e.bounce_type for e in reading.events] == ["Permanent"]
+    assert TOKENS.read(reading.tokens[0][1], "bounce") == 41
+
+
+HOSTILE_BODIES = {
+    "dashes": b"-" * 1_000_000,
+    "one word": b"a" * 1_000_000,
+    "at signs": b"a@" * 500_000,
+    "addresses": b"<a@b.c>: " * 110_000,
+    "dots": b"5." * 500_000,
+    "blank lines": b"\r\n" * 500_000,
+    "below this line": (b"x" * 1000 + b"\r\n") * 1000,
+}
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
+def test_a_hostile_megabyte_from_a_mail_system_is_read_in_time(body):
+    head = (
+        b"From: MAILER-DAEMON@mx.example.net\r\nTo: " + VERP.encode() + b"\r\n"
+        b"X-Failed-Recipients: " + READER.encode() + b"\r\nSubject: failure notice\r\n\r\n"
+        b"This is a permanent error. The following address(es) failed:\r\n\r\n  " + READER.encode() + b"\r\n"
+    )
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        reading = read(head + body)
+        timings.append(time.perf_counter() - started)
+    assert reading.kind in ("bounce", "unrecognised", "unreadable")
+    assert statistics.median(timings) < 1.5, timings
 
 
 # --- delivery tokens ------------------------------------------------------------------------

@@ -5,25 +5,30 @@ carries (in the words of the SES path, so the same rules in newsletter.feedback.
 and the delivery tokens found where that kind of message carries them. In this order:
 
 - a DSN (RFC 3464, multipart/report; report-type=delivery-status): one event per recipient
-  block. `failed` with 5.x.x is a hard bounce, except where the code says the fault is not
-  the address's: 5.2.2 (mailbox full) is soft like 4.x.x, and the mail system, protocol,
-  content and policy classes (5.2.x, 5.3.x, 5.5.x, 5.6.x, 5.7.x: spam blocks, DMARC
-  failures) are undetermined, soft too; `delayed` is a delay notice, never a bounce;
+  block. `failed` is a bounce whose Status and Diagnostic-Code newsletter.feedback.diagnosis
+  reads (a 5.x.x address fault hard; 4.x.x, a full mailbox, policy and the sender's problems
+  soft); `delayed` is a delay notice, never a bounce;
 - an ARF report (RFC 5965, report-type=feedback-report): a complaint of its Feedback-Type
   (`not-spam` changes nothing; `auth-failure` is a DMARC report, not a complaint);
 - a read receipt or other report: nothing;
 - mail to `unsubscribe+<token>@`: an unsubscribe, whatever its subject and body;
 - an auto-reply (Auto-Submitted, X-Autoreply, Precedence: auto_reply, an out-of-office
   subject) that does not come from a mail system: nothing;
-- a free-form bounce (Postfix's older form, Exim, qmail, Exchange and others) recognised by
-  flufl.bounce, GNU Mailman's detectors, and only from a mail system (MAILER-DAEMON,
-  postmaster, X-Failed-Recipients): an enhanced status code in its text decides hard or soft
-  as for a DSN; without one it is undetermined;
+- a free-form bounce (Postfix's older form, Exim, Sendmail, qmail, Exchange, Gmail and others)
+  recognised by flufl.bounce, GNU Mailman's detectors, and only from a mail system
+  (MAILER-DAEMON, postmaster, X-Failed-Recipients): each failed recipient's own lines are read
+  by newsletter.feedback.diagnosis (codes first, words second), then the lines before the
+  first recipient ("This is a permanent error");
 - anything else: nothing.
 
-The token is the first source of truth: the poller verifies it and acts on the delivery it
-names. Without one, the original message's Message-ID, when the report quotes it, leads to
-the delivery, and then only for that delivery's own address.
+Only a token acts on a person: the poller verifies the tokens found and acts on the delivery
+they name; a message without one is counted, never acted on. The Message-ID a report quotes is
+kept for the record only: it travels in every reply and forwarded letter, so anyone can quote it.
+
+Limits: the first SIZE_LIMIT bytes of a message are read (the reports and the mail system's
+text come first; what is cut is the returned copy of our letter), and at most RECIPIENT_LIMIT
+recipients of one message become events, the rest only counted. Every pattern runs in time
+linear in the text.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
 
+from newsletter.feedback.diagnosis import diagnose
+from newsletter.feedback.policy import UNDETERMINED
 from newsletter.keys import tag_of
 
 # flufl.bounce logs a detector's exception with its traceback: never shown, the message is
@@ -44,7 +51,10 @@ from newsletter.keys import tag_of
 logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
 logging.getLogger("flufl.bounce").propagate = False
 
-_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+SIZE_LIMIT = 1 << 20  # bytes of a message read
+RECIPIENT_LIMIT = 100  # recipients of one message that become events
+_SECTION_LINES, _SECTION_CHARS = 40, 4000  # what is read of one recipient's part of a free-form bounce
+
 _MESSAGE_ID = re.compile(r"^Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _MAIL_SYSTEM = re.compile(r"^(mailer-?daemon|mail-?daemon|maildaemon|postmaster|mdaemon)$", re.IGNORECASE)
 _OUT_OF_OFFICE = re.compile(
@@ -52,10 +62,13 @@ _OUT_OF_OFFICE = re.compile(
     r"vacation|on leave|\u0631\u062f \u062a\u0644\u0642\u0627\u0626\u064a)",  # رد تلقائي
     re.IGNORECASE,
 )
-_NOT_THE_ADDRESS = ("5.4.7",)  # delivery time expired: the server could not be reached for days
 _RECIPIENT_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc")
 _COMPLAINT_TYPES = ("abuse", "fraud", "virus", "other", "not-spam")
-_RETURNED = re.compile(r"^(-{2,}.*(copy of|original message|returned|undelivered)|.*below this line)", re.I | re.M)
+# "--" then ".*": no run of dashes that the dot could also take, so no line backtracks twice
+_RETURNED = re.compile(r"^(?:--.*(?:copy of|original message|returned|undelivered)|.*below this line)", re.I | re.M)
+_ADDRESS_CHARS = r"[\w.!#$%&*+/=?^`{|}~-]"
+# an address starts only where a run of its characters starts: each run is scanned once
+_ADDRESS = re.compile(rf"(?<!{_ADDRESS_CHARS}){_ADDRESS_CHARS}+@[\w-]+(?:\.[\w-]+)+")
 
 
 @dataclass(frozen=True)
@@ -86,34 +99,17 @@ class Reading:
     events: tuple[MailEvent, ...] = ()
     tokens: tuple[tuple[str, str], ...] = ()  # (role, token) as found; verified by the poller
     note: str = ""
+    beyond_limit: int = 0  # recipients over RECIPIENT_LIMIT: counted, no event
 
     @property
     def acts(self) -> bool:
         return bool(self.events)
 
 
-def bounce_type(status: str | None) -> str | None:
-    """The bounce type of an enhanced status code (RFC 3463), None for a success."""
-    found = _STATUS.fullmatch(status.strip()) if status else None
-    if not found:
-        return "Undetermined"
-    klass, subject, _ = found.groups()
-    code = ".".join(found.groups())
-    if klass == "2":
-        return None
-    if klass == "4" or code == "5.2.2":  # 5.2.2: mailbox full, which empties again
-        return "Transient"
-    if code in _NOT_THE_ADDRESS:
-        return "Undetermined"
-    if subject in ("0", "1", "4") or code == "5.2.1":  # address, mailbox disabled, routing
-        return "Permanent"
-    return "Undetermined"  # mail system, protocol, content, policy: not the address's fault
-
-
 def read_message(raw: bytes, addresses: Addresses, now: dt.datetime) -> Reading:
     """What one message in the bounce mailbox is, and what it asks for."""
     try:
-        msg = email.message_from_bytes(raw)
+        msg = email.message_from_bytes(raw[:SIZE_LIMIT])
         return _read(msg, addresses, _date(msg, now))
     except Exception as exc:  # noqa: BLE001 - mail from anywhere: a parser failure is a message not understood
         return Reading("unreadable", now, note=f"{type(exc).__name__}: {exc}"[:200])
@@ -142,22 +138,32 @@ def _read(msg: Message, addresses: Addresses, when: dt.datetime) -> Reading:
 
 def _dsn(msg: Message, addresses: Addresses, when: dt.datetime) -> Reading | None:
     original = _original_id(msg)
-    events = []
+    events: list[MailEvent] = []
+    beyond = 0
     for block in _status_blocks(msg):
-        action = _h(block, "action").lower()
-        recipient = _recipient_field(_h(block, "final-recipient")) or _recipient_field(_h(block, "original-recipient"))
-        status = _h(block, "status").split(" ")[0] or None
-        detail = " ".join(filter(None, (status, _h(block, "diagnostic-code")))) or None
-        if action.startswith(("fail", "error")):  # opensmtpd writes `error`
-            kind = bounce_type(status) or "Undetermined"
-            events.append(MailEvent("bounce", recipient, bounce_type=kind, detail=detail, original_id=original))
-        elif action.startswith("delayed"):
-            events.append(MailEvent("delivery_delay", recipient, detail=detail, original_id=original))
+        action = " ".join(str(block.get("action", "")).split()).lower()
+        if not action.startswith(("fail", "error", "delayed")):  # opensmtpd writes `error`
+            continue
+        if len(events) < RECIPIENT_LIMIT:
+            events.append(_dsn_event(block, action, original))
+        else:
+            beyond += 1
     if not events:
         return None
     tokens = _tokens(_top_recipients(msg), addresses.bounces, addresses.delimiter, "bounce")
     kind = "bounce" if any(e.kind == "bounce" for e in events) else "delay"
-    return Reading(kind, when, tuple(events), tokens)
+    return Reading(kind, when, tuple(events), tokens, beyond_limit=beyond)
+
+
+def _dsn_event(block: Message, action: str, original: str | None) -> MailEvent:
+    recipient = _recipient_field(_h(block, "final-recipient")) or _recipient_field(_h(block, "original-recipient"))
+    status = _h(block, "status").split(" ")[0] or None
+    diagnostic = _h(block, "diagnostic-code")
+    detail = " ".join(filter(None, (status, diagnostic))) or None
+    if action.startswith("delayed"):
+        return MailEvent("delivery_delay", recipient, detail=detail, original_id=original)
+    kind = diagnose(diagnostic, status).bounce_type or UNDETERMINED  # "failed" with 2.x.x: not a success
+    return MailEvent("bounce", recipient, bounce_type=kind, detail=detail, original_id=original)
 
 
 def _status_blocks(msg: Message) -> list[Message]:
@@ -213,26 +219,48 @@ def _free_form(msg: Message, addresses: Addresses, when: dt.datetime, from_syste
     if not (temporary or permanent):
         return None
     tokens = _tokens(_top_recipients(msg), addresses.bounces, addresses.delimiter, "bounce")
+    failed = sorted(a.decode("ascii", "replace") for a in (permanent or temporary))
+    kept, beyond = failed[:RECIPIENT_LIMIT], max(len(failed) - RECIPIENT_LIMIT, 0)
     if not permanent:  # flufl's warnings: "still trying", not a bounce
-        failed = sorted(a.decode("ascii", "replace") for a in temporary)
-        return Reading("delay", when, tuple(MailEvent("delivery_delay", a) for a in failed), tokens)
+        return Reading("delay", when, tuple(MailEvent("delivery_delay", a) for a in kept), tokens, beyond_limit=beyond)
     text = _notification_text(msg)
+    preamble, sections = _sections(text, failed, kept)
     original = _original_id(msg)
     events = []
-    for address in sorted(a.decode("ascii", "replace") for a in permanent):
-        line = _status_line(text, address)
-        found = _STATUS.search(line)
-        status = found.group(0) if found else None
-        kind = bounce_type(status) or "Undetermined"
-        events.append(MailEvent("bounce", address, bounce_type=kind, detail=line or None, original_id=original))
-    return Reading("bounce", when, tuple(events), tokens)
+    for address in kept:
+        section = sections.get(address) or text[:_SECTION_CHARS]
+        found = diagnose(section)
+        if found.by == "nothing":  # the recipient's own lines say nothing: what the mail system says of all
+            found = diagnose(preamble)
+        kind = found.bounce_type or UNDETERMINED
+        detail = " ".join(section.split())[:300] or None
+        events.append(MailEvent("bounce", address, bounce_type=kind, detail=detail, original_id=original))
+    return Reading("bounce", when, tuple(events), tokens, beyond_limit=beyond)
 
 
-def _status_line(text: str, address: str) -> str:
-    """The first line with an enhanced status code after the address is named (or anywhere)."""
+def _sections(text: str, failed: list[str], kept: list[str]) -> tuple[str, dict[str, str]]:
+    """The text before the first failed recipient is named, and each kept one's own lines: from
+    the line that first names it up to the line that first names another (both cut short).
+    One pass over the lines, whatever the number of recipients."""
     lines = text.splitlines()
-    start = next((n for n, line in enumerate(lines) if address.lower() in line.lower()), len(lines))
-    return next((line.strip()[:300] for line in [*lines[start:], *lines] if _STATUS.search(line)), "")
+    wanted = {address.lower() for address in failed}
+    first: dict[str, int] = {}
+    for number, line in enumerate(lines):
+        if "@" in line:
+            for found in _ADDRESS.findall(line):
+                key = found.lower()
+                if key in wanted and key not in first:
+                    first[key] = number
+    starts = sorted(set(first.values()))
+    ends = dict(zip(starts, [*starts[1:], len(lines)], strict=True))
+    sections = {}
+    for address in kept:
+        start = first.get(address.lower())
+        if start is not None:
+            end = min(ends[start], start + _SECTION_LINES)
+            sections[address] = "\n".join(lines[start:end])[:_SECTION_CHARS]
+    preamble = "\n".join(lines[: starts[0] if starts else _SECTION_LINES][:_SECTION_LINES])[:_SECTION_CHARS]
+    return preamble, sections
 
 
 def _notification_text(msg: Message) -> str:
@@ -264,9 +292,12 @@ def _original_id(msg: Message) -> str | None:
     original = _original_headers(msg)
     if original is not None and _h(original, "message-id"):
         return _h(original, "message-id")
-    body = msg.as_string().partition("\n\n")[2]  # quoted inline after the notification
-    found = _MESSAGE_ID.search(body)
-    return found.group(1) if found else None
+    for part in msg.walk():  # quoted inline after the notification: the bodies as they are, not written out again
+        body = part.get_payload()
+        found = _MESSAGE_ID.search(body) if isinstance(body, str) else None
+        if found:
+            return found.group(1)
+    return None
 
 
 def _fields(part: Message | None) -> Message | None:

@@ -17,7 +17,9 @@ from typing import Protocol
 
 from newsletter import domain as d
 
-SOFT_BOUNCE_TYPES = ("Transient", "Undetermined")
+# the bounce types, as SES says them (newsletter.feedback.diagnosis reads them from a bounce's words)
+PERMANENT, TRANSIENT, UNDETERMINED = "Permanent", "Transient", "Undetermined"
+SOFT_BOUNCE_TYPES = (TRANSIENT, UNDETERMINED)
 
 
 class Event(Protocol):
@@ -47,7 +49,7 @@ COMPLAINT = Verdict(d.COMPLAINED, (d.ACTIVE, d.UNSUBSCRIBED), "complained")
 
 
 def is_hard_bounce(event: Event) -> bool:
-    return event.kind == "bounce" and event.bounce_type == "Permanent"
+    return event.kind == "bounce" and event.bounce_type == PERMANENT
 
 
 def is_soft_bounce(event: Event) -> bool:
