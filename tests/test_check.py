@@ -64,6 +64,8 @@ def test_subject_and_preheader_lengths_warn_but_do_not_fail(in_root):
     result = check(f"{ISSUES}/check-subject", "--no-spamassassin")
     assert result.exit_code == 0
     assert lines(result, "WARNING") == [
+        f"WARNING subject [bilingual]: {ISSUES}/check-subject/issue.toml: subject (bilingual) shortened to fit 70 "
+        "characters: each language's joined make 90; write subject.bilingual in issue.toml to choose its words",
         f"WARNING preheader [ar]: {ISSUES}/check-subject/issue.toml: preheader.ar is 4 characters; aim for 40 to 110",
         f"WARNING subject [en]: {ISSUES}/check-subject/issue.toml: subject.en is 75 characters; inboxes show about 70",
         f"WARNING preheader [en]: {ISSUES}/check-subject/issue.toml: preheader.en repeats the subject; it is wasted space in the inbox",

@@ -161,6 +161,22 @@ def test_subject_and_preheader_escaped(year_end_build):
     assert "<script>" not in inbox and "&lt;script&gt;" in inbox
 
 
+def test_the_page_shows_each_variants_inbox_line_as_sent_near_its_top(year_end_build):
+    client = TestClient(create_preview_app(Switch(year_end_build), lambda: [], watch=False))
+    page = client.get("/").text
+    assert page.index('id="inbox"') < page.index('id="email"')
+    for name, variant in year_end_build.variants.items():
+        assert f"subject ({name}, as sent):</b> <bdi class=\"subject\" dir=\"{variant.dir}\" lang=\"{variant.lang}\">{variant.subject}</bdi>" in page
+        assert f"preheader ({name}, as sent):</b>" in page
+    assert "shortened to fit" not in page
+    # without issue.toml's bilingual line, the joined one is shortened: the page says so and how to choose
+    letters = {code: dataclasses.replace(x, bilingual_subject=None) for code, x in year_end_build.letters.items()}
+    client = TestClient(create_preview_app(Switch(dataclasses.replace(year_end_build, letters=letters)), lambda: [], watch=False))
+    page = client.get("/").text
+    assert "subject (bilingual, as sent):</b>" in page and "تحديث نهاية العام… – ديسمبر 2022 | Year-End Update – December 2022" in page
+    assert "subject (bilingual) shortened to fit 70 characters: each language&#39;s joined make 117; write subject.bilingual" in page
+
+
 def test_watcher_rebuilds_on_change(tmp_path, year_end_build):
     folder = tmp_path / "issue"
     folder.mkdir()
@@ -361,13 +377,16 @@ def test_preview_shows_every_variant_at_both_widths(served):
     assert texts["ar"].get_attribute("dir") == "auto" and AR_TITLE in texts["ar"].inner_text()
     assert EN_TEXT in texts["en"].inner_text()
     rows = page.locator(".inbox-desktop .inbox-row")
-    assert rows.count() == 2
-    en_row = page.locator('.inbox-desktop .inbox-row[data-lang="en"]')
+    assert rows.count() == 3  # ar, en and bilingual, as each is sent
+    en_row = page.locator('.inbox-desktop .inbox-row[data-variant="en"]')
     assert en_row.locator(".sender").inner_text() == EN_TEXT
     assert "Year-End Update" in en_row.locator("b.subject").inner_text()
     assert en_row.locator(".line").evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
     assert en_row.locator(".line").evaluate("e => e.scrollWidth > e.clientWidth"), "the preheader should be cut on one line"
-    assert page.locator('.inbox-row[data-lang="ar"]').get_attribute("dir") == "rtl"
+    assert page.locator('.inbox-desktop .inbox-row[data-variant="ar"]').get_attribute("dir") == "rtl"
+    both = page.locator('.as-sent-row[data-variant="bilingual"]')
+    assert both.inner_text().startswith("subject (bilingual, as sent): تحديث نهاية العام – ديسمبر 2022 | Year-End")
+    assert both.locator(".warn").count() == 0  # issue.toml gives the bilingual line
     assert "KB" in page.locator("#vhead-bilingual").inner_text()
     assert page.locator('a[href="/variant/en.eml"]').count() == 1
     assert page.locator("#checks .summary").inner_text() == summary(run_checks(build_issue(served.project.issue, served.project.config_path), spamassassin=False))

@@ -17,6 +17,13 @@ def run(project, *args: str, input: str | None = None):
     return CliRunner().invoke(cli, [*args, "--config", str(project.config_path)], env=project.env, input=input)
 
 
+AS_SENT = (
+    "bilingual, as sent:\n"
+    "  Subject: تحديث نهاية العام – ديسمبر 2022 | Year-End Update – December 2022\n"
+    "  Preheader: مجموعات العمل وزيارة عمّان وإيقاف المنصة | The working groups, the Amman visit, the end of the platform\n"
+)
+
+
 def outbox_files(project):
     return sorted((project.root / "outbox").rglob("*.eml"))
 
@@ -26,6 +33,7 @@ def test_dry_run_counts_and_sends_nothing(project):
     result = run(project, "send", str(project.issue), "--dry-run")
     assert result.exit_code == 0, result.output
     assert "dry run: 12 messages to 'main'" in result.output and "bilingual  12" in result.output
+    assert AS_SENT in result.output  # the subject and preheader the 12 messages carry
     assert outbox_files(project) == []
     assert project.store().campaigns.all() == []
 
@@ -34,6 +42,7 @@ def test_more_than_ten_recipients_needs_confirmation(project):
     run(project, "subscribers", "import", str(project.write_subscribers(11)))
     result = run(project, "send", str(project.issue), input="n\n")
     assert result.exit_code == 1 and "Send '2022-12-year-end' to 11 people" in result.output
+    assert AS_SENT in result.output and "Warning" not in result.output
     assert outbox_files(project) == [] and project.store().campaigns.all() == []
     result = run(project, "send", str(project.issue), input="y\n")
     assert result.exit_code == 0, result.output
@@ -41,6 +50,22 @@ def test_more_than_ten_recipients_needs_confirmation(project):
     assert "sent 11, failed 0, uncertain 0, pending 0" in result.output
     again = run(project, "send", str(project.issue), "--yes")
     assert "already finished" in again.output and len(outbox_files(project)) == 11
+
+
+def test_the_question_warns_when_the_bilingual_subject_was_shortened(project):
+    import shutil
+
+    issue = project.root / "issues" / "shortened"
+    shutil.copytree(project.issue, issue)
+    toml = issue / "issue.toml"
+    lines = toml.read_text(encoding="utf-8").splitlines()
+    toml.write_text("\n".join(line for line in lines if not line.startswith("bilingual = ")) + "\n", encoding="utf-8")
+    run(project, "subscribers", "import", str(project.write_subscribers(11)))
+    result = run(project, "send", str(issue), input="n\n")
+    assert result.exit_code == 1, result.output
+    assert "  Subject: تحديث نهاية العام… – ديسمبر 2022 | Year-End Update – December 2022\n" in result.output
+    assert "  Warning: subject (bilingual) shortened to fit 70 characters: each language's joined make 117; " in result.output
+    assert project.store().campaigns.all() == []
 
 
 def test_ten_or_fewer_go_without_asking(project):

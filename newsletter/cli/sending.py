@@ -194,6 +194,8 @@ def _print_dry_run(result: DryRun) -> None:
         click.echo(f"  {variant:<10} {count}")
     for reason, count in sorted(result.skipped.items()):
         click.echo(f"  skipped: {count} {reason}")
+    for line in result.inbox:  # each variant's subject and preheader, as the messages carry them
+        click.echo(line)
 
 
 def _print_skipped(skipped: dict[str, int]) -> None:

@@ -16,6 +16,7 @@ from markdown_it.token import Token
 from newsletter.config import EXAMPLE_ORGANISATION, Config
 from newsletter.config.toml import line_of_key
 from newsletter.editor.holders import Holders, field_holders, personal_fields
+from newsletter.editor.inbox import check_inbox
 from newsletter.editor.results import ERROR, OK, WARNING, CheckResult
 from newsletter.editor.spam import SPAM_FAIL, check_spam
 from newsletter.errors import Problem, Problems
@@ -87,7 +88,8 @@ def run_checks(
 ) -> list[CheckResult]:
     """Every check's results; with `blocking_only`, only those of the checks that can find an error."""
     results: list[CheckResult] = []
-    if not blocking_only:  # these two only warn
+    if not blocking_only:  # these only warn
+        results += check_inbox(build)
         results += check_subjects(build)
         results += check_personal(build, holders)
     results += check_links_and_images(build)

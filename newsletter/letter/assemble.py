@@ -17,8 +17,10 @@ Every page links to the others relatively, so the folder can be hosted anywhere;
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -65,10 +67,21 @@ class Letter:
 
 @dataclass(frozen=True)
 class InboxLine:
-    """What an inbox shows of a message before it is opened, beside the From name (sender_name)."""
+    """What an inbox shows of a message before it is opened, beside the From name (sender_name).
+
+    `long_subject`, `long_preheader`: what it would have said, when it had to be shortened (a
+    bilingual line joined from each language's, issue.toml giving none of its own)."""
 
     subject: str
     preheader: str
+    long_subject: str | None = None
+    long_preheader: str | None = None
+
+    @property
+    def shortened(self) -> dict[str, str]:
+        """Each shortened key ("subject", "preheader") → the value before it was shortened."""
+        longs = {"subject": self.long_subject, "preheader": self.long_preheader}
+        return {key: value for key, value in longs.items() if value is not None}
 
 
 def assemble(issue: Issue, config: Config) -> dict[str, Letter]:
@@ -112,14 +125,31 @@ def assemble(issue: Issue, config: Config) -> dict[str, Letter]:
 def inbox_line(letters: Sequence[Letter]) -> InboxLine:
     """The inbox line of a letter in these languages: one language's own, or for the bilingual
     letter the one issue.toml gives, else every language's joined, the primary first, shortened
-    at word boundaries to the lengths `check` asks for."""
+    to the lengths `check` asks for. A subject keeps the end of each language's (the date, the
+    number), losing the organisation's name first (the From name beside it says it already);
+    a preheader, a sentence, keeps its beginning."""
     first = letters[0]
     if len(letters) == 1:
         return InboxLine(first.subject, first.preheader)
+    subjects = SEPARATOR.join(letter.subject for letter in letters)
+    preheaders = SEPARATOR.join(letter.preheader for letter in letters)
+    cuts = [partial(keep_end, drop=letter.organisation) for letter in letters]
+    subject = first.bilingual_subject or joined([letter.subject for letter in letters], SUBJECT_MAX, cuts)
+    preheader = first.bilingual_preheader or joined([letter.preheader for letter in letters], PREHEADER_MAX)
     return InboxLine(
-        subject=first.bilingual_subject or joined([letter.subject for letter in letters], SUBJECT_MAX),
-        preheader=first.bilingual_preheader or joined([letter.preheader for letter in letters], PREHEADER_MAX),
+        subject,
+        preheader,
+        long_subject=subjects if subject != subjects and not first.bilingual_subject else None,
+        long_preheader=preheaders if preheader != preheaders and not first.bilingual_preheader else None,
     )
+
+
+def inbox_lines(letters: Mapping[str, Letter]) -> dict[str, InboxLine]:
+    """Every variant's inbox line, as it is sent: each language's, and the bilingual one."""
+    lines = {code: inbox_line([letter]) for code, letter in letters.items()}
+    if len(letters) > 1:
+        lines[BILINGUAL] = inbox_line(list(letters.values()))
+    return lines
 
 
 def sender_name(config: Config, codes: Sequence[str]) -> str:
@@ -131,19 +161,28 @@ def sender_name(config: Config, codes: Sequence[str]) -> str:
     return config.organisation_bilingual or joined(names, SUBJECT_MAX)
 
 
-def joined(parts: Sequence[str], limit: int) -> str:
+Cut = Callable[[str, int], str]
+
+
+def joined(parts: Sequence[str], limit: int, cuts: Sequence[Cut] | None = None) -> str:
     """`parts` joined by SEPARATOR in at most `limit` characters: a part longer than its share
-    is cut at a word boundary, with "…"; a shorter part leaves its room to the others."""
-    parts = [part for part in parts if part]
-    text = SEPARATOR.join(parts)
+    is cut by its `cuts` (default `shorten`); a shorter part leaves its room to the others."""
+    cut_of = dict(enumerate(cuts or [shorten] * len(parts)))
+    kept = [(part, cut_of[i]) for i, part in enumerate(parts) if part]
+    text = SEPARATOR.join(part for part, _ in kept)
     if len(text) <= limit:
         return text
-    room = limit - len(SEPARATOR) * (len(parts) - 1)
+    room = limit - len(SEPARATOR) * (len(kept) - 1)
     short: dict[int, str] = {}
-    for i in sorted(range(len(parts)), key=lambda i: len(parts[i])):  # the shortest first
-        short[i] = shorten(parts[i], room // (len(parts) - len(short)))
+    for i in sorted(range(len(kept)), key=lambda i: len(kept[i][0])):  # the shortest first
+        part, cut = kept[i]
+        short[i] = cut(part, room // (len(kept) - len(short)))
         room -= len(short[i])
-    return SEPARATOR.join(short[i] for i in range(len(parts)))
+    return SEPARATOR.join(short[i] for i in range(len(kept)))
+
+
+ELLIPSIS = "…"
+_PUNCTUATION = " ,;:–-—،؛"
 
 
 def shorten(text: str, width: int) -> str:
@@ -153,7 +192,54 @@ def shorten(text: str, width: int) -> str:
     cut = text[: max(width - 1, 0)]
     if " " in cut and not text[len(cut)].isspace():
         cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(" ,;:–-—،؛") + "…"
+    return cut.rstrip(_PUNCTUATION) + ELLIPSIS
+
+
+# What ends a subject's head before its tail ("Year-End Update – December 2022"): a dash between spaces.
+_TAIL = re.compile(r"\s[–—-]\s(?=\S)")
+
+
+def keep_end(text: str, width: int, *, drop: str = "") -> str:
+    """`text` in at most `width` characters, keeping its end, where a subject says when or which
+    (the date, the number): first without `drop` (the organisation's name, which the From name
+    beside a subject says already), then with its head cut at a word boundary before the part
+    after its last dash ("Year-End… – December 2022"), and last its start cut ("…December 2022").
+    Words stay whole and in their order, so an Arabic half reads right to left as written."""
+    if len(text) <= width:
+        return text
+    if drop:
+        text = without_name(text, drop)
+        if len(text) <= width:
+            return text
+    dashes = list(_TAIL.finditer(text))
+    if dashes:
+        head, tail = text[: dashes[-1].start()], text[dashes[-1].start() :]
+        if width - len(tail) >= 4:  # room for a word of the head and "…"
+            return shorten(head, width - len(tail)) + tail
+    return start_cut(text, width)
+
+
+def start_cut(text: str, width: int) -> str:
+    """`text` in at most `width` characters, its start cut at a word boundary: "…" and its end."""
+    if len(text) <= width:
+        return text
+    end = text[len(text) - max(width - 1, 0) :] if width > 1 else ""
+    if " " in end and not text[len(text) - len(end) - 1].isspace():
+        end = end.split(" ", 1)[1]
+    return (ELLIPSIS + end.lstrip(_PUNCTUATION))[:width]
+
+
+def without_name(text: str, name: str) -> str:
+    """`text` without `name` (an Arabic prefix such as لـ or وبـ attached to it, an English 's
+    after it): "…" where words before it in the same clause are left hanging, nothing at its start."""
+    pattern = rf"(?<!\S)[وفبلك]{{0,2}}{re.escape(name.strip())}(?:['’]s)?(?!\w)"
+    found = re.search(pattern, text, re.IGNORECASE)
+    if not name.strip() or found is None:
+        return text
+    before, after = text[: found.start()].rstrip(), text[found.end() :].lstrip()
+    if not before or before[-1] in _PUNCTUATION:
+        return f"{before} {after}".strip(_PUNCTUATION)
+    return f"{before}{ELLIPSIS} {after}".strip()
 
 
 # --- the letter on the web ---------------------------------------------------------------------

@@ -24,7 +24,9 @@ from newsletter.audience.selection import variant_chooser
 from newsletter.config.delivery import PROVIDERS
 from newsletter.domain import Campaign
 from newsletter.editor.checks import blocking_problems, real_send_problems
+from newsletter.editor.inbox import before_sending
 from newsletter.errors import BadInput, NewsletterError, Problem
+from newsletter.languages import BILINGUAL
 from newsletter.letter.render import Build
 from newsletter.message.composer import composable
 from newsletter.store import Store
@@ -239,10 +241,10 @@ def ask(
     if count <= CONFIRM_ABOVE or yes:
         return
     build, options = ready.build, ready.options
-    subject = next(iter(build.variants.values())).subject
     lists = ", ".join(repr(name) for name in options.lists)
     how = f"through {options.provider}" + (" (a rehearsal: nothing leaves this machine)" if options.rehearsal else "")
-    question = f"Subject: {subject}\nFrom: {build.config.sender}\n"
+    question = "".join(f"{line}\n" for line in before_sending(build, sent_variants(build)))
+    question += f"From: {build.config.sender}\n"
     if newcomers_of is not None:
         question += f"Campaign {newcomers_of} of {build.issue.slug!r} is done; {count} people joined {lists} since.\n"
         question += f"Send it to these {count} people {how}?"
@@ -250,6 +252,13 @@ def ask(
         question += f"Send {build.issue.slug!r} to {count} people on {lists} {how}?"
     if not confirm(question):
         raise NotConfirmed(f"nothing sent: answer yes, or pass --yes to send to more than {CONFIRM_ABOVE} people")
+
+
+def sent_variants(build: Build) -> list[str]:
+    """The variants a campaign of `build` may send: the bilingual one alone under that layout,
+    otherwise each language's and the bilingual one (for readers who chose both)."""
+    names = list(build.variants)
+    return [BILINGUAL] if build.config.layout == "bilingual" and BILINGUAL in names else names
 
 
 def begin(store: Store, opened: Opened, options: SendOptions, *, written_to: Path | None = None) -> Summary:

@@ -11,6 +11,7 @@ from pathlib import Path
 from newsletter import domain as d
 from newsletter.audience.selection import variant_chooser
 from newsletter.editor.checks import real_send_problems
+from newsletter.editor.inbox import before_sending
 from newsletter.errors import BadInput, Problem
 from newsletter.keys import TokenSigner, normalise_email, secret_key
 from newsletter.languages import BILINGUAL
@@ -29,6 +30,7 @@ class DryRun:
     by_variant: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     size: int = 0  # bytes of every message composed
+    inbox: list[str] = field(default_factory=list)  # the subject and preheader of each variant counted
 
     @property
     def total(self) -> int:
@@ -48,6 +50,7 @@ def dry_run(request: SendRequest) -> DryRun:
             continue
         result.size += len(composer.compose(variant, Recipient(email, name, token_key), now).data)
         result.by_variant[variant] += 1
+    result.inbox = before_sending(ready.build, [name for name in ready.build.variants if name in result.by_variant])
     return result
 
 

@@ -37,9 +37,11 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from newsletter.editor.checks import run_checks
+from newsletter.editor.inbox import sent_lines, shortened_advice
 from newsletter.editor.live import WATCH_INTERVAL, Preview, Snapshot, frame_hashes, issue_watch_paths, variants_of
 from newsletter.editor.results import ERROR, OK
 from newsletter.errors import NewsletterError
+from newsletter.letter.assemble import sender_name
 from newsletter.letter.render import SIZE_WARNING_BYTES, Build, build_issue
 
 HERE = Path(__file__).resolve().parent
@@ -106,7 +108,7 @@ def render_sections(snap: Snapshot, last_good: Snapshot | None, preview: Preview
     sections = {
         "status": str(module.status(snap, preview)),
         "problems": str(module.problems(snap)),
-        "inbox": str(module.inbox(shown)),
+        "inbox": str(module.inbox(inbox_rows(shown.build, variants_of(shown)))),
         "checks": str(module.checks(snap)),
     }
     for name in variants_of(shown):
@@ -114,6 +116,29 @@ def render_sections(snap: Snapshot, last_good: Snapshot | None, preview: Preview
         text = shown.files.get(f"{name}.txt", b"").decode("utf-8", "replace")
         sections[f"text-{name}"] = str(escape(text))
     return sections
+
+
+def inbox_rows(build: Build | None, names: list[str]) -> list[dict[str, Any]]:
+    """What an inbox shows of each variant, as it is sent: From name, subject, preheader, date,
+    and a warning for what had to be shortened (the page shows them near its top)."""
+    if build is None:
+        return []
+    rows = []
+    for name, line in sent_lines(build, names).items():
+        variant = build.variants[name]
+        rows.append(
+            {
+                "name": name,
+                "lang": variant.lang,
+                "dir": variant.dir,
+                "sender": sender_name(build.config, variant.languages),
+                "subject": line.subject,
+                "preheader": line.preheader,
+                "date": build.issue.date.strftime("%d %b"),
+                "warnings": [shortened_advice(key, long) for key, long in line.shortened.items()],
+            }
+        )
+    return rows
 
 
 # --- the app: handlers over `app.state.preview` ---------------------------------------------------
