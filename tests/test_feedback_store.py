@@ -1,4 +1,5 @@
-"""What SES feedback does to the list, against the real store (a SQLite file) and real payloads.
+"""What SES feedback and the bounce mailbox's messages do to the list, against the real store
+(a SQLite file) and real payloads.
 
 Deliveries are made by `newsletter send --provider outbox`, once per issue: the year-end
 issue copied under four names gives four campaigns to the same six people. Feedback events
@@ -14,6 +15,8 @@ import datetime as dt
 import json
 import shutil
 import sqlite3
+import statistics
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+import bounce_samples
 from ses_samples import ses_message
 from conftest import SECRET, Project
 from newsletter import domain as d
@@ -29,7 +33,10 @@ from newsletter.store import tables as s
 from newsletter.cli import cli
 from newsletter.feedback.ses_events import parse_ses_message
 from newsletter.domain import NewSubscriber
+from newsletter.feedback.bounces import RECIPIENT_LIMIT, MailEvent
+from newsletter.feedback.mailbox import MailboxStats, Poller
 from newsletter.feedback.policy import FeedbackPolicy
+from newsletter.keys import DeliveryTokens, tagged
 from newsletter.store import Store
 from store_helpers import is_suppressed
 
@@ -536,3 +543,109 @@ def test_report_counts_per_campaign_and_language(world):
         ("ar", 2, 0, 1),
         ("en", 0, 2, 0),
     ]
+
+
+# --- the bounce mailbox: only a token acts, at most RECIPIENT_LIMIT stored -------------------------
+
+
+BOUNCES = "bounces@news.cssrweb.org"
+
+
+def mail_poller(world: World) -> tuple[Poller, list[str]]:
+    """The mailbox poller on the world's store, with [bounces] and [mailbox] set; its IMAP side is
+    never opened: messages are handed to `handle` as a round would hand them."""
+    path = world.project.config_path
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + f'\n[bounces]\naddress = "{BOUNCES}"\n\n[mailbox]\nhost = "imap.example.org"\nuser = "bounces"\n',
+        encoding="utf-8",
+    )
+    said: list[str] = []
+    return Poller(world.store.feedback, world.project.config(), KEY, "unused", said.append), said
+
+
+def verp(delivery: Delivery) -> str:
+    return tagged(BOUNCES, DeliveryTokens(KEY).make(delivery.id, "bounce"))
+
+
+def head(delivery: Delivery) -> str:
+    return bounce_samples.original_head(delivery.email, delivery.message_id, envelope=verp(delivery))
+
+
+def test_a_bounce_quoting_a_real_message_id_without_our_token_changes_nobody(world):
+    poller, said = mail_poller(world)
+    person = world.people[0]
+    delivery = world.delivery("issue-a", person)
+    stats = MailboxStats()
+    forged = bounce_samples.dsn(BOUNCES, person, "5.1.1", "550 5.1.1 User unknown", head(delivery))
+    assert delivery.message_id.encode() in forged and person.encode() in forged
+    before = world.counts()
+    assert poller.handle("1", forged, stats)
+    assert stats.untokened == 1 and stats.kinds["bounce"] == 0 and (stats.bounced, stats.unknown) == (0, 0)
+    assert said == ["message 1: bounce (hard) without a token of ours: counted, nothing changed"]
+    assert world.status(person) == d.ACTIVE and not world.suppressed(person)
+    assert world.counts() == before  # nothing stored at all
+    # the same bounce through the token the letter went out with acts
+    assert poller.handle("2", bounce_samples.dsn(verp(delivery), person, "5.1.1", "550 5.1.1 User unknown", head(delivery)), stats)
+    assert (stats.bounced, stats.hard) == (1, 1)
+    assert world.status(person) == d.BOUNCED and world.suppressed(person)
+
+
+@pytest.mark.parametrize("form", ["dsn", "exim"])
+def test_a_10000_recipient_bounce_stores_at_most_its_limit(world, form):
+    poller, said = mail_poller(world)
+    person = world.people[1]
+    delivery = world.delivery("issue-b", person)
+    many = [person, *(f"p{n:05d}@example.org" for n in range(9_999))]
+    if form == "dsn":
+        raw = bounce_samples.dsn_many(verp(delivery), many, "5.1.1", head(delivery))
+    else:
+        raw = bounce_samples.exim_many(verp(delivery), many, head(delivery))
+    stats = MailboxStats()
+    assert poller.handle("7", raw, stats)
+    assert (stats.hard, stats.beyond_limit, stats.bounced) == (RECIPIENT_LIMIT, 10_000 - RECIPIENT_LIMIT, 1)
+    assert any("10,000 recipients: only the first 100 read" in line for line in said), said
+    counts = world.counts()
+    assert counts["feedback_events"] == RECIPIENT_LIMIT == 100 and counts["processed_messages"] == 1
+    assert {e["delivery_id"] for e in world.events()} == {delivery.id}
+    assert world.status(person) == d.BOUNCED
+    assert [world.status(p) for p in world.people].count(d.BOUNCED) == 1
+
+
+def test_the_store_keeps_at_most_the_limit_and_without_a_delivery_acts_on_nobody(world):
+    person = world.people[2]
+    delivery = world.delivery("issue-c", person)
+    events = [MailEvent("bounce", f"p{n}@example.org", bounce_type="Permanent", original_id=delivery.message_id) for n in range(150)]
+    common = dict(occurred_at=world.now, policy=POLICY, secret=KEY)
+    unknown = world.store.feedback.apply_mail(events, message_key="mail:a", delivery_id=None, **common)
+    assert (unknown.recorded, unknown.unknown, unknown.bounced, unknown.beyond_limit) == (100, 100, 0, 50)
+    assert world.status(person) == d.ACTIVE  # the quoted Message-ID leads nowhere
+    assert all(e["delivery_id"] is None and e["subscriber_id"] is None for e in world.events())
+    acted = world.store.feedback.apply_mail(events, message_key="mail:b", delivery_id=delivery.id, **common)
+    assert (acted.recorded, acted.unknown, acted.bounced, acted.beyond_limit) == (100, 0, 1, 50)
+    assert world.status(person) == d.BOUNCED and world.counts()["feedback_events"] == 200
+
+
+@pytest.mark.trials
+@pytest.mark.parametrize("form", ["dsn", "exim"])
+def test_a_10000_recipient_bounce_is_handled_in_under_2_seconds(world, form):
+    """Read, token checked, stored: the poller's `handle` against the SQLite store, as a round
+    calls it after the fetch. Each run bounces another person (a fresh message)."""
+    poller, _ = mail_poller(world)
+    timings = []
+    for person in world.people[:5]:
+        delivery = world.delivery("issue-d", person)
+        many = [person, *(f"p{n:05d}@example.org" for n in range(9_999))]
+        if form == "dsn":
+            raw = bounce_samples.dsn_many(verp(delivery), many, "5.1.1", head(delivery))
+        else:
+            raw = bounce_samples.exim_many(verp(delivery), many, head(delivery))
+        stats = MailboxStats()
+        started = time.perf_counter()
+        assert poller.handle(person, raw, stats)
+        timings.append(time.perf_counter() - started)
+        assert stats.bounced == 1 and stats.beyond_limit == 9_900
+    median = statistics.median(timings)
+    print(f"{form}: {len(raw):,} bytes, handled in {median:.3f} s (median of 5; {min(timings):.3f} to {max(timings):.3f} s)")
+    assert median < 2.0, timings
+    assert world.counts()["feedback_events"] == 5 * RECIPIENT_LIMIT

@@ -93,12 +93,13 @@ def feedback_poll(queue_url: str, once: bool, wait_seconds: int, config_path: Pa
 def feedback_mailbox(once: bool, config_path: Path | None) -> None:
     """Bounces, complaints and mailed unsubscribes from the [mailbox] IMAP folder (password in
     NEWSLETTER_MAILBOX_PASSWORD); each message is moved to the processed folder once acted on."""
+    from newsletter.feedback.bounces import RECIPIENT_LIMIT, SIZE_LIMIT
     from newsletter.feedback.mailbox import mailbox_password, poll_mailbox, settings_of
 
     config = load(config_path)
     settings, password = settings_of(config), mailbox_password()
     if config.bounces is None:
-        echo_err("[bounces] is not set: messages are matched only by the Message-ID they quote")
+        echo_err("[bounces] is not set: bounces carry no token of ours, so they are only counted")
     store = open_store(config)
     stop = threading.Event()
     with stop_on_signals(stop, echo_err, "stopping after the current message (Ctrl-C again to stop now)"):
@@ -110,8 +111,14 @@ def feedback_mailbox(once: bool, config_path: Path | None) -> None:
         f"{plural(stats.messages, 'message')} in {settings.folder}: {kinds['bounce']} bounces "
         f"({stats.hard} hard, {stats.soft} soft), {kinds['complaint']} complaints, {kinds['unsubscribe']} unsubscribes, "
         f"{kinds['delay']} delay notices, {kinds['auto-reply']} auto-replies, "
-        f"{kinds['unrecognised'] + kinds['unreadable']} unrecognised, {stats.forged} with a token not ours"
+        f"{kinds['unrecognised'] + kinds['unreadable']} unrecognised, {stats.forged} with a token not ours, "
+        f"{stats.untokened} without our token (counted, not acted on)"
     )
+    if stats.too_large or stats.beyond_limit:
+        click.echo(
+            f"{plural(stats.too_large, 'message')} over {SIZE_LIMIT:,} bytes (only the first {SIZE_LIMIT:,} read); "
+            f"{stats.beyond_limit} recipients over {RECIPIENT_LIMIT} in one message (counted, not stored)"
+        )
     click.echo(
         f"{stats.bounced} bounced, {stats.complained} complained, {stats.unsubscribed} unsubscribed; "
         f"{stats.unknown} not matched to a delivery, {stats.duplicates} already processed, "

@@ -6,7 +6,13 @@ then moves it to `[mailbox] processed_folder` (created when missing). Messages a
 with BODY.PEEK, so one that is not stored stays as it was, unread, for the next round: the
 first store failure ends the round. A message is known to the store by the hash of its bytes,
 so one stored but not moved (the connection dropped) changes nothing the second time. Nothing
-is ever deleted. A token that is not ours changes nothing, and neither does an auto-reply.
+is ever deleted.
+
+Only a verified token acts on a person. A message without one (a bounce that quotes our
+Message-ID, say: anyone holding a reply or a forwarded letter can quote it) is counted and
+reported, never stored or acted on; a token that is not ours changes nothing, and neither does
+an auto-reply. Only the first SIZE_LIMIT bytes of a message are fetched (IMAP's partial fetch:
+a 50 MB message costs 1 MB), and at most RECIPIENT_LIMIT of its recipients are stored.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import datetime as dt
 import hashlib
 import imaplib
 import os
+import re
 import ssl
 import threading
 from collections import Counter
@@ -26,8 +33,8 @@ from email.utils import parseaddr
 from newsletter.config import Config
 from newsletter.config.mail import PASSWORD_ENV, MailboxSettings
 from newsletter.errors import BadInput, NewsletterError
-from newsletter.feedback.bounces import Addresses, Reading, read_message
-from newsletter.feedback.policy import FeedbackPolicy
+from newsletter.feedback.bounces import RECIPIENT_LIMIT, SIZE_LIMIT, Addresses, Reading, read_message
+from newsletter.feedback.policy import PERMANENT, FeedbackPolicy
 from newsletter.feedback.sink import FeedbackSink
 from newsletter.keys import DeliveryTokens
 
@@ -44,10 +51,13 @@ class LoginRefused(MailboxError):
 class MailboxStats:
     messages: int = 0
     kinds: Counter[str] = field(default_factory=Counter)  # bounce, complaint, unsubscribe, delay, auto-reply…
-    # (a message with a forged token is counted in `forged` alone)
+    # (a message with a forged token is counted in `forged` alone, one without a token in `untokened`)
     hard: int = 0
     soft: int = 0
     forged: int = 0
+    untokened: int = 0  # would act, but name no delivery through a token of ours: counted, never acted on
+    too_large: int = 0  # over SIZE_LIMIT: only the first SIZE_LIMIT bytes read
+    beyond_limit: int = 0  # recipients over RECIPIENT_LIMIT in one message: counted, not stored
     bounced: int = 0
     complained: int = 0
     unsubscribed: int = 0
@@ -142,11 +152,15 @@ class Mailbox:
         data = self._call("SEARCH", "SEARCH", "UNDELETED")
         return [uid.decode("ascii") for line in data for uid in line.split()]
 
-    def fetch(self, uid: str) -> bytes | None:
-        """The message's bytes, fetched without marking it read; None when it is gone."""
-        for item in self._call(f"FETCH {uid}", "FETCH", uid, "(BODY.PEEK[])"):
+    def fetch(self, uid: str) -> tuple[bytes, int] | None:
+        """The message's first SIZE_LIMIT bytes, fetched without marking it read, and its whole
+        size; None when it is gone."""
+        data = self._call(f"FETCH {uid}", "FETCH", uid, f"(RFC822.SIZE BODY.PEEK[]<0.{SIZE_LIMIT}>)")
+        said = b" ".join(item[0] if isinstance(item, tuple) else item for item in data if item)
+        size = re.search(rb"RFC822\.SIZE (\d+)", said)
+        for item in data:
             if isinstance(item, tuple) and len(item) == 2:
-                return item[1]
+                return item[1], int(size.group(1)) if size else len(item[1])
         return None
 
     def move(self, uid: str) -> None:
@@ -213,25 +227,31 @@ class Poller:
             for uid in box.uids():
                 if stop.is_set():
                     return
-                raw = box.fetch(uid)
-                if raw is None:
+                fetched = box.fetch(uid)
+                if fetched is None:
                     continue
-                if not self.handle(uid, raw, stats):
+                raw, size = fetched
+                if not self.handle(uid, raw, stats, size=size):
                     return  # the rest stays unread for the next round
                 box.move(uid)
                 stats.moved += 1
         finally:
             box.close()
 
-    def handle(self, uid: str, raw: bytes, stats: MailboxStats) -> bool:
-        """Act on one message; False when the store failed (the message stays where it is)."""
-        now = self.sink.now()
-        reading = read_message(raw, self.addresses, now)
+    def handle(self, uid: str, raw: bytes, stats: MailboxStats, *, size: int | None = None) -> bool:
+        """Act on one message (`raw`: its first bytes, of `size` in all); False when the store
+        failed (the message stays where it is)."""
+        reading = read_message(raw, self.addresses, self.sink.now())
         stats.messages += 1
+        self._count_limits(uid, reading, len(raw) if size is None else size, stats)
         delivery_id, forged = delivery_of(reading, self.tokens)
         if forged:  # counted apart from the kinds: it is none of them
             stats.forged += 1
             self.report(f"message {uid}: {reading.kind} with a token that is not ours: nothing changed")
+            return True
+        if reading.acts and delivery_id is None:  # counted apart too: it acts on nobody
+            stats.untokened += 1
+            self.report(f"message {uid}: {_described(reading)} without a token of ours: counted, nothing changed")
             return True
         stats.kinds[reading.kind] += 1
         if reading.kind == "unreadable":
@@ -254,13 +274,31 @@ class Poller:
         if outcome.repeated_message:
             stats.duplicates += 1
             return True
-        stats.hard += sum(e.kind == "bounce" and e.bounce_type == "Permanent" for e in reading.events)
-        stats.soft += sum(e.kind == "bounce" and e.bounce_type != "Permanent" for e in reading.events)
+        stats.hard += sum(e.kind == "bounce" and e.bounce_type == PERMANENT for e in reading.events)
+        stats.soft += sum(e.kind == "bounce" and e.bounce_type != PERMANENT for e in reading.events)
         stats.bounced += outcome.bounced
         stats.complained += outcome.complained
         stats.unsubscribed += outcome.unsubscribed
         stats.unknown += outcome.unknown
+        stats.beyond_limit += outcome.beyond_limit
         return True
+
+    def _count_limits(self, uid: str, reading: Reading, size: int, stats: MailboxStats) -> None:
+        if size > SIZE_LIMIT:
+            stats.too_large += 1
+            self.report(f"message {uid}: {size:,} bytes: only its first {SIZE_LIMIT:,} read")
+        if reading.beyond_limit:
+            stats.beyond_limit += reading.beyond_limit
+            self.report(
+                f"message {uid}: {len(reading.events) + reading.beyond_limit:,} recipients: "
+                f"only the first {RECIPIENT_LIMIT} read, the rest counted"
+            )
+
+
+def _described(reading: Reading) -> str:
+    """`bounce (hard)`, `complaint`: what a message would have done."""
+    types = sorted({"hard" if e.bounce_type == PERMANENT else "soft" for e in reading.events if e.kind == "bounce"})
+    return f"{reading.kind} ({', '.join(types)})" if types else reading.kind
 
 
 def poll_mailbox(

@@ -25,6 +25,7 @@ class FeedbackOutcome:
     complained: int = 0
     unsubscribed: int = 0
     repeated_message: bool = False
+    beyond_limit: int = 0  # events over the limit of one message: counted, not stored
 
 
 class FeedbackSink(Protocol):

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Row
 import newsletter.store.tables as t
 from newsletter import domain as d
 from newsletter.domain import Subscriber
-from newsletter.feedback.bounces import MailEvent
+from newsletter.feedback.bounces import RECIPIENT_LIMIT, MailEvent
 from newsletter.feedback.policy import SOFT_BOUNCE_TYPES, FeedbackPolicy, Verdict
 from newsletter.feedback.ses_events import FeedbackEvent
 from newsletter.feedback.sink import FeedbackOutcome
@@ -109,25 +109,33 @@ class Feedback(Repository):
         (by `message_key`) a second time changes nothing.
 
         `delivery_id` comes from a verified token and names the delivery whatever address the
-        report quotes. Without one, an event is matched through the Message-ID it quotes, and
-        only when its recipient is that delivery's address; anything else is recorded as unknown.
+        report quotes: every event is about it. Nothing else leads to a person (a quoted
+        Message-ID travels in every reply and forwarded letter): without `delivery_id` the
+        events are recorded as unknown. At most RECIPIENT_LIMIT events are stored; the rest are
+        counted in `beyond_limit`.
         """
         outcome = FeedbackOutcome()
+        kept = list(events[:RECIPIENT_LIMIT])
+        outcome.beyond_limit = len(events) - len(kept)
         now = self.db.now()
         with self.db.write() as conn:
             if _seen(conn, message_key, now):
-                outcome.repeated_message, outcome.duplicates = True, len(events)
+                outcome.repeated_message, outcome.duplicates = True, len(kept)
                 return outcome
-            for index, event in enumerate(events):
-                delivery = _mail_delivery(conn, event, delivery_id)
+            delivery = None
+            if delivery_id is not None:
+                delivery = conn.execute(_delivery_query().where(t.deliveries.c.id == delivery_id)).first()
+            person = delivery[2] if delivery else None
+            for index, event in enumerate(kept):
                 key = hashlib.sha256(f"{message_key}:{index}".encode()).hexdigest()
                 original = (event.original_id or "")[:300] or None
-                person = delivery[2] if delivery else None
                 _insert_reported(conn, now, event, "mailbox", key, original, delivery, person, secret, occurred_at)
-                outcome.recorded += 1
-                if delivery is None:
-                    outcome.unknown += 1
-                elif delivery[2] is not None:  # None: forgotten; the delivery still counts, anonymous
+            outcome.recorded = len(kept)
+            if delivery is None:
+                outcome.unknown = len(kept)
+            elif person is not None:  # None: forgotten; the delivery still counts, anonymous
+                # one verdict per kind of event: a report listing the same failure many times acts once
+                for event in {(e.kind, e.bounce_type, e.complaint_type): e for e in kept}.values():
                     self._mail_event(conn, event, delivery, policy, secret, outcome)
         return outcome
 
@@ -226,16 +234,6 @@ def _delivery_query():
 def _delivery(conn: Connection, *, provider_message_id: str) -> Row | None:
     """(delivery, campaign, subscriber, address key) sent with this provider message id."""
     return conn.execute(_delivery_query().where(t.deliveries.c.provider_message_id == provider_message_id)).first()
-
-
-def _mail_delivery(conn: Connection, event: MailEvent, delivery_id: int | None) -> Row | None:
-    """(delivery, campaign, subscriber, address key) the event is about, or None."""
-    if delivery_id is not None:
-        return conn.execute(_delivery_query().where(t.deliveries.c.id == delivery_id)).first()
-    if not event.original_id or not event.recipient:
-        return None
-    found = _delivery(conn, provider_message_id=event.original_id[:300])
-    return found if found is not None and found[3] == email_key(event.recipient) else None
 
 
 def _insert_reported(conn, now, event, source, key, message_id, delivery, person, secret, occurred_at) -> None:
