@@ -29,7 +29,7 @@ from newsletter.sending.providers.base import SendError
 from newsletter.store import Store
 from newsletter.store import tables as t
 from newsletter.store.limits import WINDOW, Seen
-from newsletter.web.limits import NOT_AN_ADDRESS, ADMITTED, QUIET, REFUSED, Keys, RateLimit, mailbox_of, network_of
+from newsletter.web.limits import ADMITTED, NOT_AN_ADDRESS, QUIET, REFUSED, Keys, RateLimit, mailbox_of, network_of
 from newsletter.web.public import create_app
 
 SECRET_BYTES = SECRET.encode()
