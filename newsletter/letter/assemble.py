@@ -28,6 +28,7 @@ from markupsafe import Markup
 from newsletter.config import Config
 from newsletter.languages import BILINGUAL, Language, format_month, format_number
 from newsletter.letter import markdown
+from newsletter.letter.images import LetterImages
 from newsletter.letter.issue_folder import Issue, Part
 from newsletter.placeholders import Field
 
@@ -303,18 +304,33 @@ def web_links(name: str, languages: list[Language], all_languages: tuple[Languag
 # --- views handed to the templates ------------------------------------------------------------
 
 
-def block_view(letter: Letter, images: dict[str, tuple[str, int | None]]) -> dict:
+def image_sources(images: LetterImages) -> dict[str, markdown.ImageSource]:
+    """Each image's Markdown src → the src the HTML gets, its width and its height as shown."""
+    out: dict[str, markdown.ImageSource] = {}
+    for src, (shown, width) in images.html_sources().items():
+        image = images.by_src.get(src)
+        height = max(1, round(image.height * width / image.width)) if image and width else None
+        out[src] = (shown, width, height)
+    return out
+
+
+def block_view(letter: Letter, images: LetterImages) -> dict:
     """A letter's text as the templates take it: each section's HTML and plain text."""
     language = letter.language
+    sources = image_sources(images)
 
     def block(b: Block | None) -> dict | None:
         if b is None:
             return None
+        # The closing keeps its line breaks: signatures put name, role and organisation on their
+        # own lines. Elsewhere a line break joins (text pasted from a message or a document comes
+        # wrapped at its old width); a backslash or two spaces at the end of a line break it anywhere.
+        breaks = b is letter.closing
         return {
             "label": b.label,
             "title": b.title,
-            "html": Markup(markdown.to_html(b.part.tokens, language, images, letter.digits)),
-            "text": markdown.to_text(b.part.tokens, language, digits=letter.digits),
+            "html": Markup(markdown.to_html(b.part.tokens, language, sources, letter.digits, breaks=breaks)),
+            "text": markdown.to_text(b.part.tokens, language, digits=letter.digits, breaks=breaks),
         }
 
     return {

@@ -34,6 +34,7 @@ if _MD.linkify is not None:
     _MD.linkify.add("//", None).add("ftp:", None)  # no scheme-relative or FTP links: check refuses them
 
 TEXT_WIDTH = 76
+ImageSource = tuple[str, int | None, int | None]  # the src the HTML gets, its width and height attributes
 LIST_INDENT = "  "  # list items sit under their section's heading, never at its column
 
 
@@ -116,14 +117,17 @@ def _attr(token: Token, name: str) -> str:
 def to_html(
     tokens: list[Token],
     language: Language,
-    images: Mapping[str, tuple[str, int | None]] | None = None,
+    images: Mapping[str, ImageSource] | None = None,
     digits: str = "western",
+    *,
+    breaks: bool = False,
 ) -> str:
     """One block of HTML for `tokens`, with dir and lang on every block element.
 
-    `images` maps each image's Markdown src to the src the HTML gets and its width
+    `images` maps each image's Markdown src to the src the HTML gets and its size
     (`newsletter.letter.images`); an image not in it is shown as its alt text. Ordered lists
-    count in `digits`, the style of the section numbers (١. ٢. under ١. ٢.).
+    count in `digits`, the style of the section numbers (١. ٢. under ١. ٢.). With `breaks`, a
+    line break inside a paragraph stays one (a signature's name, role and organisation).
     """
     style = style_for(language)
     d = language.dir
@@ -166,12 +170,16 @@ def to_html(
         elif kind in ("code_block", "fence"):
             out.append(f'<pre dir="ltr" style="white-space:pre-wrap;text-align:left">{escape(token.content)}</pre>')
         elif kind == "inline":
-            out.append(_inline_html(token.children or [], language, style, images or {}))
+            out.append(_inline_html(token.children or [], language, style, images or {}, breaks))
     return "".join(out)
 
 
 def _inline_html(
-    children: list[Token], language: Language, style: Style, images: Mapping[str, tuple[str, int | None]]
+    children: list[Token],
+    language: Language,
+    style: Style,
+    images: Mapping[str, ImageSource],
+    breaks: bool = False,
 ) -> str:
     d = language.dir
     out: list[str] = []
@@ -182,7 +190,7 @@ def _inline_html(
         if kind == "text":
             out.append(wrap_html(token.content, d))
         elif kind == "softbreak":
-            out.append("\n")
+            out.append("<br>\n" if breaks else "\n")
         elif kind == "hardbreak":
             out.append("<br>")
         elif kind == "code_inline":
@@ -198,7 +206,7 @@ def _inline_html(
             href = escape(_attr(token, "href"), quote=True)
             title = _attr(token, "title") or None
             title_attr = f' title="{_attribute(title)}"' if title else ""
-            inner_html = _inline_html(inner, language, style, images)
+            inner_html = _inline_html(inner, language, style, images, breaks)
             link = f'<a href="{href}"{title_attr} style="{style.link}">{inner_html}</a>'
             if is_foreign(label, d):
                 # Outlook for Windows mishandles dir on <a>: the span goes around the link,
@@ -214,11 +222,24 @@ def _inline_html(
             if found is None:
                 out.append(f"[{alt}]")
             else:
-                src, width = escape(found[0], quote=True), found[1]
-                size = f' width="{width}"' if width else ""
-                out.append(f'<img src="{src}" alt="{alt}"{size} style="{style.image}">')
+                out.append(_image(found, alt, style))
         i += 1
     return "".join(out)
+
+
+# An image never wider than its column, its file blocked or its cid: part unresolved too: width
+# 100% up to its own width (a broken image's box is sized like text, a percentage taking none
+# of a table cell's minimum), the width and height attributes for Outlook, which uses those.
+_SIZED_IMAGE = "display:block;width:100%;max-width:{width}px;height:auto;border:0"
+_ALT_TEXT = "font-size:14px;line-height:1.4;color:#52606d;overflow-wrap:anywhere"  # shown in the image's place
+
+
+def _image(found: ImageSource, alt: str, style: Style) -> str:
+    src, width, height = escape(found[0], quote=True), found[1], found[2]
+    if not width:
+        return f'<img src="{src}" alt="{alt}" style="{style.image};{_ALT_TEXT}">'
+    size = f' width="{width}"' + (f' height="{height}"' if height else "")
+    return f'<img src="{src}" alt="{alt}"{size} style="{_SIZED_IMAGE.format(width=width)};{_ALT_TEXT}">'
 
 
 def _attribute(value: str) -> str:
@@ -239,9 +260,12 @@ def _matching_close(children: list[Token], start: int) -> int:
     return len(children) - 1
 
 
-def to_text(tokens: list[Token], language: Language, width: int = TEXT_WIDTH, digits: str = "western") -> str:
+def to_text(
+    tokens: list[Token], language: Language, width: int = TEXT_WIDTH, digits: str = "western", *, breaks: bool = False
+) -> str:
     """Readable plain text for `tokens`: wrapped paragraphs, lists indented under their section
-    (ordered ones counting in `digits`), links as `label (url)`."""
+    (ordered ones counting in `digits`), links as `label (url)`; with `breaks`, a line break
+    inside a paragraph stays one."""
     d = language.dir
     blocks: list[str] = []
     prefix_stack: list[str] = []
@@ -275,7 +299,7 @@ def to_text(tokens: list[Token], language: Language, width: int = TEXT_WIDTH, di
         elif kind in ("code_block", "fence"):
             blocks.append(token.content.rstrip("\n"))
         elif kind == "inline":
-            text = keep_together(_inline_text(token.children or [], d))
+            text = keep_together(_inline_text(token.children or [], d, breaks))
             indent = "".join(prefix_stack)
             first = indent
             if pending_prefix is not None:
@@ -308,7 +332,7 @@ def keep_together(text: str) -> str:
     return _MARKED_RUN.sub(lambda m: f"{LRM}{m.group(1).replace(' ', _UNBROKEN)}{LRM}", text)
 
 
-def _inline_text(children: list[Token], direction: str) -> str:
+def _inline_text(children: list[Token], direction: str, breaks: bool = False) -> str:
     out: list[str] = []
     i = 0
     while i < len(children):
@@ -317,12 +341,12 @@ def _inline_text(children: list[Token], direction: str) -> str:
         if kind in ("text", "code_inline"):
             out.append(mark_text(token.content, direction))
         elif kind == "softbreak":
-            out.append(" ")
+            out.append("\n" if breaks else " ")
         elif kind == "hardbreak":
             out.append("\n")
         elif kind == "link_open":
             close = _matching_close(children, i)
-            label = _inline_text(children[i + 1 : close], direction)
+            label = _inline_text(children[i + 1 : close], direction, breaks)
             href = _attr(token, "href")
             target = href[len("mailto:") :] if href.startswith("mailto:") else href
             inner = "".join(t.content for t in children[i + 1 : close] if t.type in ("text", "code_inline"))

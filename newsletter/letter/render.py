@@ -78,10 +78,9 @@ def render_variants(
     archive's pages instead of messages (no unsubscribe link, no placeholder, links between pages)."""
     env = _environment(config.templates)
     images = images or LetterImages()
-    sources = images.html_sources()
     names = [n for n in variant_names(config) if only is None or n in only]
     needed = {c for n in names for c in (config.codes if n == BILINGUAL else [n])}
-    views = {code: block_view(letters[code], sources) for code in config.codes if code in needed}
+    views = {code: block_view(letters[code], images) for code in config.codes if code in needed}
     variants: dict[str, Variant] = {}
     for name in names:
         chosen = [letters[c] for c in (list(config.codes) if name == BILINGUAL else [name])]
@@ -308,7 +307,9 @@ def _premailer() -> type:
 
 
 def inline_css(html: str) -> str:
-    """Inline the head styles; keep @media rules with !important, never fetch, keep the doctype."""
+    """Inline the head styles; keep @media rules with !important, never fetch, keep the doctype.
+    No CSS width or height becomes an attribute: MJML writes those Outlook needs, and an image's
+    width:100% would replace its width="536" (Outlook would show it at its own size)."""
     inlined = _premailer()(
         html,
         allow_network=False,
@@ -316,6 +317,7 @@ def inline_css(html: str) -> str:
         keep_style_tags=False,
         remove_classes=False,
         disable_validation=True,
+        disable_basic_attributes=["width", "height"],
         cssutils_logging_level=logging.CRITICAL,
     ).transform(pretty_print=False)
     if not inlined.lstrip().lower().startswith("<!doctype"):
