@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from newsletter.feedback.ses_events import FeedbackFormatError, events_from_envelope
 from newsletter.feedback.sns import SNSVerificationError, verify_sns_message
+from newsletter.store.database import redact
 from newsletter.web.answers import read_body
 from newsletter.web.services import Services, services_of
 
@@ -109,7 +110,8 @@ async def store_feedback(services: Services, message: dict[str, Any]) -> Respons
     try:
         events = events_from_envelope(message)
     except FeedbackFormatError as exc:
-        log.warning("sns: %s: malformed SES payload: %s", message.get("MessageId"), exc)
+        # the reason may quote the payload, which holds recipients' addresses
+        log.warning("sns: %s: malformed SES payload: %s", message.get("MessageId"), redact(str(exc)))
         return answer(f"malformed: {exc}\n", 400)
     try:
         outcome = await run_in_threadpool(
@@ -120,8 +122,9 @@ async def store_feedback(services: Services, message: dict[str, Any]) -> Respons
             policy=services.policy,
             secret=services.secret,
         )
-    except Exception:  # noqa: BLE001 - a 5xx makes SNS deliver the message again later
-        log.exception("sns: storing feedback failed")
+    except Exception as exc:  # noqa: BLE001 - a 5xx makes SNS deliver the message again later
+        # the kind only: a database error's text quotes the row it was writing
+        log.error("sns: storing feedback failed (%s)", type(exc).__name__)
         return answer("store unavailable\n", 503)
     log.info(
         "sns: %s: %d recorded, %d duplicates, %d unknown",
