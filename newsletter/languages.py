@@ -277,7 +277,7 @@ _EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 # international (+…, 00…) or local numbers in groups: 011 234 5678, 06-12-34-56
 _PHONE = r"(?:\+|00)\d[\d \-.()]{5,}\d|\d{2,4}(?:[ -]\d{2,4}){2,}"
 _LATIN_WORD = r"[A-Za-z][A-Za-z0-9'’&/+_-]*"
-_LATIN_RUN = rf"{_LATIN_WORD}(?:[ .,:&-]+(?:{_LATIN_WORD}|\d+\b))*"
+_LATIN_RUN = rf"{_LATIN_WORD}(?:[ \u00a0.,:&-]+(?:{_LATIN_WORD}|\d+\b))*"  # no-break spaces: titles' last words
 
 LATIN_RUN = re.compile(f"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<phone>{_PHONE})|{_LATIN_RUN}")
 # what a reader would take for a link, typos included (`http//…`, `https:/…`), for `check`
@@ -305,18 +305,51 @@ def _keep_together(match: re.Match[str]) -> bool:
     return not link and len(text) <= NOWRAP_MAX and bool(_BREAKS.search(text))
 
 
+# In left-to-right text, phone numbers too: kept on one line, and left to right when their digits are Arabic.
+_ARABIC_OR_PHONE = re.compile(f"(?P<phone>{_PHONE})|{ARABIC_RUN.pattern}")
+PHONE = re.compile(_PHONE)
+
+
+def ltr_digits(number: str) -> str:
+    """A number in Arabic-Indic digits (٠٩٣٣ ١٢٣ ٤٥٦) kept left to right: between two groups of
+    them a space takes their right-to-left pull, even inside dir="ltr", and the groups swap;
+    strong marks around each sign that is not a digit hold them in order."""
+    if all(ch.isascii() for ch in number if ch.isdigit()):
+        return number
+    return re.sub(r"\D", lambda sign: f"{LRM}{sign.group()}{LRM}", number)
+
+
 def wrap_html(text: str, direction: str) -> str:
-    """Escape `text` for HTML, wrapping runs of the opposite direction in a dir span."""
+    """Escape `text` for HTML, wrapping runs of the opposite direction, and phone numbers, in a dir span."""
     other = "ltr" if direction == "rtl" else "rtl"
     out: list[str] = []
     pos = 0
-    for match in _pattern_for(direction).finditer(text):
+    for match in (LATIN_RUN if direction == "rtl" else _ARABIC_OR_PHONE).finditer(text):
         out.append(escape(text[pos : match.start()], quote=False))
         style = ' style="white-space:nowrap"' if _keep_together(match) else ""
-        out.append(f'<span dir="{other}"{style}>{escape(match.group(), quote=False)}</span>')
+        run, run_dir = (ltr_digits(match.group()), "ltr") if match.group("phone") else (match.group(), other)
+        out.append(f'<span dir="{run_dir}"{style}>{escape(run, quote=False)}</span>')
         pos = match.end()
     out.append(escape(text[pos:], quote=False))
     return "".join(out)
+
+
+NBSP = "\u00a0"
+TITLE_TAIL_MAX = 20  # characters: the last words of a title at 22 px still fit a 320 px phone's line
+
+
+def keep_last_words(title: str) -> str:
+    """A title whose last word never stands alone on its last line ("December 2022" and "ديسمبر 2022"
+    kept together): a no-break space before it, and before a dash in front of it, when the words
+    it joins fit a phone's line."""
+    words = title.split(" ")
+    take = 2
+    while take < len(words) and not any(ch.isalnum() for ch in words[-take]):
+        take += 1  # "Update – 2022": the dash goes with the word before it
+    tail = NBSP.join(words[-take:])
+    if len(words) < 2 or len(tail) > TITLE_TAIL_MAX:
+        return title
+    return " ".join([*words[:-take], tail])
 
 
 def isolate_link(target: str, direction: str, *, opening: str = "<", closing: str = ">") -> str:

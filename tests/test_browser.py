@@ -288,3 +288,132 @@ def test_arabic_lists_count_in_the_sections_digits(open_html, links_files):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "lists-bilingual-600.png"), full_page=True)
     assert open_html.attempted == []
+
+
+# --- images blocked, or cid: parts unresolved: no letter wider than the screen (issue 19) ---------
+
+SCROLL_JS = """() => ({inner: window.innerWidth, html: document.documentElement.scrollWidth,
+  loaded: [...document.images].filter(i => i.complete && i.naturalWidth > 0).length,
+  right: Math.max(0, ...[...document.images].map(i => i.getBoundingClientRect().right))})"""
+OLD_IMAGE_STYLE = re.compile(r"display:block; width:100%; max-width:\d+px")  # as premailer writes it
+
+
+@pytest.fixture
+def open_without_images(browser, tmp_path):
+    """open_without_images(html, width, name) → page: as a client with images off shows it (every
+    image request aborted), nothing fetched beyond the file itself."""
+    contexts = []
+
+    def block(route):
+        request = route.request
+        if request.resource_type == "image" or not request.url.startswith(("file:", "data:")):
+            route.abort()
+        else:
+            route.continue_()
+
+    def open_(html: str, width: int, name: str):
+        path = tmp_path / f"{name}.html"
+        path.write_text(html, encoding="utf-8")
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        contexts.append(context)
+        context.route("**/*", block)
+        page = context.new_page()
+        page.goto(path.as_uri(), wait_until="load")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def message_html(eml: bytes) -> str:
+    """The message's HTML as a client that does not resolve cid: parts shows it."""
+    return email.message_from_bytes(eml, policy=email.policy.default).get_body(("html",)).get_content()
+
+
+@pytest.mark.parametrize("width", [320, 375])
+@pytest.mark.parametrize("variant", ["ar", "en", "bilingual"])
+def test_no_letter_scrolls_sideways_without_its_images(open_without_images, tmp_path, files, image_letter, variant, width):
+    _build, image_files = image_letter
+    for name, content in image_files.items():  # the images beside the .html: requested, and refused
+        if not name.endswith((".html", ".txt", ".eml")):
+            (tmp_path / name).write_bytes(content)
+    pages = {
+        "year-end, images blocked": files[f"{variant}.html"].decode("utf-8"),
+        "year-end, the message's HTML": message_html(files[f"{variant}.eml"]),
+        "wide image, images blocked": image_files[f"{variant}.html"].decode("utf-8"),
+        "wide image, cid: unresolved": message_html(image_files[f"{variant}.eml"]),
+    }
+    for n, (how, html) in enumerate(pages.items()):
+        sizes = open_without_images(html, width, f"{variant}-{width}-{n}").evaluate(SCROLL_JS)
+        assert sizes["loaded"] == 0, f"{how}: an image was shown: {sizes}"
+        assert sizes["html"] <= sizes["inner"] and sizes["right"] <= width, f"{how}: wider than the screen: {sizes}"
+    # the check can fail: the image as it was styled before (its width attribute, max-width:100%) pushes it wider
+    before = OLD_IMAGE_STYLE.sub("display:block; max-width:100%", pages["wide image, cid: unresolved"])
+    assert before != pages["wide image, cid: unresolved"]
+    sizes = open_without_images(before, width, f"{variant}-{width}-before").evaluate(SCROLL_JS)
+    assert sizes["html"] > sizes["inner"], f"the old image style did not scroll sideways: {sizes}"
+
+
+# --- phone numbers in Arabic-Indic digits, titles' last words (issue 19) -------------------------
+
+INDIC_PHONE = "+٩٦٣ ١١ ٢٣٤ ٥٦٧٨"
+
+
+def displayed_in_order(page, needle: str, lang: str) -> list[str]:
+    """The characters of each occurrence of `needle` (its marks aside) that do not run left to right."""
+    found = page.evaluate(POSITIONS_JS, [needle, lang])
+    assert found, f"{needle!r} not found"
+    return [problem for chars in found for problem in out_of_order([c for c in chars if c["ch"] != "\u200e"])]
+
+
+@pytest.mark.parametrize("lang", ["ar", "en"])
+def test_a_phone_number_in_arabic_indic_digits_reads_left_to_right(open_html, lang):
+    from newsletter.languages import ltr_digits
+
+    held = ltr_digits(INDIC_PHONE)
+    text = f"اتصلوا بنا على {INDIC_PHONE} اليوم" if lang == "ar" else f"Call us on {INDIC_PHONE} today"
+    direction = "rtl" if lang == "ar" else "ltr"
+    page = f'<p dir="{direction}" lang="{lang}" style="font-size:16px">{wrap_html(text, direction)}</p>'
+    shown = open_html(sample_page(page), 320, f"indic-{lang}")
+    assert displayed_in_order(shown, held, lang) == []
+    # the check can fail: the same number in a dir="ltr" span without the marks shows its groups swapped
+    bare = page.replace(held, INDIC_PHONE)
+    assert displayed_in_order(open_html(sample_page(bare), 320, f"indic-bare-{lang}"), INDIC_PHONE, lang) != []
+    assert open_html.attempted == []
+
+
+def lone_year_widths(page) -> list[int]:
+    """The phone widths (320 to 480 px) at which the title's year stands alone on its last line."""
+    lone = []
+    for width in range(320, 481, 4):
+        page.set_viewport_size({"width": width, "height": 800})
+        tops = page.evaluate(TITLE_LINES_JS)
+        if tops["year"] != tops["month"]:
+            lone.append(width)
+    return lone
+
+
+@pytest.mark.parametrize("variant", ["ar", "en"])
+def test_titles_keep_the_year_with_the_month_at_every_phone_width(open_html, files, variant):
+    html = files[f"{variant}.html"].decode("utf-8")
+    assert lone_year_widths(open_html(html, 320, f"title-{variant}")) == []
+    # the check can fail: with a plain space before the year, some width leaves it alone
+    plain = re.sub("(ديسمبر|December)(\u00a0|&nbsp;|&#160;)2022", "\\1 2022", html)
+    assert plain != html
+    assert lone_year_widths(open_html(plain, 320, f"title-plain-{variant}")) != []
+    assert open_html.attempted == []
+
+
+# The tops of the title's month and year (its last two words), and of its first character.
+TITLE_LINES_JS = """() => {
+  const h1 = document.querySelector('h1'); const text = h1.textContent;
+  const walker = document.createTreeWalker(h1, NodeFilter.SHOW_TEXT);
+  const tops = []; let n;
+  while ((n = walker.nextNode())) for (let i = 0; i < n.data.length; i++) {
+    const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + 1);
+    tops.push([n.data[i], Math.round(r.getBoundingClientRect().top)]); }
+  const visible = tops.filter(([ch]) => ch.trim() && ch !== '\\u00a0');
+  const year = visible.slice(-4), month = visible.slice(-5, -4);
+  return {year: year[0][1], month: month[0][1], text};
+}"""

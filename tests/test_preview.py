@@ -444,7 +444,7 @@ def test_problem_shown_then_preview_returns(served):
 
     served.section.write_text(served.original, encoding="utf-8")
     page.wait_for_selector("#problems", state="hidden", timeout=10_000)
-    served.wait_in_frame(frame("en", 600), "Update on the thematic working groups")
+    served.wait_in_frame(frame("en", 600), "Update on the thematic working\u00a0groups")  # its last words kept together
     assert email_section.is_visible()
     assert problems.inner_text().strip() == ""
     assert page.evaluate("() => window.__noReload === true"), "the page reloaded"

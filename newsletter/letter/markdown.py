@@ -21,10 +21,12 @@ from markdown_it.token import Token
 from newsletter.languages import (
     LRM,
     NOWRAP_MAX,
+    PHONE,
     Language,
     format_number,
     is_foreign,
     isolate_link,
+    ltr_digits,
     mark_text,
     wrap_html,
 )
@@ -327,9 +329,15 @@ _MARKED_RUN = re.compile(f"{LRM}([^{LRM}\\n]{{1,{NOWRAP_MAX}}}){LRM}")
 
 
 def keep_together(text: str) -> str:
-    """Short marked runs (phone numbers, codes) kept on one line: their spaces unbreakable for
-    textwrap (to_text puts them back)."""
-    return _MARKED_RUN.sub(lambda m: f"{LRM}{m.group(1).replace(' ', _UNBROKEN)}{LRM}", text)
+    """Short marked runs (codes, phone numbers in Arabic text) and short phone numbers in any text
+    kept on one line: their spaces unbreakable for textwrap (to_text puts them back); a number in
+    Arabic-Indic digits held left to right (`ltr_digits`)."""
+    text = PHONE.sub(lambda m: _unbroken(ltr_digits(m.group())) if len(m.group()) <= NOWRAP_MAX else m.group(), text)
+    return _MARKED_RUN.sub(lambda m: f"{LRM}{_unbroken(m.group(1))}{LRM}", text)
+
+
+def _unbroken(run: str) -> str:
+    return run.replace(" ", _UNBROKEN)
 
 
 def _inline_text(children: list[Token], direction: str, breaks: bool = False) -> str:

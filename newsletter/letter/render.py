@@ -27,7 +27,7 @@ from mjml import mjml2html
 from newsletter import placeholders
 from newsletter.config import Config, load_config, locate_config
 from newsletter.errors import Problems
-from newsletter.languages import BILINGUAL, isolate_link, mark_text, wrap_html
+from newsletter.languages import BILINGUAL, isolate_link, keep_last_words, mark_text, wrap_html
 from newsletter.letter import template_errors
 from newsletter.letter.assemble import Letter, assemble, block_view, footer_view, inbox_line, message_links, web_links
 from newsletter.letter.images import EmbeddedImage, LetterImages, base64_size, load_images
@@ -195,6 +195,7 @@ def _environment(folder: Path) -> jinja2.Environment:
                 bytecode_cache=_bytecode_cache(),
             )
             env.filters["bidi"] = lambda text, direction: Markup(wrap_html(str(text), direction))
+            env.filters["heading"] = lambda text, direction: Markup(wrap_html(keep_last_words(str(text)), direction))
             env.filters["mark"] = lambda text, direction: mark_text(str(text), direction)
             env.filters["isolate"] = lambda text, direction: isolate_link(str(text), direction)
             env.filters["email_link"] = _email_link
