@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from newsletter.config.declare import DECLARED, allowed_keys, read_table, setting, table
+from newsletter.config.declare import DECLARED, Table, setting, table
 from newsletter.config.delivery import FeedbackSettings, PrivacySettings, SendSettings, SESSettings, SMTPSettings
 from newsletter.config.mail import TAG_DELIMITERS, BounceSettings, MailboxSettings
 from newsletter.config.signup import DEFAULT_CONSENT, SignupSettings
@@ -293,3 +294,41 @@ def _signup(r: TomlReader, organisation: dict[str, str]) -> SignupSettings | Non
     if values["list_name"] is None:
         return None
     return SignupSettings(**{**values, "consent": tuple(consent)})
+
+
+# --- reading a declared table ------------------------------------------------------------------
+
+
+def read_table(r: TomlReader, table: Table, **given: Any) -> dict[str, Any]:
+    """Every setting of a declared table by its field name, read with its kind; a setting whose
+    default follows another is read after it."""
+    values = dict(given)
+    for about in sorted(table.settings, key=lambda about: about.default_by is not None):
+        if about.name in values:
+            continue
+        default = values[about.default_from] if about.default_from else about.default
+        if about.default_by is not None:
+            other, by = about.default_by
+            default = by.get(values[other], about.default)
+        value = about.kind.read(r, about.key, default)
+        for alias in about.aliases:
+            value = value if value is not None else about.kind.read(r, alias, default)
+        values[about.name] = value
+    return values
+
+
+def allowed_keys(tables: Iterable[Table]) -> dict[str, Any]:
+    """The keys newsletter.toml may hold, as nested tables, for TomlReader.unknown_keys."""
+    allowed: dict[str, Any] = {}
+    for declared in tables:
+        for about in declared.settings:
+            for key in (about.key, *about.aliases):
+                *parents, last = key.split(".")
+                node = allowed
+                for part in parents:
+                    node = node.setdefault(part, {})
+                if isinstance(about.kind, PerLanguage):
+                    node.setdefault(last, {}).update(dict.fromkeys(LANGUAGES, 1))
+                else:
+                    node[last] = 1
+    return allowed

@@ -1,16 +1,15 @@
 """How a setting of newsletter.toml is declared, once: a field `setting(kind, default=…,
 help=…, example=…)` of a class made a `@table("name")`. The field is the value commands
-use; the reader (`read_table`), the allowed keys, the `init` scaffold and README's table of
+use; the reader (`newsletter.config.read_table`), the allowed keys, the `init` scaffold and README's table of
 settings are all made from these declarations (see newsletter.config.document)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, dataclass_transform
 
-from newsletter.config.toml import MISSING, Kind, PerLanguage, TomlReader
-from newsletter.languages import LANGUAGES
+from newsletter.config.toml import MISSING, Kind
 
 T = TypeVar("T")
 
@@ -80,41 +79,3 @@ def table(name: str, help: str = "", *, kw_only: bool = False) -> Callable[[type
         return made
 
     return declare
-
-
-# --- reading a declared table ------------------------------------------------------------------
-
-
-def read_table(r: TomlReader, table: Table, **given: Any) -> dict[str, Any]:
-    """Every setting of a declared table by its field name, read with its kind; a setting whose
-    default follows another is read after it."""
-    values = dict(given)
-    for about in sorted(table.settings, key=lambda about: about.default_by is not None):
-        if about.name in values:
-            continue
-        default = values[about.default_from] if about.default_from else about.default
-        if about.default_by is not None:
-            other, by = about.default_by
-            default = by.get(values[other], about.default)
-        value = about.kind.read(r, about.key, default)
-        for alias in about.aliases:
-            value = value if value is not None else about.kind.read(r, alias, default)
-        values[about.name] = value
-    return values
-
-
-def allowed_keys(tables: Iterable[Table]) -> dict[str, Any]:
-    """The keys newsletter.toml may hold, as nested tables, for TomlReader.unknown_keys."""
-    allowed: dict[str, Any] = {}
-    for table in tables:
-        for about in table.settings:
-            for key in (about.key, *about.aliases):
-                *parents, last = key.split(".")
-                node = allowed
-                for part in parents:
-                    node = node.setdefault(part, {})
-                if isinstance(about.kind, PerLanguage):
-                    node.setdefault(last, {}).update(dict.fromkeys(LANGUAGES, 1))
-                else:
-                    node[last] = 1
-    return allowed
