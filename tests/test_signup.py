@@ -505,3 +505,24 @@ def test_a_cleaned_name_has_no_control_or_direction_character(name):
 def test_any_body_reads_as_fields_or_none(body):
     fields = form_fields(body)
     assert isinstance(fields, dict) and len(fields) <= 20
+
+
+def test_under_the_bilingual_layout_the_form_asks_no_language_and_the_answer_says_both(tmp_path, secret_env, smtp_sink, client):  # noqa: F811
+    """Everyone gets the one bilingual letter: a language choice would change nothing, and the
+    confirmation must not promise one language."""
+    sink = smtp_sink()
+    project = Project(tmp_path / "p", extra_config=signup_config(sink.port))
+    assert 'layout = "bilingual"' in project.config_path.read_text(encoding="utf-8")
+    store = Store.open(project.config().store_url, now=Clock())
+    with running(create_app(project.config(), store, SECRET_BYTES)) as url:
+        form = client.get(f"{url}/subscribe").text
+        assert 'name="email"' in form and 'name="language"' not in form
+        posted = client.post(f"{url}/subscribe", data={"form_language": "en", "email": "ben@example.org",
+                                                       "name": "Ben", "consent": "yes"})
+        assert posted.status_code == 200
+        site = Site(project, store, url, sink, Clock())
+        link = site.link(site.messages(wait_for=1)[0])
+        done = client.post(link)
+        assert done.status_code == 200
+        assert "in Arabic and English" in done.text and "change the language" not in done.text
+    store.close()

@@ -110,7 +110,7 @@ class Pages:
             },
             {"kind": "text", "name": "name", "label": word(language.code, "name"), "value": values.get("name", "")},
         ]
-        if len(self.config.codes) > 1:
+        if len(self.config.codes) > 1 and self.config.layout != "bilingual":  # else everyone reads every language
             fields.append(self.language_field(language, values.get("language") or language.code))
         fields += [
             {

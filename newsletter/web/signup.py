@@ -30,6 +30,7 @@ from newsletter.web.answers import form_fields, html_page, not_found, read_body,
 from newsletter.web.limits import ADMITTED, REFUSED
 from newsletter.web.pages import Block, shown_address
 from newsletter.web.services import Services, services_of
+from newsletter.web.unsubscribe import received
 
 MAX_SIGNUP_BODY = 8 * 1024
 
@@ -149,8 +150,10 @@ async def confirm(request: Request) -> Response:
         return link_page(services, outcome.outcome)
     pages, person = services.pages, outcome.subscriber
     language = pages.language(person.language)
-    choice = pages.in_choice(language, person.language)
-    done = pages.say(language, "confirmed", address=shown_address(person.email), choice=choice)
+    # what they will really receive: under the bilingual layout everyone gets every language
+    choice = pages.in_choice(language, received(services.config, person.language))
+    key = "confirmed_every" if services.config.layout == "bilingual" else "confirmed"  # no language to change
+    done = pages.say(language, key, address=shown_address(person.email), choice=choice)
     return html_page(pages, [Block(language, str(pages.say(language, "confirm_title")), [done])])
 
 
