@@ -297,3 +297,20 @@ def test_weak_keys_are_refused(project, value, problem):
     result = cli(project, "subscribers", "import", str(project.write_subscribers(2)),
                  env={**project.env, "NEWSLETTER_SECRET_KEY": value})  # fmt: skip
     assert result.returncode == 2 and f"NEWSLETTER_SECRET_KEY: {problem}" in result.stderr, result.stderr
+
+
+def test_a_database_error_quotes_no_value_of_the_row(tmp_path):
+    """A failed statement's text ends up in logs and on terminals: it names the statement, never
+    the values it carried (an address, a name)."""
+    from sqlalchemy import text
+
+    from newsletter.store.database import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE people (email TEXT UNIQUE)"))
+        conn.execute(text("INSERT INTO people VALUES (:email)"), {"email": "jana.haddad@example.org"})
+    with pytest.raises(Exception) as failed, engine.begin() as conn:
+        conn.execute(text("INSERT INTO people VALUES (:email)"), {"email": "jana.haddad@example.org"})
+    assert "UNIQUE" in str(failed.value) and "jana" not in str(failed.value)
+    engine.dispose()

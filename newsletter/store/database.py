@@ -175,7 +175,11 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         # enough connections for the web server's thread pool (40 threads)
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=20, max_overflow=30
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=20,
+            max_overflow=30,
+            hide_parameters=True,  # an error's text would quote the row's values: addresses and names
         )
         if file := _database_file(engine):
             keep_private(file)
@@ -195,7 +199,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 # --- the SQLite file: only its owner reads it --------------------------------------------
