@@ -1,6 +1,7 @@
-"""A bounce's codes and words classed (newsletter.feedback.diagnosis, pure): enhanced status code
-first, the basic reply code next, words last; a full mailbox, a block and the sender's own
-problems never hard; and every search linear in the text, hostile text included."""
+"""A bounce's codes and words read for a reason (newsletter.feedback.diagnosis, pure): the
+enhanced status code when it decides alone, then the MTA's words, then the code that says less,
+the reply code and the command it answered; hard only for the address's own reasons, never for
+a `5` alone; and every search linear in the text, hostile text included."""
 
 from __future__ import annotations
 
@@ -11,116 +12,137 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.feedback import diagnosis
-from newsletter.feedback.diagnosis import ENHANCED_CODES, WORDING, diagnose, enhanced_type
+from newsletter.feedback import reasons as r
+from newsletter.feedback.diagnosis import CODES, code_meaning, diagnose, ses_reason
+from newsletter.feedback.phrases import PHRASES
 
 P, T, U = "Permanent", "Transient", "Undetermined"
 
 
 @pytest.mark.parametrize(
-    ("status", "expected"),
+    ("status", "meaning"),
     [
-        ("5.1.1", P),  # no such user
-        ("5.1.2", P),  # no such domain
-        ("5.1.10", P),  # null MX
-        ("5.2.1", P),  # mailbox disabled
-        ("5.4.4", P),  # unable to route
-        ("5.0.0", P),
-        ("5.1.7", U),  # our sender address malformed: the sender's problem
-        ("5.1.8", U),  # our sender's domain refused: the sender's problem
-        ("5.2.2", T),  # mailbox full: the known exception
-        ("4.2.2", T),
-        ("4.4.7", T),
-        ("5.4.7", U),  # delivery time expired
-        ("5.7.1", U),  # refused by policy, e.g. as spam: not the address's fault
-        ("5.7.26", U),  # DMARC failure: the sender's fault
-        ("5.3.4", U),  # message too big
-        ("5.6.0", U),
-        ("5.9.9", U),  # a subject nobody registered
-        ("", U),
-        (None, U),
-        ("garbage", U),
-        ("2.0.0", None),
+        ("5.1.1", (r.USER_UNKNOWN, False)),  # no such user, unless the words say more (a full mailbox)
+        ("5.1.2", (r.HOST_UNKNOWN, False)),
+        ("5.1.6", (r.HAS_MOVED, True)),
+        ("5.1.8", (r.SENDER_REJECTED, True)),  # our sender's domain refused: about us
+        ("5.2.2", (r.MAILBOX_FULL, True)),
+        ("4.2.2", (r.MAILBOX_FULL, True)),
+        ("5.3.4", (r.MESSAGE_TOO_BIG, True)),
+        ("5.7.26", (r.AUTHENTICATION, True)),
+        ("5.7.25", (r.AUTHENTICATION, True)),  # no PTR
+        ("5.0.0", (None, False)),  # says nothing beyond its class
+        ("5.7.1", (None, False)),
+        ("5.9.9", (None, False)),  # a subject nobody registered: its class only
+        ("", (None, False)),
+        (None, (None, False)),
+        ("garbage", (None, False)),
     ],
 )
-def test_enhanced_codes(status, expected):
-    assert enhanced_type(status) == expected
+def test_what_each_code_means(status, meaning):
+    assert code_meaning(status) == meaning
 
 
 @pytest.mark.parametrize(
-    ("text", "status", "expected", "by"),
+    ("text", "status", "reason", "by"),
     [
-        # the enhanced code wins over the basic reply code
-        ("550 5.2.2 mailbox full", None, T, "5.2.2"),
-        ("452 5.1.1 <x@example.org>: unknown", None, P, "5.1.1"),
-        ("550 4.2.1 try later", None, T, "4.2.1"),
-        # a 5xx reply without one: permanent unless the words say otherwise
-        ("550 Requested action not taken: mailbox unavailable", None, P, "550"),
-        ("554 delivery error: dd This user doesn't have an account", None, P, "554"),
-        ("552 Requested mail action aborted: exceeded storage allocation", None, T, "552, words: 'storage allocation'"),
-        ("554 Message refused: listed at a DNSBL", None, U, "554, words: 'dnsbl'"),
-        ("550 Please try again later", None, T, "550, words: 'try again later'"),
-        ("550-Our policy does not allow this", None, U, "550, words: 'policy'"),
-        ("smtp; 550 Requested action not taken", None, P, "550"),  # a DSN's Diagnostic-Code without Status
-        # 4xx: transient, whatever the words
-        ("421 Service not available, user unknown", None, T, "421"),
-        # a full mailbox, a block, the sender's problem: never hard, whatever the code
-        ("550 5.1.1 <x@example.org>: mailbox is full", None, T, "5.1.1, words: 'mailbox is full'"),
-        ("550 5.1.1 user over quota", None, T, "5.1.1, words: 'quota'"),
-        ("550 5.1.1 blocked: sender address rejected", None, U, "5.1.1, words: 'blocked'"),
-        ("550 5.0.0 Message rejected as spam", None, U, "5.0.0, words: 'spam'"),
-        ("550 5.1.1 retry timeout exceeded", None, U, "5.1.1, words: 'retry timeout exceeded'"),
-        # ...but words never make a code harder than it is
-        ("550 5.7.1 user unknown", None, U, "5.7.1"),
-        ("452 4.2.2 permanent error", None, T, "4.2.2"),
-        # the DSN's Status field decides, unless it is x.0.0 and the diagnostic says more
-        ("smtp; 550 5.1.1 <x@example.org>: user unknown", "5.0.0", P, "5.1.1"),
-        ("smtp; 552 5.2.2 over quota", "5.0.0", T, "5.2.2"),
-        ("smtp; 550 5.7.1 blocked", "5.0.0", U, "5.7.1"),
-        ("smtp; 550 5.1.1 user unknown", "5.1.1", P, "5.1.1"),
-        ("smtp; 451 4.4.1 no answer from host", "4.4.1", T, "4.4.1"),
+        # a code that decides alone
+        ("550 5.2.2 mailbox full", None, r.MAILBOX_FULL, "5.2.2"),
+        ("550 5.1.8 <bounces@news.example.org>: Sender address rejected: Domain not found", None, r.SENDER_REJECTED, "5.1.8"),
+        # Status: 5.0.0 never decides alone: the diagnostic's own code, or its words
+        ("smtp; 550-5.2.2 The email account that you tried to reach is over quota", "5.0.0", r.MAILBOX_FULL, "5.2.2"),
+        ("smtp; 550 Message rejected as spam", "5.0.0", r.CONTENT_REJECTED, "5.0.0, words: 'rejected as'"),
+        ("smtp; 550 No PTR record for 192.0.2.10", "5.0.0", r.AUTHENTICATION, "5.0.0, words: 'no ptr'"),
+        ("smtp; 554 Too many recipients", "5.0.0", r.RATE_LIMITED, "5.0.0, words: 'too many recipients'"),
+        ("smtp; 550 Unrouteable address", "5.0.0", r.HOST_UNKNOWN, "5.0.0, words: 'unrouteable'"),
+        # a code servers use loosely: the words say more
+        ("550 5.1.1 <x@example.org>: mailbox is full", None, r.MAILBOX_FULL, "5.1.1, words: 'mailbox is full'"),
+        ("550 5.2.1 This account has been disabled or discontinued", None, r.SUSPENDED, "5.2.1, words: 'account has been disabled'"),
+        ("550 5.7.1 <x@example.org>: Recipient address rejected: User unknown", None, r.USER_UNKNOWN, "5.7.1, words: 'recipient address rejected: user'"),
+        ("550 5.5.0 Requested action not taken: mailbox unavailable", None, r.USER_UNKNOWN, "5.5.0, words: 'mailbox unavailable'"),
+        ("554 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org", None, r.BLOCKED, "5.7.1, words: 'blocked using'"),
+        ("550 5.7.1 Unauthenticated email from example.org is not accepted due to domain's DMARC policy", None, r.AUTHENTICATION, "5.7.1, words: 'unauthenticated'"),
+        # ... and when they say nothing, the code
+        ("550 5.1.1 <x@example.org>", None, r.USER_UNKNOWN, "5.1.1"),
+        ("<mx.example.org #5.0.0 smtp;550 5.1.1 <x@example.org>... User unknown>", None, r.USER_UNKNOWN, "5.1.1, words: 'user unknown'"),
+        # no enhanced code: words, then the reply code and the command it answered
+        ("550 Requested action not taken: mailbox unavailable", None, r.USER_UNKNOWN, "550, words: 'mailbox unavailable'"),
+        ("552 Requested mail action aborted: exceeded storage allocation", None, r.MAILBOX_FULL, "552, words: 'exceeded storage'"),
+        ("550 Sorry (in reply to MAIL FROM command)", None, r.SENDER_REJECTED, "550, in reply to MAIL FROM"),
+        ("554 go away (in reply to HELO command)", None, r.BLOCKED, "554, in reply to HELO"),
+        ("550 Something odd", None, r.UNDETERMINED, "550"),
+        ("Sorry, no mailbox here by that name.", None, r.USER_UNKNOWN, "words: 'no mailbox'"),
+        ("Something went wrong.", None, r.UNDETERMINED, "nothing"),
+        ("", None, r.UNDETERMINED, "nothing"),
         # success codes of a quoted SMTP dialogue are passed over
-        ("<<< 250 2.1.0 Ok\n<<< 550 5.1.1 <x@example.org>... User unknown", None, P, "5.1.1"),
-        # Exchange's #5.0.0 with the remote server's own code
-        ("<mx.example.org #5.0.0 smtp;550 5.1.1 <x@example.org>... User unknown>", None, P, "5.1.1"),
-        # no code: the words alone
-        ("Sorry, no mailbox here by that name.", None, P, "words: 'no mailbox'"),
-        ("The recipient's mailbox is full", None, T, "words: 'mailbox is full'"),
-        ("This is a permanent error; I've given up.", None, P, "words: 'permanent error'"),
-        ("The recipient server did not accept our requests to connect: timed out", None, T, "words: 'timed out'"),
-        ("Something went wrong.", None, U, "nothing"),
-        ("", None, U, "nothing"),
+        ("<<< 250 2.1.0 Ok\n<<< 550 5.1.1 <x@example.org>... Unknown", None, r.USER_UNKNOWN, "5.1.1"),
         # no false codes: IP addresses, version numbers, numbers in prose
-        ("host [192.0.2.25] running Postfix 3.5.1 handled 500 messages", None, U, "nothing"),
-        ("\u0665.\u0661.\u0661 user", None, U, "nothing"),  # Arabic-Indic digits are no status code
+        ("host [192.0.2.25] running Postfix 3.5.1 handled 500 messages", None, r.UNDETERMINED, "nothing"),
+        ("\u0665.\u0661.\u0661 user", None, r.UNDETERMINED, "nothing"),  # Arabic-Indic digits are no status code
     ],
 )
-def test_codes_first_words_second(text, status, expected, by):
+def test_every_signal_in_order_of_trust(text, status, reason, by):
     found = diagnose(text, status)
-    assert (found.bounce_type, found.by) == (expected, by)
+    assert (found.reason, found.by) == (reason, by)
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "bounce_type"),
+    [
+        ("550 5.1.1 user unknown", None, P),
+        ("smtp; 550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", "5.0.0", P),
+        ("550 Host unknown", None, P),
+        ("550 5.0.0 something odd", None, U),  # a 5 alone is never hard
+        ("554 5.7.1 rejected by policy", None, U),
+        ("550 5.1.1 mailbox full", None, T),
+        ("452 4.2.2 over quota", None, T),
+        ("421 4.7.0 Try again later", None, T),
+        ("450 4.1.1 user unknown", None, P),  # the reason decides: a dead address, whatever the class
+    ],
+)
+def test_hard_only_for_the_address_own_reasons(text, status, bounce_type):
+    assert diagnose(text, status).bounce_type == bounce_type
 
 
 def test_a_success_is_no_bounce():
     assert diagnose("250 2.0.0 Ok: queued", "2.0.0").bounce_type is None
 
 
-def test_the_tables_say_what_the_rules_say():
-    assert ENHANCED_CODES["5.2.2"] == T and ENHANCED_CODES["5.1.8"] == U and ENHANCED_CODES["5.7"] == U
-    overruling = [group for group in WORDING if group.overrules_codes]
-    assert overruling and all(group.bounce_type != P for group in overruling)
-    phrases = [phrase for group in WORDING for phrase in group.phrases]
+def test_the_tables_use_the_vocabulary():
+    assert {meaning for meaning, _ in CODES.values()} <= r.REASONS | {None}
+    assert {reason for reason, _ in PHRASES} <= r.REASONS
+    phrases = [phrase for _, group in PHRASES for phrase in group]
     assert all(phrase == phrase.lower().strip() for phrase in phrases)
-    for said in ("permanent error", "user unknown", "no such user", "mailbox unavailable", "does not exist"):
-        assert diagnose(f"The server said: {said}.").bounce_type == P, said
-    for said in ("mailbox full", "over quota", "temporarily", "try again later"):
-        assert diagnose(f"The server said: {said}.").bounce_type == T, said
+    assert not [code for code, (meaning, decides) in CODES.items() if decides and meaning in r.HARD_REASONS and code[0] == "4"]
+
+
+@pytest.mark.parametrize(
+    ("bounce_type", "subtype", "diagnostic", "reason"),
+    [
+        ("Permanent", "General", "smtp; 550 5.1.1 user unknown", r.USER_UNKNOWN),
+        ("Permanent", "NoEmail", None, r.USER_UNKNOWN),
+        ("Permanent", "Suppressed", "Amazon SES has suppressed sending to this address because it has a recent history of bouncing as an invalid address.", r.USER_UNKNOWN),
+        ("Transient", "MailboxFull", "smtp; 552 5.2.2", r.MAILBOX_FULL),
+        ("Transient", "MessageTooLarge", None, r.MESSAGE_TOO_BIG),
+        ("Transient", "ContentRejected", None, r.CONTENT_REJECTED),
+        ("Transient", "AttachmentRejected", None, r.CONTENT_REJECTED),
+        ("Transient", "General", "smtp; 550 5.7.26 This mail is unauthenticated", r.AUTHENTICATION),
+        ("Undetermined", "Undetermined", None, r.UNDETERMINED),
+        ("Permanent", "General", 42, r.UNDETERMINED),  # a diagnostic that is no text
+    ],
+)
+def test_ses_bounces_in_the_same_words(bounce_type, subtype, diagnostic, reason):
+    assert ses_reason(bounce_type, subtype, diagnostic) == reason
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(), st.one_of(st.none(), st.text(max_size=12)))
 def test_any_text_is_classed_without_raising(text, status):
     found = diagnose(text, status)
+    assert found.reason in r.REASONS
     assert found.bounce_type in (P, T, U, None)
-    assert found.bounce_type is not None or (status or "").strip().startswith("2")
+    assert (found.bounce_type == P) == (found.reason in r.HARD_REASONS) or found.bounce_type is None
+    assert found.bounce_type is not None or (status or "").strip().startswith("2") or found.by.startswith("2")
 
 
 HOSTILE = {
@@ -131,6 +153,7 @@ HOSTILE = {
     "blanks": " \t" * 500_000 + "x",
     "said": ("said:" + "-" * 3) * 125_000,
     "words": "mailbox " * 125_000,  # the start of many phrases, none of them whole
+    "in reply to": "in reply to " * 80_000,
 }
 
 
@@ -140,7 +163,7 @@ def test_a_megabyte_of_hostile_text_is_searched_in_linear_time(hostile):
     characters). Linear, each takes a tenth of a second or so; one that backtracked over the
     text would take hours."""
     lowered = hostile.lower()
-    searches = [(diagnosis._ENHANCED, hostile), (diagnosis._REPLY, hostile)]
+    searches = [(diagnosis._ENHANCED, hostile), (diagnosis._REPLY, hostile), (diagnosis._COMMAND, hostile)]
     searches += [(pattern, lowered) for _, pattern in diagnosis._WORDING]
     for pattern, text in searches:
         started = time.perf_counter()

@@ -1,22 +1,25 @@
-"""What a bounce's own words say about the recipient's address: permanent, transient or
-undetermined (as SES says it). Pure, and driven by the tables below: a new form met in the
-wild is a new row, not a new rule.
+"""Why a bounce's recipient was refused, from its codes and words: one reason of the fixed
+vocabulary of newsletter.feedback.reasons, and the bounce type that goes with it. Pure, and
+driven by tables: a new form met in the wild is a new row, not a new rule.
 
-Codes first, words second:
+Every signal, in order of trust:
 
-1. an enhanced status code (RFC 3463, `5.1.1`) decides, through ENHANCED_CODES (the longest
-   prefix listed wins): an address that does not exist is permanent; a full mailbox (5.2.2) and
-   every 4.x.x transient; the mail system's, the message's, policy's and the sender's own
-   problems (5.1.7, 5.1.8, 5.3, 5.4.7, 5.5, 5.6, 5.7) undetermined;
-2. without one, the basic SMTP reply code (RFC 5321, `550`): 4xx transient; 5xx permanent
-   unless the words say otherwise;
-3. with neither, the words alone (WORDING, the first group that matches); with no words either,
-   undetermined.
+1. an enhanced status code (RFC 3463, `5.2.2`), the DSN's Status field or the first one the
+   diagnostic text quotes, whichever is more specific (Exchange's `#5.0.0 smtp;550 5.1.1`, a
+   Status of 5.0.0 over `550-5.2.2 … Mailbox Full`). CODES says, by the code's longest listed
+   prefix, what it means and whether it decides alone: a full mailbox (x.2.2), a message too big
+   (x.3.4), a rejected sender (x.1.7, x.1.8), an authentication failure (x.7.20-x.7.26) do; a
+   generic code (x.0.0, 5.7.1, 5.5.x) or one that servers also use loosely (5.1.1 for a full
+   mailbox, 5.2.1 for a block) only when the words say nothing more;
+2. the MTA's words (newsletter.feedback.phrases, the first group that matches);
+3. the basic SMTP reply code (RFC 5321, `550`) and the command it answered (a refused MAIL FROM
+   is our sender refused; a refused HELO or connection, our server blocked);
+4. with none of these, undetermined.
 
-Whatever the code, words that say the mailbox is full (transient), that the message was blocked
-as spam or by policy, that the sender is at fault or that the server gave up after retrying
-(undetermined) make a permanent verdict soft: a person is never suppressed for good for a full
-mailbox or for a fault that is not their address's.
+Hard is decided by the reason, never by a `5` alone: only an address that does not exist, a
+domain that does not exist or takes no mail, and a mailbox that has moved are hard. A 4xx code
+or words that say "try again" make the rest transient; everything else is undetermined (both
+soft).
 
 Every pattern runs in time linear in the text: no quantified group can match what its
 neighbour matches, so a hostile message cannot make a search backtrack for ever.
@@ -27,92 +30,46 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from newsletter.feedback import reasons as r
+from newsletter.feedback.phrases import PHRASES
 from newsletter.feedback.policy import PERMANENT, TRANSIENT, UNDETERMINED
 
-# enhanced status codes (RFC 3463, the IANA registry) by prefix: the longest listed prefix of a
-# code decides; None is a success, which is no bounce
-ENHANCED_CODES: dict[str, str | None] = {
-    "2": None,
-    "4": TRANSIENT,
-    "5": UNDETERMINED,  # a subject not listed below: not shown to be the address's fault
-    "5.0": PERMANENT,  # other or undefined status: the server refused the address for good
-    "5.1": PERMANENT,  # addressing: no such user (5.1.1), no such domain (5.1.2), null MX (5.1.10)
-    "5.1.7": UNDETERMINED,  # our sender address is malformed: the sender's problem
-    "5.1.8": UNDETERMINED,  # our sender address's domain is refused: the sender's problem
-    "5.2": UNDETERMINED,  # mailbox status, other
-    "5.2.1": PERMANENT,  # mailbox disabled, not accepting messages
-    "5.2.2": TRANSIENT,  # mailbox full: it empties again
-    "5.2.3": UNDETERMINED,  # message longer than the mailbox takes
-    "5.3": UNDETERMINED,  # the receiving mail system
-    "5.4": PERMANENT,  # routing: no route to the domain (5.4.4)
-    "5.4.7": UNDETERMINED,  # delivery time expired: the server could not be reached for days
-    "5.5": UNDETERMINED,  # protocol
-    "5.6": UNDETERMINED,  # the message's content
-    "5.7": UNDETERMINED,  # security and policy: spam blocks, DMARC, relaying refused
-}
+# enhanced status codes (RFC 3463, the IANA registry, and the vendors' own: Microsoft's 5.7.5xx,
+# 5.7.6xx) by prefix: (reason, whether the code decides alone). The longest listed prefix wins; a
+# reason of None says nothing beyond its class, so the words or the reply code decide.
+CODES: dict[str, tuple[str | None, bool]] = {
+    "4": (None, False), "5": (None, False),
+    "4.1.6": (r.HAS_MOVED, False), "4.1.7": (r.SENDER_REJECTED, True), "4.1.8": (r.SENDER_REJECTED, True),
+    "4.2.1": (r.SUSPENDED, False), "4.2.2": (r.MAILBOX_FULL, True), "4.2.3": (r.MESSAGE_TOO_BIG, True),
+    "4.3": (r.SYSTEM_ERROR, False), "4.3.4": (r.MESSAGE_TOO_BIG, True),
+    "4.4": (r.SYSTEM_ERROR, False), "4.4.1": (r.EXPIRED, True), "4.4.7": (r.EXPIRED, False),
+    "4.5.3": (r.RATE_LIMITED, False), "4.6": (r.CONTENT_REJECTED, False),
+    "4.7": (r.BLOCKED, False), "4.7.0": (None, False), "4.7.500": (r.RATE_LIMITED, False),
+    "4.7.24": (r.AUTHENTICATION, True), "4.7.25": (r.AUTHENTICATION, True), "4.7.26": (r.AUTHENTICATION, True),
+    "5.0.0": (None, False),
+    "5.1": (r.USER_UNKNOWN, False), "5.1.2": (r.HOST_UNKNOWN, False), "5.1.4": (r.SYSTEM_ERROR, False),
+    "5.1.6": (r.HAS_MOVED, True), "5.1.7": (r.SENDER_REJECTED, True), "5.1.8": (r.SENDER_REJECTED, True),
+    "5.1.9": (r.SYSTEM_ERROR, False), "5.1.10": (r.HOST_UNKNOWN, False),  # null MX (Office 365: not found)
+    "5.2": (None, False), "5.2.1": (r.SUSPENDED, False), "5.2.2": (r.MAILBOX_FULL, True),
+    "5.2.3": (r.MESSAGE_TOO_BIG, True), "5.2.121": (r.RATE_LIMITED, True), "5.2.122": (r.RATE_LIMITED, True),
+    "5.3": (r.SYSTEM_ERROR, False), "5.3.4": (r.MESSAGE_TOO_BIG, True),
+    "5.4": (r.SYSTEM_ERROR, False), "5.4.4": (r.HOST_UNKNOWN, False), "5.4.6": (r.SYSTEM_ERROR, True),
+    "5.4.7": (r.EXPIRED, False), "5.4.14": (r.SYSTEM_ERROR, True), "5.4.300": (r.EXPIRED, True),
+    "5.4.310": (r.HOST_UNKNOWN, True), "5.4.316": (r.EXPIRED, True),
+    "5.5": (None, False), "5.5.3": (r.RATE_LIMITED, False),
+    "5.6": (r.CONTENT_REJECTED, False),
+    "5.7": (r.BLOCKED, False), "5.7.0": (None, False), "5.7.1": (None, False),
+    "5.7.13": (r.SUSPENDED, True), "5.7.17": (r.HAS_MOVED, True), "5.7.18": (r.HAS_MOVED, True),
+    "5.7.20": (r.AUTHENTICATION, True), "5.7.21": (r.AUTHENTICATION, True), "5.7.22": (r.AUTHENTICATION, True),
+    "5.7.23": (r.AUTHENTICATION, True), "5.7.24": (r.AUTHENTICATION, True), "5.7.25": (r.AUTHENTICATION, True),
+    "5.7.26": (r.AUTHENTICATION, True), "5.7.27": (r.SENDER_REJECTED, True), "5.7.28": (r.CONTENT_REJECTED, True),
+    "5.7.29": (r.AUTHENTICATION, True), "5.7.30": (r.AUTHENTICATION, True),
+    "5.7.509": (r.AUTHENTICATION, True), "5.7.510": (r.AUTHENTICATION, True), "5.7.515": (r.AUTHENTICATION, True),
+    "5.7.606": (r.BLOCKED, True), "5.7.708": (r.BLOCKED, True), "5.7.750": (r.BLOCKED, True),
+}  # fmt: skip
 
-
-@dataclass(frozen=True)
-class Wording:
-    """Phrases (lower case, matched at the start of a word) that say what kind of failure it is."""
-
-    bounce_type: str
-    phrases: tuple[str, ...]
-    overrules_codes: bool  # also when a code says permanent
-
-
-FULL_MAILBOX = Wording(
-    TRANSIENT,
-    (
-        "mailbox full", "mailbox is full", "mailbox has exceeded", "mailbox size", "inbox is full", "inbox full",
-        "quota", "overquota", "storage allocation", "insufficient storage", "out of storage", "disk full",
-    ),
-    overrules_codes=True,
-)  # fmt: skip
-NOT_THE_ADDRESS = Wording(
-    UNDETERMINED,
-    (
-        # spam and policy blocks
-        "spam", "blocked", "block list", "blocklist", "blacklist", "denylist", "deny list", "dnsbl", "rbl",
-        "policy", "policies", "reputation", "unsolicited", "bulk mail", "junk", "virus", "malware",
-        "rate limit", "rate-limit", "ratelimit", "throttl", "too many",
-        # the sender's own problems
-        "dmarc", "spf", "dkim", "authentication", "unauthenticated", "reverse dns", "ptr record",
-        "sender address rejected", "sender rejected", "sender verify", "sender domain", "sender address domain",
-        "relay access denied", "relaying denied", "relay not permitted", "unable to relay", "relaying not allowed",
-        # the message, not the address
-        "message too large", "message too big", "message size", "size limit", "content rejected",
-        # gave up after retrying: the server could not be reached, which says nothing of the address
-        "retry timeout exceeded", "delivery time expired", "message expired", "could not be delivered for",
-        "could not be delivered within", "in the queue too long",
-    ),
-    overrules_codes=True,
-)  # fmt: skip
-TEMPORARY = Wording(
-    TRANSIENT,
-    (
-        "temporarily", "temporary", "try again later", "try later", "retry later", "please retry", "try again",
-        "greylist", "graylist", "deferred", "timed out", "connection refused", "too busy",
-    ),
-    overrules_codes=False,
-)  # fmt: skip
-NO_SUCH_ADDRESS = Wording(
-    PERMANENT,
-    (
-        "permanent error", "permanent failure", "permanent fatal", "failed permanently", "permanently",
-        "user unknown", "unknown user", "unknown recipient", "unknown local", "unknown address",
-        "no such user", "no such recipient", "no such mailbox", "no such address", "no such person", "no such domain",
-        "no mailbox", "mailbox unavailable", "mailbox not found", "mailbox disabled", "mailbox is disabled",
-        "does not exist", "doesn't exist", "recipient not found", "recipnotfound", "recipientnotfound",
-        "user not found", "address not found", "not found by smtp address lookup", "invalid recipient",
-        "invalid mailbox", "invalid address", "address rejected", "recipient rejected", "account disabled",
-        "account has been disabled", "account is disabled", "account closed", "unrouteable", "unroutable",
-        "host unknown", "domain not found", "host not found", "not our customer",
-    ),
-    overrules_codes=False,
-)  # fmt: skip
-# in this order: the first group that matches says what the words say
-WORDING: tuple[Wording, ...] = (FULL_MAILBOX, NOT_THE_ADDRESS, TEMPORARY, NO_SUCH_ADDRESS)
+# words that say the server will take the message later: a soft bounce's type is Transient
+_TRYING = re.compile(r"\b(?:temporar|try again|try later|retry later|please retry|greylist|graylist|deferred|too busy)")
 
 TEXT_LIMIT = 10_000  # characters read: what a mail system says of one recipient fits in far less
 
@@ -124,74 +81,107 @@ _REPLY = re.compile(
     r"([45][0-5]\d)(?=[ \-]|$)",
     re.IGNORECASE | re.MULTILINE | re.ASCII,
 )
+# the command a refusal answered: Postfix's "(in reply to MAIL FROM command)", Exim's "after MAIL
+# FROM:<…>", a transcript's ">>> MAIL From:<…>", "did not like our MAIL FROM"
+_COMMAND = re.compile(
+    r"\b(?:in reply to|after|our|>>>)[ \t]{1,3}(?:the[ \t])?(mail from|helo|ehlo|connect|initial|greeting|rcpt|data|end of data)",
+    re.IGNORECASE,
+)
+_COMMAND_REASONS = {
+    "mail from": r.SENDER_REJECTED,
+    "helo": r.BLOCKED,
+    "ehlo": r.BLOCKED,
+    "connect": r.BLOCKED,
+    "initial": r.BLOCKED,
+    "greeting": r.BLOCKED,
+}
 
 
-def _phrases(group: Wording) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in group.phrases) + ")")
+def _phrases(group: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\.", ".") for p in group) + ")")
 
 
-_WORDING = tuple((group, _phrases(group)) for group in WORDING)
+_WORDING = tuple((reason, _phrases(group)) for reason, group in PHRASES)
 
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """What the text says (None: a success, no bounce) and what said it."""
+    """Why (a reason of newsletter.feedback.reasons), the bounce type it gives (None: a success,
+    no bounce) and what said it."""
 
+    reason: str
     bounce_type: str | None
-    by: str  # "5.1.1", "550", "words: 'mailbox full'", "nothing"
+    by: str  # "5.1.1", "550", "5.0.0, words: 'mailbox full'", "nothing"
 
 
-def enhanced_type(code: str | None) -> str | None:
-    """The bounce type of an enhanced status code alone (None for a success); anything that is
-    not a code is undetermined."""
+def code_meaning(code: str | None) -> tuple[str | None, bool]:
+    """(reason, decides alone) of an enhanced status code by its longest listed prefix; (None,
+    False) for anything that is not a code."""
     found = _ENHANCED.fullmatch(code.strip()) if code else None
     if not found:
-        return UNDETERMINED
+        return None, False
     parts = found.groups()
     prefixes = (".".join(parts[:n]) for n in (3, 2, 1))
-    return next(ENHANCED_CODES[prefix] for prefix in prefixes if prefix in ENHANCED_CODES)
+    return next((CODES[prefix] for prefix in prefixes if prefix in CODES), (None, False))
 
 
-def wording(text: str) -> tuple[Wording, str] | None:
-    """The first group of WORDING whose phrase the text uses, and the phrase."""
+def wording(text: str) -> tuple[str, str] | None:
+    """The reason of the first group of phrases the text uses, and the phrase."""
     lowered = text[:TEXT_LIMIT].lower().replace("\u2019", "'")
-    for group, pattern in _WORDING:
+    for reason, pattern in _WORDING:
         found = pattern.search(lowered)
         if found:
-            return group, found.group(0)
+            return reason, found.group(0)
     return None
 
 
-def diagnose(text: str, status: str | None = None) -> Diagnosis:
-    """What `text` (a diagnostic, or one recipient's part of a bounce) says; `status` is an
-    enhanced code given apart from it (a DSN's Status field), used unless it is the unspecific
-    x.0.0 and the text names a more specific one of the same class."""
+def diagnose(text: str, status: str | None = None, *, temporary: bool = False) -> Diagnosis:
+    """Why `text` (a diagnostic, or one recipient's part of a bounce) says the message failed;
+    `status` is an enhanced code given apart from it (a DSN's Status field); `temporary` that the
+    report itself says so (a delay)."""
     text = text[:TEXT_LIMIT]
     code = _enhanced_code(text, status)
-    words = wording(text)
-    said = f"words: {words[1]!r}" if words else ""
-    if code is not None:
-        kind = enhanced_type(code)
-        if kind == PERMANENT and words and words[0].overrules_codes:
-            return Diagnosis(words[0].bounce_type, f"{code}, {said}")
-        return Diagnosis(kind, code)
+    if code is not None and code.startswith("2"):
+        return Diagnosis(r.UNDETERMINED, None, code)
     reply = _REPLY.search(text)
-    if reply is not None:
-        number = reply.group(1)
-        if number.startswith("4"):
-            return Diagnosis(TRANSIENT, number)
-        if words and words[0].bounce_type != PERMANENT:
-            return Diagnosis(words[0].bounce_type, f"{number}, {said}")
-        return Diagnosis(PERMANENT, number)
-    if words:
-        return Diagnosis(words[0].bounce_type, said)
-    return Diagnosis(UNDETERMINED, "nothing")
+    trying = temporary or (code or (reply.group(1) if reply else "5")).startswith("4")
+    trying = trying or bool(_TRYING.search(text.lower()))
+    reason, by = _reason(text, code, reply.group(1) if reply else None)
+    return Diagnosis(reason, bounce_type(reason, trying), by)
+
+
+def bounce_type(reason: str, temporary: bool) -> str:
+    """The bounce type (as SES says it) a reason gives: hard reasons Permanent, the rest soft."""
+    if r.is_hard(reason):
+        return PERMANENT
+    return TRANSIENT if temporary or reason == r.MAILBOX_FULL else UNDETERMINED
+
+
+def _reason(text: str, code: str | None, reply: str | None) -> tuple[str, str]:
+    """(reason, what said it), every signal in order of trust."""
+    meaning, decides = code_meaning(code)
+    if meaning is not None and decides:
+        return meaning, str(code)
+    words = wording(text)
+    if words is not None:
+        said = f"words: {words[1]!r}"
+        return words[0], f"{code or reply}, {said}" if code or reply else said
+    if meaning is not None:
+        return meaning, str(code)
+    command = _COMMAND.search(text)
+    answered = command.group(1).lower() if command else ""
+    if answered in _COMMAND_REASONS:
+        return _COMMAND_REASONS[answered], f"{code or reply or 'no code'}, in reply to {answered.upper()}"
+    if code or reply:
+        return r.UNDETERMINED, str(code or reply)
+    return r.UNDETERMINED, "nothing"
 
 
 def _enhanced_code(text: str, status: str | None) -> str | None:
     """The enhanced code that speaks for the text: its first specific failure code (success codes
     of a quoted SMTP dialogue passed over; an unspecific x.0.0 only when there is no other, as in
-    Exchange's `#5.0.0 smtp;550 5.1.1 …`), or `status`, as `diagnose` says."""
+    Exchange's `#5.0.0 smtp;550 5.1.1 …`), or `status`, unless the text names a more specific one
+    of the same class."""
     given = status.strip() if status and _ENHANCED.fullmatch(status.strip()) else None
     found = None
     for match in _ENHANCED.finditer(text):
@@ -203,6 +193,16 @@ def _enhanced_code(text: str, status: str | None) -> str | None:
         found = found or match.group(0)
     if given is None:
         return found
-    if found and given.endswith(".0.0") and found[0] == given[0] and not found.endswith(".0.0"):
+    if found and found[0] == given[0] and given.endswith(".0.0") and not found.endswith(".0.0"):
         return found
     return given
+
+
+def ses_reason(bounce_type: str | None, subtype: str | None, diagnostic: object) -> str:
+    """The reason of an SES bounce: its bounceSubType where that names one (NoEmail, MailboxFull,
+    MessageTooLarge, ContentRejected, AttachmentRejected), else what the diagnostic code SES
+    passed on says. SES's bounceType stays SES's own."""
+    named = r.ses_subtype_reason(bounce_type, subtype)
+    if named is not None:
+        return named
+    return diagnose(diagnostic if isinstance(diagnostic, str) else "").reason

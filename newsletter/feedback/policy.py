@@ -3,6 +3,10 @@
 - a permanent bounce: the person becomes `bounced` and is suppressed;
 - transient and undetermined bounces are soft: soft bounces in `soft_bounce_limit` different
   campaigns within `soft_bounce_days` suppress the address the same way;
+- a bounce whose reason is about us or our message (newsletter.feedback.reasons: sender
+  rejected, authentication, blocked, rate limited, content rejected, too big) does nothing to
+  the person, whatever its type: the campaign reports it as a deliverability problem. The
+  mailbox's bounces are Permanent only for a hard reason; SES's type is SES's own;
 - a complaint (any feedback type but `not-spam`): the person becomes `complained` and is
   suppressed, even after unsubscribing;
 - anything else is only recorded.
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from newsletter import domain as d
+from newsletter.feedback.reasons import counts_against_recipient
 
 # the bounce types, as SES says them (newsletter.feedback.diagnosis reads them from a bounce's words)
 PERMANENT, TRANSIENT, UNDETERMINED = "Permanent", "Transient", "Undetermined"
@@ -34,6 +39,9 @@ class Event(Protocol):
     @property
     def complaint_type(self) -> str | None: ...
 
+    @property
+    def reason(self) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -49,11 +57,11 @@ COMPLAINT = Verdict(d.COMPLAINED, (d.ACTIVE, d.UNSUBSCRIBED), "complained")
 
 
 def is_hard_bounce(event: Event) -> bool:
-    return event.kind == "bounce" and event.bounce_type == PERMANENT
+    return event.kind == "bounce" and event.bounce_type == PERMANENT and counts_against_recipient(event.reason)
 
 
 def is_soft_bounce(event: Event) -> bool:
-    return event.kind == "bounce" and event.bounce_type in SOFT_BOUNCE_TYPES
+    return event.kind == "bounce" and event.bounce_type in SOFT_BOUNCE_TYPES and counts_against_recipient(event.reason)
 
 
 def is_complaint(event: Event) -> bool:

@@ -26,23 +26,17 @@ from typing import Any
 
 from newsletter.errors import NewsletterError
 from newsletter.feedback import policy
+from newsletter.feedback.diagnosis import ses_reason
 
 DETAIL_LIMIT = 500
 
 # kind -> the key of the event's own object in the SES JSON (where it differs from the kind,
 # or the kind is known to carry one). Unknown kinds use the lower-camel-case event type.
 _DETAIL_KEYS = {
-    "bounce": "bounce",
-    "complaint": "complaint",
-    "delivery": "delivery",
-    "send": "send",
-    "reject": "reject",
-    "delivery_delay": "deliveryDelay",
-    "subscription": "subscription",
-    "open": "open",
-    "click": "click",
+    "bounce": "bounce", "complaint": "complaint", "delivery": "delivery", "send": "send", "reject": "reject",
+    "delivery_delay": "deliveryDelay", "subscription": "subscription", "open": "open", "click": "click",
     "rendering_failure": "failure",
-}
+}  # fmt: skip
 
 _SUBSCRIPTION_SUCCEEDED = "AmazonSnsSubscriptionSucceeded"
 
@@ -66,6 +60,7 @@ class FeedbackEvent:
     detail: str | None
     tags: dict[str, list[str]] = field(hash=False)
     format: str
+    reason: str | None = None  # a bounce's, in newsletter.feedback.reasons' words (ses_reason)
 
     @property
     def key(self) -> str:
@@ -253,8 +248,9 @@ def parse_ses_message(message: str | bytes | dict) -> list[FeedbackEvent]:
     tags = _tags(mail) if fmt == "event" else {}
 
     def make(recipient: str | None, *, bounce_type=None, bounce_subtype=None, complaint_type=None, text=None):
-        shared = (kind, message_id, recipient, occurred_at, feedback_id)
-        return FeedbackEvent(*shared, bounce_type, bounce_subtype, complaint_type, _short(text), dict(tags), fmt)
+        shared = (kind, message_id, recipient, occurred_at, feedback_id, bounce_type, bounce_subtype, complaint_type)
+        reason = ses_reason(bounce_type, bounce_subtype, text) if kind == "bounce" else None
+        return FeedbackEvent(*shared, _short(text), dict(tags), fmt, reason)
 
     return _events(kind, make, detail, mail)
 
