@@ -7,8 +7,9 @@ and the delivery tokens found where that kind of message carries them. In this o
 - a DSN (RFC 3464, newsletter.feedback.dsn): one event per failed or delayed recipient; a
   report that only says the message was delivered or relayed is a delivery report; a
   multipart/report without a usable status part is read as prose, below;
-- an ARF report (RFC 5965, newsletter.feedback.arf), multipart/report or not: a complaint of
-  its Feedback-Type (`not-spam` changes nothing; `auth-failure` is a DMARC report);
+- an ARF report (RFC 5965, newsletter.feedback.arf), multipart/report or not, or an abuse
+  desk's report in words: a complaint of its Feedback-Type (`not-spam` and `auth-failure`, a
+  DMARC report, are none);
 - a read receipt or other report: nothing;
 - mail to `unsubscribe+<token>@`: an unsubscribe, whatever its subject and body;
 - an auto-reply (Auto-Submitted, X-Autoreply, Precedence: auto_reply, an out-of-office
@@ -39,7 +40,6 @@ import email.utils
 import re
 from email.message import Message
 
-from newsletter.feedback import reasons
 from newsletter.feedback.arf import COMPLAINT_TYPES, Complaint, complaint
 from newsletter.feedback.diagnosis import diagnose
 from newsletter.feedback.dsn import delivery_report
@@ -65,7 +65,14 @@ _BOUNCE_SUBJECT = re.compile(
     r"could not send message|mail system error|returned to sender|mail could not be delivered|"
     r"warning: could not send|mail failure|failed delivery|delivery report|unzustellbar|non remis|"
     r"notification d.(?:e|\u00e9)tat de la remise|no se puede entregar|niet bezorgbaar|"
-    r"\u914d\u4fe1\u30a8\u30e9\u30fc|\u4e0d\u9054)",  # 配信エラー, 不達
+    r"\u914d\u4fe1\u30a8\u30e9\u30fc|\u30e1\u30fc\u30eb\u30a8\u30e9\u30fc|\u9001\u4fe1\u30a8\u30e9\u30fc|\u4e0d\u9054)",  # 配信エラー, メールエラー, 送信エラー, 不達
+    re.IGNORECASE,
+)
+# what only a mail system writes, for one whose sender and subject do not say so
+_BOUNCE_TEXT = re.compile(
+    r"(?:could not be delivered to:|your mail sent on:|this is the mail system at host|"
+    r"delivery has failed to these recipients|had permanent fatal errors|created automatically by mail delivery software|"
+    r"wasn't able to deliver your message|delivery to the following recipients? failed)",
     re.IGNORECASE,
 )
 _OUT_OF_OFFICE = re.compile(
@@ -94,14 +101,15 @@ def _read(msg: Message, addresses: Addresses, when: dt.datetime) -> Reading:
     unsubscribe = _tokens(_top_recipients(msg), addresses.unsubscribe, addresses.delimiter, "unsubscribe")
     if unsubscribe and not is_report:
         return Reading("unsubscribe", when, (MailEvent("unsubscribe"),), unsubscribe)
+    from_system = is_report or _from_mail_system(msg)
     if report_type != "delivery-status" or not is_report:
-        reported = complaint(msg)
+        reported = complaint(msg, prose=not from_system)
         if reported is not None:
             return _complaint(msg, reported, addresses, when)
-    from_system = is_report or _from_mail_system(msg)
     if not from_system and _auto_reply(msg):
         return Reading("auto-reply", when)
     text = notification_text(msg)
+    from_system = from_system or bool(_BOUNCE_TEXT.search(text[:5_000]))
     return _bounce(msg, text, addresses, when, from_system) or Reading("unrecognised", when)
 
 
@@ -110,10 +118,12 @@ def _bounce(msg: Message, text: str, addresses: Addresses, when: dt.datetime, fr
     report = delivery_report(msg, text)
     if report is not None and report.failures:
         failures, beyond = _with_context(report.failures, text), report.beyond_limit
+    elif report is not None and report.delivered:
+        return Reading("delivered", when)
     elif from_system:
         found = free_form_failures(msg, text, _ours(addresses))
         if found is None:
-            return Reading("delivered", when) if report is not None and report.delivered else None
+            return None
         failures, beyond = found
     else:
         return None
@@ -129,7 +139,7 @@ def _with_context(failures: list[Failure], text: str) -> list[Failure]:
     named = [f.recipient for f in failures[:RECIPIENT_LIMIT] if f.recipient]
     preamble, own_lines = sections(text, named, named)
     return [
-        Failure(f.recipient, f.text, f.status, f.delayed, own_lines.get(f.recipient or "") or preamble)
+        Failure(f.recipient, f.text, f.status, f.delayed, f"{own_lines.get(f.recipient or '', '')}\n{preamble}")
         for f in failures
     ]
 
@@ -138,9 +148,7 @@ def _event(failure: Failure, original: str | None) -> MailEvent:
     detail = " ".join(filter(None, (failure.status, " ".join(failure.text.split())[:300]))) or None
     if failure.delayed:
         return MailEvent("delivery_delay", failure.recipient, detail=detail, original_id=original)
-    found = diagnose(failure.text, failure.status)
-    if found.reason == reasons.UNDETERMINED and failure.context:
-        found = diagnose(f"{failure.text}\n{failure.context}", failure.status)
+    found = diagnose(failure.text, failure.status, context=failure.context)
     kind = found.bounce_type or UNDETERMINED  # "failed" with 2.x.x: not a success
     return MailEvent("bounce", failure.recipient, kind, detail=detail, original_id=original, reason=found.reason)
 

@@ -44,7 +44,7 @@ CODES: dict[str, tuple[str | None, bool]] = {
     "4.3": (r.SYSTEM_ERROR, False), "4.3.4": (r.MESSAGE_TOO_BIG, True),
     "4.4": (r.SYSTEM_ERROR, False), "4.4.1": (r.EXPIRED, True), "4.4.7": (r.EXPIRED, False),
     "4.5.3": (r.RATE_LIMITED, False), "4.6": (r.CONTENT_REJECTED, False),
-    "4.7": (r.BLOCKED, False), "4.7.0": (None, False), "4.7.500": (r.RATE_LIMITED, False),
+    "4.7": (r.BLOCKED, False), "4.7.0": (None, False), "4.7.500": (r.SYSTEM_ERROR, False),
     "4.7.24": (r.AUTHENTICATION, True), "4.7.25": (r.AUTHENTICATION, True), "4.7.26": (r.AUTHENTICATION, True),
     "5.0.0": (None, False),
     "5.1": (r.USER_UNKNOWN, False), "5.1.2": (r.HOST_UNKNOWN, False), "5.1.4": (r.SYSTEM_ERROR, False),
@@ -81,12 +81,14 @@ _REPLY = re.compile(
     r"([45][0-5]\d)(?=[ \-]|$)",
     re.IGNORECASE | re.MULTILINE | re.ASCII,
 )
-# the command a refusal answered: Postfix's "(in reply to MAIL FROM command)", Exim's "after MAIL
-# FROM:<…>", a transcript's ">>> MAIL From:<…>", "did not like our MAIL FROM"
+# the command a refusal answered (the last one named): Postfix's "(in reply to MAIL FROM
+# command)", Exim's "after RCPT TO:<…>", a transcript's ">>> DATA", "did not like our MAIL FROM"
 _COMMAND = re.compile(
-    r"\b(?:in reply to|after|our|>>>)[ \t]{1,3}(?:the[ \t])?(mail from|helo|ehlo|connect|initial|greeting|rcpt|data|end of data)",
-    re.IGNORECASE,
+    r"(?:\b(?:in reply to|after|our)[ \t]{1,3}(?:the[ \t])?|^[ \t]{0,8}>>>[ \t]{0,3}|\bsent <<<[ \t]{0,3})"
+    r"(mail from|helo|ehlo|connect|initial|greeting|rcpt|data|end of data)",
+    re.IGNORECASE | re.MULTILINE,
 )
+# what a refusal of each command says when nothing else does
 _COMMAND_REASONS = {
     "mail from": r.SENDER_REJECTED,
     "helo": r.BLOCKED,
@@ -98,7 +100,12 @@ _COMMAND_REASONS = {
 
 
 def _phrases(group: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\.", ".") for p in group) + ")")
+    """One pattern for a group: a phrase in Latin letters starts at the start of a word; one in
+    another script (Japanese has no spaces between words) anywhere."""
+    latin = [re.escape(p).replace(r"\.", ".") for p in group if p[:1].isascii()]
+    other = [re.escape(p) for p in group if not p[:1].isascii()]
+    alternatives = [r"\b(?:" + "|".join(latin) + ")"] if latin else []
+    return re.compile("|".join([*alternatives, *other]))
 
 
 _WORDING = tuple((reason, _phrases(group)) for reason, group in PHRASES)
@@ -135,19 +142,42 @@ def wording(text: str) -> tuple[str, str] | None:
     return None
 
 
-def diagnose(text: str, status: str | None = None, *, temporary: bool = False) -> Diagnosis:
+def diagnose(text: str, status: str | None = None, *, context: str = "") -> Diagnosis:
     """Why `text` (a diagnostic, or one recipient's part of a bounce) says the message failed;
-    `status` is an enhanced code given apart from it (a DSN's Status field); `temporary` that the
-    report itself says so (a delay)."""
-    text = text[:TEXT_LIMIT]
+    `status` is an enhanced code given apart from it (a DSN's Status field); `context` what else
+    the mail system says (its other lines, a transcript), read when `text` says nothing and for
+    the command the refusal answered."""
+    text, context = text[:TEXT_LIMIT], context[:TEXT_LIMIT]
     code = _enhanced_code(text, status)
     if code is not None and code.startswith("2"):
         return Diagnosis(r.UNDETERMINED, None, code)
     reply = _REPLY.search(text)
-    trying = temporary or (code or (reply.group(1) if reply else "5")).startswith("4")
-    trying = trying or bool(_TRYING.search(text.lower()))
     reason, by = _reason(text, code, reply.group(1) if reply else None)
+    if reason == r.UNDETERMINED and context.strip():
+        text = f"{text}\n{context}"
+        code = _enhanced_code(text, status)
+        reply = _REPLY.search(text)
+        reason, by = _reason(text, code, reply.group(1) if reply else None)
+    reason, by = _after_command(reason, by, answered(text) or answered(context))
+    trying = (code or (reply.group(1) if reply else "5")).startswith("4") or bool(_TRYING.search(text.lower()))
     return Diagnosis(reason, bounce_type(reason, trying), by)
+
+
+def answered(text: str) -> str | None:
+    """The SMTP command a refusal answered, when the text says (the last one it names)."""
+    found = list(_COMMAND.finditer(text))
+    return " ".join(found[-1].group(1).lower().split()) if found else None
+
+
+def _after_command(reason: str, by: str, command: str | None) -> tuple[str, str]:
+    """What the command a refusal answered changes: no refusal of MAIL FROM is about the
+    recipient's address (it names ours), and an unknown user after DATA is the recipient's filter
+    refusing us, not a dead address (the address was accepted at RCPT TO)."""
+    if command == "mail from" and r.is_hard(reason):
+        return r.SENDER_REJECTED, f"{by}, in reply to MAIL FROM"
+    if command in ("data", "end of data") and reason == r.USER_UNKNOWN:
+        return r.BLOCKED, f"{by}, after DATA"
+    return reason, by
 
 
 def bounce_type(reason: str, temporary: bool) -> str:
@@ -168,10 +198,9 @@ def _reason(text: str, code: str | None, reply: str | None) -> tuple[str, str]:
         return words[0], f"{code or reply}, {said}" if code or reply else said
     if meaning is not None:
         return meaning, str(code)
-    command = _COMMAND.search(text)
-    answered = command.group(1).lower() if command else ""
-    if answered in _COMMAND_REASONS:
-        return _COMMAND_REASONS[answered], f"{code or reply or 'no code'}, in reply to {answered.upper()}"
+    command = answered(text) or ""
+    if command in _COMMAND_REASONS:
+        return _COMMAND_REASONS[command], f"{code or reply or 'no code'}, in reply to {command.upper()}"
     if code or reply:
         return r.UNDETERMINED, str(code or reply)
     return r.UNDETERMINED, "nothing"

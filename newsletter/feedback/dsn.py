@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from newsletter.feedback.parts import header, leaf_bytes, recipient_field
+from newsletter.feedback.parts import header, leaf_bytes, own_parts, recipient_field
 from newsletter.feedback.reading import RECIPIENT_LIMIT, Failure
 
 _STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
@@ -70,7 +70,7 @@ def _failure(block: Message, action: str, status: str | None) -> Failure:
 def status_blocks(msg: Message) -> list[Message]:
     """The per-recipient blocks of the delivery-status parts (the per-message block left out)."""
     blocks: list[Message] = []
-    for part in msg.walk():
+    for part in own_parts(msg):
         if part.get_content_type() not in _STATUS_TYPES:
             continue
         payload = part.get_payload()

@@ -8,6 +8,7 @@ import datetime as dt
 import email
 import email.utils
 import re
+from collections.abc import Iterator
 from email.header import decode_header, make_header
 from email.message import Message
 
@@ -20,6 +21,7 @@ _RETURNED = re.compile(
     r"^(?:[ \t]*-{2,}[ \t]*(?:original message|unsent message|returned message|message headers|"
     r"headers of the original|forwarded message)"
     r"|--.*(?:copy of|original message|returned|undelivered)|.*below this line|original message follows"
+    r"|message headers follow"
     r"|[ \t]*-+ ?(?:the )?original message ?-+"
     r"|[ \t]*(?:received|return-path|x-original-to|message-id|dkim-signature|mime-version):[ \t]*\S[^\n]*\n"
     r"(?:[ \t]+\S[^\n]*\n){0,20}?(?:received|from|to|subject|date|message-id|return-path|mime-version):)",
@@ -36,6 +38,16 @@ def header(msg: Message | None, name: str) -> str:
         return " ".join(str(make_header(decode_header(str(value)))).split())
     except (ValueError, LookupError, UnicodeError):
         return " ".join(str(value).split())
+
+
+def own_parts(msg: Message) -> Iterator[Message]:
+    """The message and its parts, as `walk` gives them, but not the parts of a message it
+    carries (a returned or forwarded message is not the report itself)."""
+    yield msg
+    if msg.is_multipart() and msg.get_content_maintype() != "message":
+        for part in msg.get_payload():
+            if isinstance(part, Message):
+                yield from own_parts(part)
 
 
 def leaf_bytes(part: Message) -> bytes:
@@ -59,7 +71,7 @@ def notification_text(msg: Message) -> str:
     all there is)."""
     parts: list[str] = []
     html: list[str] = []
-    for part in msg.walk():
+    for part in own_parts(msg):
         if part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
             break
         if part.get_content_type() == "text/html":
@@ -85,7 +97,7 @@ def _html_as_text(html: str) -> str:
 
 def original_headers(msg: Message) -> Message | None:
     """The head of the message that came back, when the bounce returns it in a part of its own."""
-    for part in msg.walk():
+    for part in own_parts(msg):
         if part.get_content_type() == "message/rfc822":
             inner = part.get_payload()
             if isinstance(inner, list) and inner and isinstance(inner[0], Message):
