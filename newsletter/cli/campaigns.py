@@ -77,6 +77,26 @@ def campaign_show(reference: str, config_path: Path | None) -> None:
     click.echo("  " + ", ".join(f"{state} {counts[state]}" for state in d.DELIVERY_STATES))
     for state, reason, count in store.ledger.failure_reasons(c.id):
         click.echo(f"  {state} {count}: {reason or '(no reason recorded)'}")
+    for line in bounce_lines(store.reports.bounce_reasons(c.id)):
+        click.echo(line)
+
+
+def bounce_lines(by_reason: dict[str, int]) -> list[str]:
+    """A campaign's bounces by reason, and the deliverability problems they show with what to check."""
+    from newsletter.feedback.reasons import problems
+
+    if not by_reason:
+        return []
+    lines = ["  bounces by reason: " + ", ".join(f"{reason} {count}" for reason, count in by_reason.items())]
+    found = problems(by_reason)
+    if found:
+        total = sum(count for _, count in found)
+        lines.append(
+            f"  deliverability problem: {total} bounced because of our sending or our letter, not the readers' "
+            "addresses; nobody was suppressed for them"
+        )
+        lines += [f"    {problem.reason} {count}: {problem.says}; check {problem.check}" for problem, count in found]
+    return lines
 
 
 @campaign.command("cancel")

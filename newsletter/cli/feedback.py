@@ -26,6 +26,7 @@ REPORT_COLUMNS = [
     ("uncertain", "uncertain"),
     ("hard_bounces", "hard"),
     ("soft_bounces", "soft"),
+    ("our_problems", "ours"),
     ("complaints", "complaints"),
     ("unsubscribes", "unsubscribed"),
 ]
@@ -109,7 +110,8 @@ def feedback_mailbox(once: bool, config_path: Path | None) -> None:
     kinds = stats.kinds
     click.echo(
         f"{plural(stats.messages, 'message')} in {settings.folder}: {kinds['bounce']} bounces "
-        f"({stats.hard} hard, {stats.soft} soft), {kinds['complaint']} complaints, {kinds['unsubscribe']} unsubscribes, "
+        f"({stats.hard} hard, {stats.soft} soft, {stats.ours} for our sending or our letter), "
+        f"{kinds['complaint']} complaints, {kinds['unsubscribe']} unsubscribes, "
         f"{kinds['delay']} delay notices, {kinds['auto-reply']} auto-replies, "
         f"{kinds['unrecognised'] + kinds['unreadable']} unrecognised, {stats.forged} with a token not ours, "
         f"{stats.untokened} without our token (counted, not acted on)"
@@ -135,7 +137,10 @@ def feedback_mailbox(once: bool, config_path: Path | None) -> None:
 def report(campaign: str | None, fmt: str, config_path: Path | None) -> None:
     """Per campaign and language: recipients, sent, failed, uncertain, bounces, complaints, unsubscribes.
 
-    CAMPAIGN is a campaign number or an issue slug (default: every campaign).
+    Bounces are hard (the person suppressed), soft (counted toward the soft-bounce window) or
+    ours: refused for our sending or our letter (SPF, DKIM, DMARC, PTR, reputation, content),
+    which suppress nobody; each campaign with those is named with what to check. CAMPAIGN is a
+    campaign number or an issue slug (default: every campaign).
     """
     store = open_store(load(config_path))
     ids: list[int | None] = [None]
@@ -157,6 +162,23 @@ def report(campaign: str | None, fmt: str, config_path: Path | None) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)))
     if not table:
         click.echo("no campaigns yet")
+    _problems(store, sorted({(row["campaign_id"], row["campaign"]) for row in rows if row.get("our_problems")}))
+
+
+def _problems(store, campaigns: list[tuple[int, str | None]]) -> None:
+    """Each campaign whose bounces show a deliverability problem, with what to check."""
+    from newsletter.feedback.reasons import problems
+
+    for campaign_id, slug in campaigns:
+        found = problems(store.reports.bounce_reasons(campaign_id))
+        if not found:
+            continue
+        said = ", ".join(f"{problem.reason} {count}" for problem, count in found)
+        click.echo(
+            f"campaign {campaign_id} ({slug}): a deliverability problem of ours, nobody suppressed for it: {said}"
+        )
+        for problem, _ in found:
+            click.echo(f"  {problem.reason}: {problem.says}; check {problem.check}")
 
 
 def _cell(key: str, value) -> str:

@@ -34,7 +34,7 @@ from newsletter.config import Config
 from newsletter.config.mail import PASSWORD_ENV, MailboxSettings
 from newsletter.errors import BadInput, NewsletterError
 from newsletter.feedback.bounces import RECIPIENT_LIMIT, SIZE_LIMIT, Addresses, Reading, read_message
-from newsletter.feedback.policy import PERMANENT, FeedbackPolicy
+from newsletter.feedback.policy import FeedbackPolicy, is_hard_bounce, is_soft_bounce
 from newsletter.feedback.sink import FeedbackSink
 from newsletter.keys import DeliveryTokens
 
@@ -54,6 +54,7 @@ class MailboxStats:
     # (a message with a forged token is counted in `forged` alone, one without a token in `untokened`)
     hard: int = 0
     soft: int = 0
+    ours: int = 0  # bounces for our sending or our letter (SPF, DKIM, reputation…): nobody's fault but ours
     forged: int = 0
     untokened: int = 0  # would act, but name no delivery through a token of ours: counted, never acted on
     too_large: int = 0  # over SIZE_LIMIT: only the first SIZE_LIMIT bytes read
@@ -274,8 +275,9 @@ class Poller:
         if outcome.repeated_message:
             stats.duplicates += 1
             return True
-        stats.hard += sum(e.kind == "bounce" and e.bounce_type == PERMANENT for e in reading.events)
-        stats.soft += sum(e.kind == "bounce" and e.bounce_type != PERMANENT for e in reading.events)
+        stats.hard += sum(is_hard_bounce(e) for e in reading.events)
+        stats.soft += sum(is_soft_bounce(e) for e in reading.events)
+        stats.ours += sum(e.kind == "bounce" and not (is_hard_bounce(e) or is_soft_bounce(e)) for e in reading.events)
         stats.bounced += outcome.bounced
         stats.complained += outcome.complained
         stats.unsubscribed += outcome.unsubscribed
@@ -297,8 +299,12 @@ class Poller:
 
 def _described(reading: Reading) -> str:
     """`bounce (hard)`, `complaint`: what a message would have done."""
-    types = sorted({"hard" if e.bounce_type == PERMANENT else "soft" for e in reading.events if e.kind == "bounce"})
+    types = sorted({_bounce_kind(e) for e in reading.events if e.kind == "bounce"})
     return f"{reading.kind} ({', '.join(types)})" if types else reading.kind
+
+
+def _bounce_kind(event) -> str:
+    return "hard" if is_hard_bounce(event) else "soft" if is_soft_bounce(event) else "ours"
 
 
 def poll_mailbox(

@@ -47,13 +47,14 @@ PROBLEMS: tuple[Problem, ...] = (
         "receiving servers could not verify that the mail is ours",
         "SPF (the sending server's IP in the From domain's SPF record), DKIM (every message signed, "
         "the selector's public key published in DNS), DMARC (the From domain aligned with SPF or DKIM) "
-        "and PTR (the sending IP's reverse DNS names a host that resolves back to that IP)",
+        "and PTR (the sending IP's reverse DNS names a host that resolves back to that IP); then the sending IP's "
+        "reputation",
     ),
     Problem(
         SENDER_REJECTED,
         "receiving servers refused our sender address",
         "that the From and the envelope (bounce) address exist and their domain has MX or A records, "
-        "SPF, DKIM and DMARC for that domain, and that the domain is on no block list",
+        "SPF, DKIM and DMARC for that domain, and the domain's and the sending IP's reputation (block lists)",
     ),
     Problem(
         BLOCKED,

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 import newsletter.store.tables as t
@@ -18,6 +18,7 @@ from newsletter import domain as d
 from newsletter.domain import Subscriber
 from newsletter.feedback.bounces import RECIPIENT_LIMIT, MailEvent
 from newsletter.feedback.policy import SOFT_BOUNCE_TYPES, FeedbackPolicy, Verdict
+from newsletter.feedback.reasons import NOT_THE_RECIPIENT
 from newsletter.feedback.ses_events import FeedbackEvent
 from newsletter.feedback.sink import FeedbackOutcome
 from newsletter.keys import email_hash, email_key
@@ -135,7 +136,7 @@ class Feedback(Repository):
                 outcome.unknown = len(kept)
             elif person is not None:  # None: forgotten; the delivery still counts, anonymous
                 # one verdict per kind of event: a report listing the same failure many times acts once
-                for event in {(e.kind, e.bounce_type, e.complaint_type): e for e in kept}.values():
+                for event in {(e.kind, e.bounce_type, e.reason, e.complaint_type): e for e in kept}.values():
                     self._mail_event(conn, event, delivery, policy, secret, outcome)
         return outcome
 
@@ -164,6 +165,7 @@ class Feedback(Repository):
                     fe.subscriber_id == subscriber_id,
                     fe.kind == "bounce",
                     fe.bounce_type.in_(SOFT_BOUNCE_TYPES),
+                    or_(fe.reason.is_(None), fe.reason.not_in(sorted(NOT_THE_RECIPIENT))),  # about us: not theirs
                     fe.occurred_at >= cutoff,
                     fe.campaign_id.is_not(None),
                 )
@@ -250,6 +252,7 @@ def _insert_reported(conn, now, event, source, key, message_id, delivery, person
         subscriber_id=person,
         recipient_hash=email_hash(secret, email_key(event.recipient)) if event.recipient else None,
         bounce_type=event.bounce_type,
+        reason=event.reason,
         complaint_type=event.complaint_type,
         detail=redact(event.detail),
         occurred_at=as_utc(occurred_at),

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 
 import newsletter.store.tables as t
 from newsletter import domain as d
 from newsletter.domain import PersonRecord, Subscriber
+from newsletter.feedback.policy import PERMANENT
+from newsletter.feedback.reasons import NOT_THE_RECIPIENT
 from newsletter.keys import email_hash, email_key
 from newsletter.store.campaigns import Campaigns
 from newsletter.store.database import Repository, as_utc, is_suppressed, load_attributes
@@ -20,7 +22,9 @@ class Reports(Repository):
     """What the store can tell about campaigns and people, writing nothing."""
 
     def campaigns(self, campaign_id: int | None = None) -> list[dict]:
-        """Per campaign and language: recipients, delivery states, bounces, complaints, unsubscribes."""
+        """Per campaign and language: recipients, delivery states, bounces (hard, soft, and
+        `our_problems`: those whose reason is about our sending or our letter), complaints,
+        unsubscribes."""
         d, f = t.deliveries.c, t.feedback_events.c
         with self.db.read() as conn:
             query = select(d.campaign_id, d.language, d.state, func.count()).group_by(
@@ -34,28 +38,17 @@ class Reports(Repository):
                 row["recipients"] += count
                 if state in row:
                     row[state] += count
+            column = _column()
             events = (
-                select(
-                    f.campaign_id,
-                    d.language,
-                    f.kind,
-                    f.bounce_type,
-                    f.complaint_type,
-                    func.count(func.distinct(f.delivery_id)),
-                )
+                select(f.campaign_id, d.language, column, func.count(func.distinct(f.delivery_id)))
                 .select_from(t.feedback_events.join(t.deliveries, t.deliveries.c.id == f.delivery_id))
-                .group_by(f.campaign_id, d.language, f.kind, f.bounce_type, f.complaint_type)
+                .where(column.is_not(None))
+                .group_by(f.campaign_id, d.language, column)
             )
             if campaign_id is not None:
                 events = events.where(f.campaign_id == campaign_id)
-            for cid, language, kind, bounce_type, complaint_type, count in conn.execute(events):
-                row = rows.setdefault((cid, language), _empty_report(cid, language))
-                if kind == "bounce":
-                    row["hard_bounces" if bounce_type == "Permanent" else "soft_bounces"] += count
-                elif kind == "complaint" and complaint_type != "not-spam":
-                    row["complaints"] += count
-                elif kind == "unsubscribe":
-                    row["unsubscribes"] += count
+            for cid, language, counted_as, count in conn.execute(events):
+                rows.setdefault((cid, language), _empty_report(cid, language))[counted_as] += count
             campaigns = {c.id: c for c in Campaigns(self.db).all()}
             out = []
             for (cid, _language), row in sorted(rows.items()):
@@ -127,6 +120,34 @@ class Reports(Repository):
             pending_signup=as_utc(pending) if pending else None,
         )
 
+    def bounce_reasons(self, campaign_id: int) -> dict[str, int]:
+        """A campaign's bounced deliveries by reason (bounces stored before reasons were: none)."""
+        f = t.feedback_events.c
+        query = (
+            select(f.reason, func.count(func.distinct(f.delivery_id)))
+            .where(f.campaign_id == campaign_id, f.kind == "bounce", f.reason.is_not(None), f.delivery_id.is_not(None))
+            .group_by(f.reason)
+            .order_by(func.count(func.distinct(f.delivery_id)).desc(), f.reason)
+        )
+        with self.db.read() as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+
+def _column():
+    """Where an event counts in the report (newsletter.feedback.policy's rules): a bounce whose
+    reason is about our sending or our letter is ours, whatever its type; a not-spam report and
+    the events nobody counts are nowhere (None). A delivery counts once in each column."""
+    f = t.feedback_events.c
+    bounce, complaint = f.kind == "bounce", f.kind == "complaint"
+    return case(
+        (and_(bounce, f.reason.in_(sorted(NOT_THE_RECIPIENT))), "our_problems"),
+        (and_(bounce, f.bounce_type == PERMANENT), "hard_bounces"),
+        (bounce, "soft_bounces"),
+        (and_(complaint, or_(f.complaint_type.is_(None), f.complaint_type != "not-spam")), "complaints"),
+        (f.kind == "unsubscribe", "unsubscribes"),
+        else_=None,
+    )
+
 
 def _empty_report(campaign_id: int, language: str) -> dict:
     return {
@@ -141,6 +162,7 @@ def _empty_report(campaign_id: int, language: str) -> dict:
         d.SKIPPED: 0,
         "hard_bounces": 0,
         "soft_bounces": 0,
+        "our_problems": 0,
         "complaints": 0,
         "unsubscribes": 0,
     }

@@ -174,6 +174,7 @@ feedback_events = Table(
     Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="SET NULL"), nullable=True),
     Column("recipient_hash", String(64), nullable=True),
     Column("bounce_type", String(20), nullable=True),
+    Column("reason", String(20), nullable=True),  # a bounce's, newsletter.feedback.reasons (every channel)
     Column("complaint_type", String(40), nullable=True),
     Column("detail", Text, nullable=True),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
