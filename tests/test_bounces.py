@@ -16,9 +16,12 @@ import bounce_samples as samples
 import free_form_samples as free_form
 import pytest
 from conftest import ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from newsletter.config.mail import BounceSettings
 from newsletter.feedback.bounces import RECIPIENT_LIMIT, SIZE_LIMIT, Addresses, read_message
+from newsletter.feedback.reasons import HARD_REASONS, REASONS
 from newsletter.keys import DeliveryTokens, TokenSigner, tag_of, tagged
 
 KEY = b"k" * 16 + b"ey-for-the-bounce-tests-0123"
@@ -153,6 +156,36 @@ def test_odd_mail_never_raises(raw):
     reading = read(raw)
     assert reading.kind in ("unrecognised", "unreadable", "bounce", "delay")
     assert reading.occurred_at <= NOW
+
+
+SEEDS = [
+    samples.dsn(VERP, READER, "5.1.1", f"550 5.1.1 <{READER}>: User unknown", ORIGINAL),
+    samples.dsn(VERP, READER, "4.4.1", "connect to mail.example.org: timed out", ORIGINAL, action="delayed"),
+    samples.arf("fbl@news.cssrweb.org", ORIGINAL, original_mail_from=VERP),
+    *(make(VERP, READER, ORIGINAL) for _, _, make, _ in free_form.CASES[::4]),
+]
+EDITS = st.one_of(
+    st.tuples(st.just("flip"), st.floats(0, 1, exclude_max=True), st.binary(min_size=1, max_size=1)),
+    st.tuples(st.just("insert"), st.floats(0, 1), st.sampled_from([b"\r\n\r\n", b"--", b"Status: 5.0.0\r\n", b"<", b"@", b"\xff\xfe", b"=?utf-8?b?"])),
+    st.tuples(st.just("cut"), st.floats(0, 1), st.just(b"")),
+)
+
+
+@settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(SEEDS), st.lists(EDITS, min_size=1, max_size=5))
+def test_a_mutated_bounce_is_read_without_raising_and_its_reasons_keep_the_rules(seed, edits):
+    raw = seed
+    for what, where, data in edits:
+        at = int(where * len(raw))
+        raw = raw[:at] + data + raw[at + (1 if what == "flip" else 0) :] if what != "cut" else raw[:at]
+    reading = read(raw)
+    # "unreadable" is the reader's own failure, caught: no mutation may lead to it
+    assert reading.kind in ("bounce", "delay", "delivered", "complaint", "unsubscribe", "auto-reply", "unrecognised"), reading.note
+    assert len(reading.events) <= RECIPIENT_LIMIT
+    for event in reading.events:
+        if event.kind == "bounce":
+            assert event.reason in REASONS
+            assert (event.bounce_type == "Permanent") == (event.reason in HARD_REASONS)
 
 
 def test_a_date_in_the_future_counts_as_now():
