@@ -8,7 +8,9 @@ sink at 500/s. With a real PostgreSQL: sending through a simulated SES with 1, 2
 worker processes (bench.ses), and the peak memory of dry runs of 100,000 and 1,000,000
 recipients (bench.memory). And the one-click unsubscribe of `newsletter serve` under load
 (bench.unsubscribe), and its 404 for forged, unknown and forgotten tokens timed alike
-(bench.unsubscribe.bench_token_timing). `python -m bench.ses --profile 4` and
+(bench.unsubscribe.bench_token_timing); the sign-up form's answer timed alike for suppressed,
+active and new addresses (bench.signup); and the peak memory of importing a 200 MB sheet
+(bench.imports). `python -m bench.ses --profile 4` and
 `python -m bench.unsubscribe --profile cpu` show where the CPU goes.
 """
 
@@ -26,9 +28,11 @@ from bench.build import ISSUE, bench_build, bench_mjml
 from bench.compose import bench_compose
 from bench.harness import ROOT
 from bench.harness.postgres import Postgres, pg_bin
+from bench.imports import bench_import
 from bench.memory import bench_memory
 from bench.send import bench_dry_run, bench_smtp
 from bench.ses import bench_ses, profile_ses
+from bench.signup import bench_signup_timing
 from bench.startup import bench_startup
 from bench.unsubscribe import bench_token_timing, bench_unsubscribe, profile_unsubscribe
 
@@ -41,6 +45,7 @@ FULL = {
     "mem_small": 100_000, "mem_large": 1_000_000, "mem_runs": 3, "mem_large_runs": 1, "mem_worker": True,
     "unsub_subscribers": 100_000, "unsub_runs": 3, "unsub_duration": 10.0, "unsub_max": 25_000,
     "token_requests": 2_000,
+    "signup_per_kind": 60, "import_mb": 200,
 }
 QUICK = {
     "startup_runs": 3, "build_repeat": 10,
@@ -51,6 +56,7 @@ QUICK = {
     "mem_small": 5_000, "mem_large": 20_000, "mem_runs": 1, "mem_large_runs": 1, "mem_worker": False,
     "unsub_subscribers": 10_000, "unsub_runs": 1, "unsub_duration": 3.0, "unsub_max": 5_000,
     "token_requests": 500,
+    "signup_per_kind": 15, "import_mb": 5,
 }
 
 
@@ -141,6 +147,12 @@ def main() -> None:
                                             min(sizes["unsub_max"], 10_000), log=log)
     log(f"GET /u/<token> for forged, unknown and forgotten tokens, {sizes['token_requests']:,} each …")
     u["tokens"] = bench_token_timing(sizes["unsub_subscribers"], sizes["token_requests"], log=log)
+    report["load_average"]["before_signup"] = load()
+    log(f"POST /subscribe for suppressed, active and new addresses, {sizes['signup_per_kind']} first posts each …")
+    report["signup"] = bench_signup_timing(sizes["signup_per_kind"], log=log)
+    report["load_average"]["before_import"] = load()
+    log(f"importing a {sizes['import_mb']} MB sheet …")
+    report["imports"] = bench_import(sizes["import_mb"], log=log)
     report["load_average"]["end"] = load()
     report["total_s"] = time.perf_counter() - started
 

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 from bench.harness import ROOT
+from bench.imports import markdown_import
+from bench.signup import markdown_signup_timing
 from bench.startup import markdown_startup
 
 
@@ -40,6 +42,10 @@ def markdown(report: dict) -> list[str]:
     lines += markdown_ses(report["ses"])
     lines += markdown_memory(report["memory"])
     lines += markdown_unsubscribe(report["unsubscribe"])
+    if "signup" in report:
+        lines += markdown_signup_timing(report["signup"])
+    if "imports" in report:
+        lines += markdown_import(report["imports"])
     return lines
 
 
