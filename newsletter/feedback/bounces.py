@@ -52,19 +52,24 @@ from newsletter.keys import tag_of
 
 __all__ = ["RECIPIENT_LIMIT", "SIZE_LIMIT", "Addresses", "MailEvent", "Reading", "read_message"]
 
-_MAIL_SYSTEM = re.compile(r"^(mailer-?daemon|mail-?daemon|maildaemon|postmaster|mdaemon)$", re.IGNORECASE)
+_MAIL_SYSTEM = re.compile(r"^(mailer[-_]?daemon|mail-?daemon|maildaemon|post_?master|mdaemon)$", re.IGNORECASE)
 _MAIL_SYSTEM_NAME = re.compile(
-    r"\b(?:mailer-?daemon|mail delivery (?:sub)?system|mail delivery service|postmaster|mail administrator|"
-    r"mail system|delivery status notification|microsoft outlook|mail ?delivery)\b",
+    r"\b(?:mailer[-_]?daemon|mail delivery (?:sub)?system|mail delivery service|postmaster|mail administrator|"
+    r"mail system|delivery status notification|microsoft outlook|mail ?delivery|mail router|internet mail delivery|"
+    r"system administrator|interscan|mail ?marshal|mail gateway)\b",
     re.IGNORECASE,
 )
 _BOUNCE_SUBJECT = re.compile(
-    r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:undeliver|undelivered|returned mail|mail delivery (?:failed|failure)|"
+    r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:undeliver|undelivered|returned mail|mail delivery (?:failed|failure|problem)|"
     r"delivery (?:status notification|failure|failed|notification|has failed|problem)|failure notice|"
     r"non[- ]?deliver|nondeliverable|message (?:not delivered|delivery failed|could not be delivered|undeliverable)|"
     r"could not send message|mail system error|returned to sender|mail could not be delivered|"
     r"warning: could not send|mail failure|failed delivery|delivery report|unzustellbar|non remis|"
-    r"notification d.(?:e|\u00e9)tat de la remise|no se puede entregar|niet bezorgbaar|"
+    r"notification d.(?:e|\u00e9)tat de la remise|no se puede entregar|niet bezorgbaar|onbestelbaar|"
+    r"non recapitabile|n\u00e3o (?:\u00e9 poss\u00edvel|foi poss\u00edvel) entregar|entrega fallida|"
+    r"unable to deliver|permanent delivery failure|notice: mail delivery status|mail not delivered|"
+    r"your message (?:couldn.t|could not|was not|wasn.t) (?:be )?delivered|there was an error sending|"
+    r"benachrichtigung zum \u00fcbermittlungsstatus|"
     r"\u914d\u4fe1\u30a8\u30e9\u30fc|\u30e1\u30fc\u30eb\u30a8\u30e9\u30fc|\u9001\u4fe1\u30a8\u30e9\u30fc|\u4e0d\u9054)",  # 配信エラー, メールエラー, 送信エラー, 不達
     re.IGNORECASE,
 )

@@ -23,7 +23,9 @@ PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "exceeded storage", "exceeded the storage", "exceeds the storage", "storage allocation", "storage quota",
         "insufficient storage", "out of storage", "inbox is full", "inbox full", "full mailbox", "mailfolder is full",
         "maildir over quota", "user has exceeded", "disk quota", "mailbox exceeded", "recipient's mailbox exceeded",
-        "not enough storage", "not enough space on", "space shortage", "exceeded the local limit",
+        "not enough storage", "not enough space on", "space shortage", "exceeded the local limit", "boite pleine",
+        "bo\u00eete pleine", "postfach voll", "casella piena", "buz\u00f3n lleno", "caixa cheia",
+        "\u30e1\u30fc\u30eb\u30dc\u30c3\u30af\u30b9\u304c\u4e00\u676f", "\u5bb9\u91cf\u30aa\u30fc\u30d0\u30fc",  # メールボックスが一杯, 容量オーバー
         "is over its quota", "has exceeded its", "mail quota", "quota full", "quota reached", "quota limit",
         "has reached its quota", "too much mail data", "mailsize limit",
     )),
@@ -75,7 +77,9 @@ PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "host or domain name not found", "no mx", "mx record", "dns lookup failure", "domain is not valid",
         "null mx", "does not accept mail", "doesn.t accept mail", "not accept any mail", "accepts no mail",
         "non-existent host", "nonexistent host", "non-existent domain", "nonexistent domain", "domain isn.t in my list",
-        "not in my list of allowed rcpthosts", "domain is not hosted",
+        "not in my list of allowed rcpthosts", "domain is not hosted", "recipient domain must exist",
+        "couldn.t find any host", "could not find any host", "domain must exist", "no mail exchanger",
+        "will not accept mail", "mail receiving disabled", "domain has no mx",
     )),
     (r.USER_UNKNOWN, (
         "user unknown", "unknown user", "unknown recipient", "recipient unknown", "unknown local", "unknown address",
@@ -98,7 +102,15 @@ PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "recipient address rejected: unknown", "recipient address rejected: access denied", "unknown e-mail",
         "unknown email", "user invalid", "address invalid", "recipient invalid", "invalid recipients",
         "illegal alias", "mailbox name not allowed", "mailbox name invalid", "not exist",
-        "user not exist", "user is unknown",
+        "user not exist", "user is unknown", "bad address", "badrcptto", "not in my validrcptto", "no one at this address",
+        "not known at this site", "is not an active address", "recipient is not local", "recipient not ok",
+        "no mail box available", "no mailbox by that name", "no such mail drop", "envelope recipient has been deleted",
+        "address is invalid", "address is not valid", "not present in directory", "not found in directory",
+        "email name is not found", "wrong or no longer valid", "user missing home directory", "invalid or unknown virtual user",
+        "utilisateur inconnu", "destinataire inconnu", "adresse inconnue", "benutzer unbekannt", "empf\u00e4nger unbekannt",
+        "unbekannter empf\u00e4nger", "mailbox nicht vorhanden", "usuario desconocido", "no existe", "destinatario sconosciuto",
+        "utente inesistente", "nessun utente", "usu\u00e1rio desconhecido", "onbekende gebruiker",
+        "\u5b58\u5728\u3057\u307e\u305b\u3093", "\u5b9b\u5148\u4e0d\u660e",  # 存在しません, 宛先不明
         "\u30c7\u30a3\u30ec\u30af\u30c8\u30ea\u306e\u30ea\u30b9\u30c8\u306b\u3042\u308a\u307e\u305b\u3093",  # ディレクトリのリストにありません (Notes)
     )),
     (r.BLOCKED, (  # block lists and reputation: before the words of spam, which their names contain
