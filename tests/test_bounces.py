@@ -56,6 +56,14 @@ def test_rfc3464_dsn(status, kind, bounce):
     assert TOKENS.read(reading.tokens[0][1], "bounce") == 41
 
 
+def test_a_dsn_block_that_names_no_recipient_takes_the_one_its_text_names():
+    raw = samples.dsn(VERP, READER, "5.1.1", "550 5.1.1 User unknown", ORIGINAL)
+    raw = raw.replace(f"Final-Recipient: rfc822; {READER}\r\nOriginal-Recipient: rfc822;{READER}\r\n".encode(), b"")
+    assert b"Final-Recipient" not in raw and f"<{READER}>: 550".encode() in raw
+    (event,) = read(raw).events
+    assert (event.recipient, event.reason, event.bounce_type) == (READER, "user-unknown", "Permanent")
+
+
 def test_a_delay_notice_is_not_a_bounce():
     reading = read(samples.dsn(VERP, READER, "4.4.1", "connect to mail.example.org: timed out", ORIGINAL, action="delayed"))
     assert reading.kind == "delay"

@@ -34,6 +34,7 @@ linear in the text.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import email.utils
@@ -122,7 +123,7 @@ def _bounce(msg: Message, text: str, addresses: Addresses, when: dt.datetime, fr
     """A DSN (its status parts, or its fields in the text), else a prose bounce from a mail system."""
     report = delivery_report(msg, text)
     if report is not None and report.failures:
-        failures, beyond = _with_context(report.failures, text), report.beyond_limit
+        failures, beyond = _with_context(_named(report.failures, msg, text, addresses), text), report.beyond_limit
     elif report is not None and report.delivered:
         return Reading("delivered", when)
     elif from_system:
@@ -137,6 +138,15 @@ def _bounce(msg: Message, text: str, addresses: Addresses, when: dt.datetime, fr
     tokens = _tokens(_top_recipients(msg), addresses.bounces, addresses.delimiter, "bounce")
     kind = "bounce" if any(e.kind == "bounce" for e in events) else "delay"
     return Reading(kind, when, events, tokens, beyond_limit=beyond)
+
+
+def _named(failures: list[Failure], msg: Message, text: str, addresses: Addresses) -> list[Failure]:
+    """A DSN's failures, those whose block names no recipient given the ones its text names."""
+    if all(f.recipient for f in failures):
+        return failures
+    found = (free_form_failures(msg, text, _ours(addresses)) or ([], 0))[0]
+    named = iter(f.recipient for f in found if f.recipient not in {g.recipient for g in failures})
+    return [f if f.recipient else dataclasses.replace(f, recipient=next(named, None)) for f in failures]
 
 
 def _with_context(failures: list[Failure], text: str) -> list[Failure]:

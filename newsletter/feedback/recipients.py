@@ -50,14 +50,16 @@ LINE_FORMS = (
     re.compile(
         r"\b(?:delivering your (?:mail|message) to|(?:your )?message to|delivered to|delivery to|deliver to|"
         r"could not deliver to|undeliverable to|failed recipients?|recipient address|recipient|rcpt|"
-        r"unknown user|user|mailbox|address(?:ee)?|original-recipient|final-recipient|to)"
+        r"unknown user|user|mailbox|address(?:ee)?|original-recipient|final-recipient|(?<![-\w])to)"
         rf"[ \t]{{0,3}}:?[ \t]{{0,3}}(?:rfc822;[ \t]*)?[\"'<(\[]?{_A}",
         re.IGNORECASE,
     ),
 )
 # local parts of the mail systems' own addresses
 _SYSTEM = re.compile(r"^(?:mailer-?daemon|mail-?daemon|maildaemon|postmaster|mdaemon|no-?reply|do-?not-?reply)$", re.I)
-_GENERATED = re.compile(r"\b(?:generated from|alias for|forwarded (?:from|to)|original address)\b", re.IGNORECASE)
+_GENERATED = re.compile(
+    r"\b(?:generated from|expanded from|alias for|forwarded (?:from|to)|original address)\b", re.IGNORECASE
+)
 
 
 def failed_recipients(msg: Message, text: str, ours: Iterable[str]) -> list[str]:
