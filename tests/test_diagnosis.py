@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from newsletter.feedback import diagnosis
 from newsletter.feedback import reasons as r
 from newsletter.feedback.diagnosis import CODES, code_meaning, diagnose, ses_reason
-from newsletter.feedback.phrases import PHRASES
+from newsletter.feedback.phrases import BLOCKED_WORDS, PHRASES
 
 P, T, U = "Permanent", "Transient", "Undetermined"
 
@@ -62,8 +62,11 @@ def test_what_each_code_means(status, meaning):
         ("550 5.5.0 Requested action not taken: mailbox unavailable", None, r.USER_UNKNOWN, "5.5.0, words: 'mailbox unavailable'"),
         ("554 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org", None, r.BLOCKED, "5.7.1, words: 'blocked using'"),
         ("550 5.7.1 Unauthenticated email from example.org is not accepted due to domain's DMARC policy", None, r.AUTHENTICATION, "5.7.1, words: 'unauthenticated'"),
-        # ... and when they say nothing, the code
+        # ... and when they say nothing, the code; the catch-all words of a block say less than a code
         ("550 5.1.1 <x@example.org>", None, r.USER_UNKNOWN, "5.1.1"),
+        ("550 5.1.1 <x@example.org>: blocked", None, r.USER_UNKNOWN, "5.1.1"),
+        ("550 5.7.1 <x@example.org>: access denied", None, r.BLOCKED, "5.7.1, words: 'access denied'"),
+        ("550 access denied", None, r.BLOCKED, "550, words: 'access denied'"),
         ("<mx.example.org #5.0.0 smtp;550 5.1.1 <x@example.org>... User unknown>", None, r.USER_UNKNOWN, "5.1.1, words: 'user unknown'"),
         # no enhanced code: words, then the reply code and the command it answered
         ("550 Requested action not taken: mailbox unavailable", None, r.USER_UNKNOWN, "550, words: 'mailbox unavailable'"),
@@ -111,7 +114,7 @@ def test_a_success_is_no_bounce():
 def test_the_tables_use_the_vocabulary():
     assert {meaning for meaning, _ in CODES.values()} <= r.REASONS | {None}
     assert {reason for reason, _ in PHRASES} <= r.REASONS
-    phrases = [phrase for _, group in PHRASES for phrase in group]
+    phrases = [phrase for _, group in PHRASES for phrase in group] + list(BLOCKED_WORDS)
     assert all(phrase == phrase.lower().strip() for phrase in phrases)
     assert not [code for code, (meaning, decides) in CODES.items() if decides and meaning in r.HARD_REASONS and code[0] == "4"]
 
@@ -164,7 +167,7 @@ def test_a_megabyte_of_hostile_text_is_searched_in_linear_time(hostile):
     text would take hours."""
     lowered = hostile.lower()
     searches = [(diagnosis._ENHANCED, hostile), (diagnosis._REPLY, hostile), (diagnosis._COMMAND, hostile)]
-    searches += [(pattern, lowered) for _, pattern in diagnosis._WORDING]
+    searches += [(pattern, lowered) for _, pattern in diagnosis._WORDING] + [(diagnosis._BLOCKED_WORDS, lowered)]
     for pattern, text in searches:
         started = time.perf_counter()
         list(pattern.finditer(text))

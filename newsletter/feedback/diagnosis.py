@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 
 from newsletter.feedback import reasons as r
-from newsletter.feedback.phrases import PHRASES
+from newsletter.feedback.phrases import BLOCKED_WORDS, PHRASES
 from newsletter.feedback.policy import PERMANENT, TRANSIENT, UNDETERMINED
 
 # enhanced status codes (RFC 3463, the IANA registry, and the vendors' own: Microsoft's 5.7.5xx,
@@ -109,6 +109,7 @@ def _phrases(group: tuple[str, ...]) -> re.Pattern[str]:
 
 
 _WORDING = tuple((reason, _phrases(group)) for reason, group in PHRASES)
+_BLOCKED_WORDS = _phrases(BLOCKED_WORDS)
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,11 @@ def code_meaning(code: str | None) -> tuple[str | None, bool]:
     return next((CODES[prefix] for prefix in prefixes if prefix in CODES), (None, False))
 
 
-def wording(text: str) -> tuple[str, str] | None:
-    """The reason of the first group of phrases the text uses, and the phrase."""
+def wording(text: str, *, weak: bool = False) -> tuple[str, str] | None:
+    """The reason of the first group of phrases the text uses, and the phrase; `weak`: the
+    catch-all words of a block (BLOCKED_WORDS) instead."""
     lowered = text[:TEXT_LIMIT].lower().replace("\u2019", "'")
-    for reason, pattern in _WORDING:
+    for reason, pattern in ((r.BLOCKED, _BLOCKED_WORDS),) if weak else _WORDING:
         found = pattern.search(lowered)
         if found:
             return reason, found.group(0)
@@ -193,6 +195,8 @@ def _reason(text: str, code: str | None, reply: str | None) -> tuple[str, str]:
     if meaning is not None and decides:
         return meaning, str(code)
     words = wording(text)
+    if words is None and meaning is None:
+        words = wording(text, weak=True)
     if words is not None:
         said = f"words: {words[1]!r}"
         return words[0], f"{code or reply}, {said}" if code or reply else said

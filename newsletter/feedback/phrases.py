@@ -136,13 +136,6 @@ PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "mime type", "invalid mime", "malformed", "invalid header", "header error", "8-bit", "8bit", "non-ascii", "utf8", "utf-8", "message was detected", "looks like",
         "high probability", "filtered", "filter",
     )),
-    (r.BLOCKED, (
-        "blocked", "access denied", "authentication required", "authrequired",
-        "banned", "not allowed", "policy", "policies", "denied", "refused", "prohibited", "not authorized",
-        "unauthorized", "administrative prohibition", "not permitted", "abuse",
-        "connection rejected", "dynamic", "residential", "not accepted", "user complaints",
-        "unexpected volume", "complaints", "local policy",
-    )),
     (r.EXPIRED, (
         "retry timeout exceeded", "retry time not reached for any host", "delivery time expired", "message expired",
         "delivery expired", "expired", "could not be delivered for", "could not be delivered within",
@@ -165,4 +158,14 @@ PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "cannot connect", "failed to connect", "conversation with", "protocol error", "syntax error",
         "command unrecognized", "command not recognized", "bad command", "out of sequence",
     )),
+)  # fmt: skip
+
+# the catch-all words of a block or a policy: weaker than a code that means something (a 5.1.1
+# "blocked" stays an unknown user), so read only when the code says nothing beyond its class and
+# no group above matches
+BLOCKED_WORDS: tuple[str, ...] = (
+    "blocked", "access denied", "authentication required", "authrequired", "banned", "not allowed", "policy",
+    "policies", "denied", "refused", "prohibited", "not authorized", "unauthorized", "administrative prohibition",
+    "not permitted", "abuse", "connection rejected", "dynamic", "residential", "not accepted", "user complaints",
+    "unexpected volume", "complaints", "local policy",
 )  # fmt: skip
