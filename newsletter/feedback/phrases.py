@@ -148,7 +148,7 @@ PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r.SYSTEM_ERROR, (
         "system error", "local configuration error", "configuration error", "mail loop", "routing loop",
         "loop detected", "loops back", "too many hops", "hop count exceeded", "internal error", "server error",
-        "connection refused", "timeout", "network", "no route to host", "ambiguous", "no longer responding",
+        "connection refused", "timeout", "network error", "network is unreachable", "no route to host", "ambiguous", "no longer responding",
         "not responding", "server busy", "several matches", "multiple matches", "misconfigured", "hop count",
         "unreachable", "i/o error", "out of memory", "system full", "disk full", "insufficient system storage",
         "system resources", "service unavailable", "service not available", "resources temporarily unavailable",
