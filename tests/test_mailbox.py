@@ -291,7 +291,7 @@ def test_smtp_campaign_feedback_through_the_bounce_mailbox(setup_for, store_url)
     result = ok(s.mailbox())
     assert "Traceback" not in result.stderr
     assert (
-        "11 messages in INBOX: 6 bounces (4 hard, 2 soft, 0 for our sending or our letter), 1 complaints, 1 unsubscribes, 0 delay notices, "
+        "11 messages in INBOX: 6 bounces (4 hard, 2 soft, 0 for our sending or our letter), 1 complaints, 1 unsubscribes, 0 delay notices, 0 delivery reports, "
         "1 auto-replies, 0 unrecognised, 2 with a token not ours" in result.stdout
     ), result.stdout
     assert (

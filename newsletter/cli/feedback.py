@@ -112,7 +112,7 @@ def feedback_mailbox(once: bool, config_path: Path | None) -> None:
         f"{plural(stats.messages, 'message')} in {settings.folder}: {kinds['bounce']} bounces "
         f"({stats.hard} hard, {stats.soft} soft, {stats.ours} for our sending or our letter), "
         f"{kinds['complaint']} complaints, {kinds['unsubscribe']} unsubscribes, "
-        f"{kinds['delay']} delay notices, {kinds['auto-reply']} auto-replies, "
+        f"{kinds['delay']} delay notices, {kinds['delivered']} delivery reports, {kinds['auto-reply']} auto-replies, "
         f"{kinds['unrecognised'] + kinds['unreadable']} unrecognised, {stats.forged} with a token not ours, "
         f"{stats.untokened} without our token (counted, not acted on)"
     )
