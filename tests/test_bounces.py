@@ -64,6 +64,53 @@ def test_a_dsn_block_that_names_no_recipient_takes_the_one_its_text_names():
     assert (event.recipient, event.reason, event.bounce_type) == (READER, "user-unknown", "Permanent")
 
 
+def test_an_empty_mailer_daemon_address_is_a_mail_system():
+    """DragonFly's dma writes `From: MAILER-DAEMON <>`: no address, yet a mail system."""
+    raw = (
+        f"From: MAILER-DAEMON <>\r\nTo: {VERP}\r\nSubject: Mail delivery failed\r\n\r\n"
+        f"This is the DragonFly Mail Agent v0.13 at relay.example.net.\r\n\r\n"
+        f"There was an error delivering your mail to <{READER}>.\r\n\r\n"
+        f"mx.example.org [192.0.2.25] did not like our RCPT TO:\r\n552 5.2.2 <{READER}>: Mailbox full\r\n\r\n"
+        f"Original message follows.\r\n\r\n{ORIGINAL}"
+    ).encode()
+    reading = read(raw)
+    assert [(e.recipient, e.reason) for e in reading.events] == [(READER, "mailbox-full")]
+    assert reading.tokens == (("bounce", TOKENS.make(41, "bounce")),)
+    person = raw.replace(b"From: MAILER-DAEMON <>", b"From: Jane <jane@example.net>").replace(b"Mail delivery failed", b"Hello")
+    assert read(person).kind == "unrecognised"  # a person's mail is never read as a bounce
+
+
+def test_a_report_without_a_usable_status_part_is_read_as_prose():
+    raw = samples.dsn(VERP, READER, "5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found", ORIGINAL)
+    head, _, tail = raw.partition(b"Final-Recipient:")
+    raw = head + b"X-Nothing: here\r\n" + tail.partition(b"\r\n\r\n")[2]  # the status part keeps its per-message block only
+    assert b"Action:" not in raw and b"Content-Type: message/delivery-status" in raw
+    (event,) = read(raw).events
+    assert (event.recipient, event.reason, event.bounce_type) == (READER, "user-unknown", "Permanent")
+
+
+def test_a_bounce_forwarded_by_a_person_is_not_read():
+    bounce = samples.dsn("someone@example.net", READER, "5.1.1", "550 5.1.1 User unknown", ORIGINAL)
+    raw = (
+        f"From: Someone <someone@example.net>\r\nTo: {VERP}\r\nSubject: Fwd: Undelivered Mail\r\n"
+        f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="fwd"\r\n\r\n--fwd\r\n'
+        f"Content-Type: text/plain\r\n\r\nI got this back.\r\n--fwd\r\nContent-Type: message/rfc822\r\n\r\n"
+    ).encode() + bounce + b"\r\n--fwd--\r\n"
+    reading = read(raw)
+    assert reading.kind == "unrecognised" and not reading.events
+
+
+@pytest.mark.parametrize("field", ["Original-Rcpt-To", "Removal-Recipient"])
+def test_a_complaint_in_a_text_part_names_the_complained_address_wherever_it_is(field):
+    raw = (
+        f"From: fbl@isp.example.net\r\nTo: fbl@news.cssrweb.org\r\nSubject: complaint\r\n\r\n"
+        f"Feedback-Type: abuse\r\nVersion: 1\r\n{field}: {READER}\r\nOriginal-Mail-From: <{VERP}>\r\n\r\n"
+    ).encode()
+    reading = read(raw)
+    assert reading.kind == "complaint" and [e.recipient for e in reading.events] == [READER]
+    assert reading.tokens == (("bounce", TOKENS.make(41, "bounce")),)
+
+
 def test_a_delay_notice_is_not_a_bounce():
     reading = read(samples.dsn(VERP, READER, "4.4.1", "connect to mail.example.org: timed out", ORIGINAL, action="delayed"))
     assert reading.kind == "delay"
