@@ -71,6 +71,7 @@ def test_a_campaign_refused_for_our_sending_suppresses_nobody_and_says_what_to_c
         assert check in shown.output, check
     report = run(world.project, "report", "issue-a")
     assert report.exit_code == 0, report.output
+    print(report.output)
     assert report.output.splitlines()[0].split()[-4:] == ["soft", "ours", "complaints", "unsubscribed"]
     said = "a deliverability problem of ours, nobody suppressed for it: authentication 4, sender-rejected 2"
     assert f"campaign {world.campaigns['issue-a']} (issue-a): {said}" in report.output, report.output
