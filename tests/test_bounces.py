@@ -243,6 +243,21 @@ def test_a_mutated_bounce_is_read_without_raising_and_its_reasons_keep_the_rules
             assert (event.bounce_type == "Permanent") == (event.reason in HARD_REASONS)
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"charset=us-ascii", b"charset=us-\x00ascii"),  # a charset name no codec could have
+        (b"From: MAILER-DAEMON@mx.example.net", b"From: =?utf-8?b?=?utf-8?b?z MAILER-DAEMON@mx.example.net"),  # broken base64
+    ],
+    ids=["nul-in-charset", "broken-encoded-word"],
+)
+def test_what_hypothesis_found_is_read_not_given_up(old, new):
+    raw = samples.dsn(VERP, READER, "5.1.1", f"550 5.1.1 <{READER}>: User unknown", ORIGINAL)
+    assert old in raw
+    reading = read(raw.replace(old, new, 1))
+    assert reading.kind == "bounce" and [e.reason for e in reading.events] == ["user-unknown"], reading.note
+
+
 def test_a_date_in_the_future_counts_as_now():
     raw = samples.dsn(VERP, READER, "4.2.2", "full", ORIGINAL).replace(b"Date: ", b"Date: Fri, 1 Jan 2100 00:00:00 +0000\r\nX-Old: ", 1)
     assert read(raw).occurred_at == NOW

@@ -9,6 +9,7 @@ import email
 import email.utils
 import re
 from collections.abc import Iterator
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message
 
@@ -36,7 +37,7 @@ def header(msg: Message | None, name: str) -> str:
         return ""
     try:
         return " ".join(str(make_header(decode_header(str(value)))).split())
-    except (ValueError, LookupError, UnicodeError):
+    except (ValueError, LookupError, UnicodeError, HeaderParseError):
         return " ".join(str(value).split())
 
 
@@ -62,7 +63,7 @@ def leaf_text(part: Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, ValueError):  # a charset no codec has, or a name no codec could have
         return payload.decode("utf-8", "replace")
 
 
