@@ -248,8 +248,9 @@ def test_a_mutated_bounce_is_read_without_raising_and_its_reasons_keep_the_rules
     [
         (b"charset=us-ascii", b"charset=us-\x00ascii"),  # a charset name no codec could have
         (b"From: MAILER-DAEMON@mx.example.net", b"From: =?utf-8?b?=?utf-8?b?z MAILER-DAEMON@mx.example.net"),  # broken base64
+        (b"Subject: Undelivered Mail", b"Subject: =?\xfftf-8?b?2LHYs9in2YTYqQ==?= Undelivered Mail"),  # no such charset
     ],
-    ids=["nul-in-charset", "broken-encoded-word"],
+    ids=["nul-in-charset", "broken-encoded-word", "encoded-word-charset"],
 )
 def test_what_hypothesis_found_is_read_not_given_up(old, new):
     raw = samples.dsn(VERP, READER, "5.1.1", f"550 5.1.1 <{READER}>: User unknown", ORIGINAL)

@@ -9,7 +9,7 @@ import email
 import email.utils
 import re
 from collections.abc import Iterator
-from email.errors import HeaderParseError
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 
@@ -37,7 +37,7 @@ def header(msg: Message | None, name: str) -> str:
         return ""
     try:
         return " ".join(str(make_header(decode_header(str(value)))).split())
-    except (ValueError, LookupError, UnicodeError, HeaderParseError):
+    except (ValueError, LookupError, UnicodeError, MessageError):  # MessageError: a broken encoded-word or charset
         return " ".join(str(value).split())
 
 
