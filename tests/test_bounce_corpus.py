@@ -4,10 +4,9 @@ tests/bounce_corpus/expected.toml: the kind of message, each failed (or complain
 recipient found, its reason and whether it is hard. One test per message, named family/file.
 
 `python tests/test_bounce_corpus.py` prints the measures of issue 20 overall and per family.
-Marked `corpus`: scripts/test --fast leaves it out while the reader is rewritten against it.
-
-Until the reader gives each event a `reason`, reasons are not checked (getattr(event, "reason",
-None)); hard is the event's own `hard` when it has one, else bounce_type == "Permanent".
+Marked `corpus`, so that `-m corpus` runs it alone; it is part of the fast tier and the whole
+suite. Each event's reason is checked against the expected one; hard is the event's own `hard`
+when it has one, else bounce_type == "Permanent".
 """
 
 from __future__ import annotations
