@@ -10,7 +10,8 @@ recipients (bench.memory). And the one-click unsubscribe of `newsletter serve` u
 (bench.unsubscribe), and its 404 for forged, unknown and forgotten tokens timed alike
 (bench.unsubscribe.bench_token_timing); the sign-up form's answer timed alike for suppressed,
 active and new addresses (bench.signup); and the peak memory of importing a 200 MB sheet
-(bench.imports). `python -m bench.ses --profile 4` and
+(bench.imports), and reading every message of the bounce corpus (bench.bounces).
+`python -m bench.ses --profile 4` and
 `python -m bench.unsubscribe --profile cpu` show where the CPU goes.
 """
 
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 from bench import report as bench_report
+from bench.bounces import bench_bounces
 from bench.build import ISSUE, bench_build, bench_mjml
 from bench.compose import bench_compose
 from bench.harness import ROOT
@@ -153,6 +155,8 @@ def main() -> None:
     report["load_average"]["before_import"] = load()
     log(f"importing a {sizes['import_mb']} MB sheet …")
     report["imports"] = bench_import(sizes["import_mb"], log=log)
+    log("reading every message of the bounce corpus …")
+    report["bounces"] = bench_bounces(log=log)
     report["load_average"]["end"] = load()
     report["total_s"] = time.perf_counter() - started
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from bench.harness import ROOT
+from bench.bounces import markdown_bounces
 from bench.imports import markdown_import
 from bench.signup import markdown_signup_timing
 from bench.startup import markdown_startup
@@ -42,10 +43,9 @@ def markdown(report: dict) -> list[str]:
     lines += markdown_ses(report["ses"])
     lines += markdown_memory(report["memory"])
     lines += markdown_unsubscribe(report["unsubscribe"])
-    if "signup" in report:
-        lines += markdown_signup_timing(report["signup"])
-    if "imports" in report:
-        lines += markdown_import(report["imports"])
+    for key, section in (("signup", markdown_signup_timing), ("imports", markdown_import), ("bounces", markdown_bounces)):
+        if key in report:
+            lines += section(report[key])
     return lines
 
 
