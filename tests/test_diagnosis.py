@@ -160,6 +160,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.trials  # seconds each, and bounded by time: the whole suite's
 @pytest.mark.parametrize("hostile", HOSTILE.values(), ids=HOSTILE.keys())
 def test_a_megabyte_of_hostile_text_is_searched_in_linear_time(hostile):
     """Each pattern over the whole megabyte (diagnose itself reads only the first TEXT_LIMIT
