@@ -28,7 +28,7 @@ STUBS = {
     "python3": 'echo "python3 $*" >> "$CALLS"; mkdir -p .venv/bin; printf \'#!/usr/bin/env bash\\necho "venv-python $*" >> "$CALLS"\\n\' > .venv/bin/python; chmod +x .venv/bin/python',
     "npm": 'echo "npm $*" >> "$CALLS"; mkdir -p node_modules',
 }
-PRESENT = ("chromium", "spamassassin", "caddy", "systemd-analyze")
+PRESENT = ("chromium", "spamassassin", "caddy", "systemd-analyze", "ip")
 
 
 def skeleton(tmp_path: Path, *, installed: bool) -> tuple[Path, dict[str, str]]:
@@ -71,7 +71,7 @@ def test_setup_says_each_step_while_it_installs(tmp_path: Path):
     root, env = skeleton(tmp_path, installed=False)
     result = setup(root, env)
     assert result.returncode == 0, result.stderr
-    missing = "chromium spamassassin caddy systemd" + ("" if POSTGRESQL_HERE else " postgresql")
+    missing = "chromium spamassassin caddy systemd iproute2" + ("" if POSTGRESQL_HERE else " postgresql")
     assert result.stdout.splitlines() == [
         f"scripts/setup: installing Debian packages ({missing}) …",
         "scripts/setup: creating the virtual environment in .venv …",
