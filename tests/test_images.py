@@ -206,6 +206,7 @@ def test_build_writes_the_images_beside_the_html(image_build, tmp_path: Path):
     assert re.search(r"^en\s+html\s+\d+\.\d KB\s+text\s+\d+\.\d KB\s+eml\s+\d+\.\d KB", result.output, re.M)
 
 
+@pytest.mark.trials  # several seconds of whole sends: the whole suite's
 def test_a_heavy_message_warns_with_each_image_weight(tmp_path: Path):
     issue = image_issue(tmp_path)
     rng = random.Random(3)

@@ -226,6 +226,7 @@ def test_poll_acts_on_feedback_and_empties_the_queue_once(world):
     assert [sum(row[k] for row in rows) for k in ("recipients", "hard_bounces", "soft_bounces", "complaints")] == [4, 1, 1, 1]
 
 
+@pytest.mark.trials  # several seconds of whole sends: the whole suite's
 def test_malformed_messages_are_reported_and_left_in_the_queue(world):
     envelope = json.loads((SAMPLES / "sns_envelope_notification.json").read_text(encoding="utf-8"))
     envelope["TopicArn"] = world.topic  # from our topic: its Message is what is wrong
@@ -286,6 +287,7 @@ class FailingFeedback(Feedback):
         raise RuntimeError("database is locked")
 
 
+@pytest.mark.trials  # several seconds of whole sends: the whole suite's
 def test_a_store_failure_keeps_the_message_in_the_queue(world):
     config = world.project.config()
     world.publish(world.feedback()[0])  # A's permanent bounce
@@ -356,6 +358,7 @@ def test_stop_set_while_polling_ends_the_loop(world):
     assert world.queue_counts() == (0, 0)
 
 
+@pytest.mark.trials  # several seconds of whole sends: the whole suite's
 def test_stop_during_a_batch_leaves_the_rest_in_the_queue(world):
     """Stopped after the first message of a batch: it is done, the others are not deleted."""
     config = world.project.config()

@@ -211,6 +211,7 @@ def test_smtp_one_message_per_active_subscriber(project_dir, smtp_sink, layout):
     assert set(sink.per_recipient().values()) == {1}
 
 
+@pytest.mark.trials  # several seconds of whole sends: the whole suite's
 def test_smtp_throttling_retried_until_everyone_has_one(project_dir, smtp_sink):
     """30 % of messages refused with 451 at the end of DATA: retried, each person gets exactly one."""
     from newsletter.letter.render import build_issue
@@ -249,6 +250,7 @@ def test_smtp_throttling_through_the_cli(project_dir, smtp_sink):
     assert len(counts) == 12 and set(counts.values()) == {1}
 
 
+@pytest.mark.trials  # several seconds of whole sends: the whole suite's
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 @pytest.mark.parametrize("fault", ["sender_refused", "login_refused"])
 def test_smtp_refused_sender_stops_the_campaign(project_dir, smtp_sink, fault, monkeypatch):
