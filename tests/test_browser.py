@@ -8,6 +8,7 @@ fetched from the network, and a full-page screenshot in dist/screenshots/ for a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import email.policy
 import re
@@ -76,11 +77,33 @@ def files() -> dict[str, bytes]:
     return build_files(build_issue(ISSUE))
 
 
+@contextlib.contextmanager
+def page_opener(browser, folder: Path, block):
+    """open_(html, width, name) → page: the HTML written to `folder` and opened in a context of its
+    own, each request through `block`; every context closed at the end."""
+    contexts = []
+
+    def open_(html: str, width: int, name: str = "page"):
+        path = folder / f"{name}.html"
+        path.write_text(html, encoding="utf-8")
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        contexts.append(context)
+        context.route("**/*", block)
+        page = context.new_page()
+        page.goto(path.as_uri(), wait_until="load")
+        return page
+
+    try:
+        yield open_
+    finally:
+        for context in contexts:
+            context.close()
+
+
 @pytest.fixture
 def open_html(browser, tmp_path):
     """open_html(html, width) → page; every request other than file: or data: is aborted and recorded."""
     attempted: list[str] = []
-    contexts = []
 
     def block(route):
         url = route.request.url
@@ -90,20 +113,9 @@ def open_html(browser, tmp_path):
             attempted.append(url)
             route.abort()
 
-    def open_(html: str, width: int, name: str = "page"):
-        path = tmp_path / f"{name}.html"
-        path.write_text(html, encoding="utf-8")
-        context = browser.new_context(viewport={"width": width, "height": 800})
-        contexts.append(context)
-        context.route("**/*", block)
-        page = context.new_page()
-        page.goto(path.as_uri(), wait_until="load")
-        return page
-
-    open_.attempted = attempted
-    yield open_
-    for context in contexts:
-        context.close()
+    with page_opener(browser, tmp_path, block) as open_:
+        open_.attempted = attempted
+        yield open_
 
 
 def out_of_order(chars: list[dict]) -> list[str]:
@@ -302,7 +314,6 @@ OLD_IMAGE_STYLE = re.compile(r"display:block; width:100%; max-width:\d+px")  # a
 def open_without_images(browser, tmp_path):
     """open_without_images(html, width, name) → page: as a client with images off shows it (every
     image request aborted), nothing fetched beyond the file itself."""
-    contexts = []
 
     def block(route):
         request = route.request
@@ -311,19 +322,8 @@ def open_without_images(browser, tmp_path):
         else:
             route.continue_()
 
-    def open_(html: str, width: int, name: str):
-        path = tmp_path / f"{name}.html"
-        path.write_text(html, encoding="utf-8")
-        context = browser.new_context(viewport={"width": width, "height": 800})
-        contexts.append(context)
-        context.route("**/*", block)
-        page = context.new_page()
-        page.goto(path.as_uri(), wait_until="load")
-        return page
-
-    yield open_
-    for context in contexts:
-        context.close()
+    with page_opener(browser, tmp_path, block) as open_:
+        yield open_
 
 
 def message_html(eml: bytes) -> str:
