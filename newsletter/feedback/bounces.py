@@ -48,7 +48,7 @@ from newsletter.feedback.free_form import free_form_failures
 from newsletter.feedback.parts import header, notification_text, original_id, sent_at
 from newsletter.feedback.policy import UNDETERMINED
 from newsletter.feedback.reading import RECIPIENT_LIMIT, SIZE_LIMIT, Addresses, Failure, MailEvent, Reading
-from newsletter.feedback.recipients import sections
+from newsletter.feedback.recipients import failed_recipients, sections
 from newsletter.keys import tag_of
 
 __all__ = ["RECIPIENT_LIMIT", "SIZE_LIMIT", "Addresses", "MailEvent", "Reading", "read_message"]
@@ -144,8 +144,8 @@ def _named(failures: list[Failure], msg: Message, text: str, addresses: Addresse
     """A DSN's failures, those whose block names no recipient given the ones its text names."""
     if all(f.recipient for f in failures):
         return failures
-    found = (free_form_failures(msg, text, _ours(addresses)) or ([], 0))[0]
-    named = iter(f.recipient for f in found if f.recipient not in {g.recipient for g in failures})
+    given = {f.recipient for f in failures}
+    named = iter(r for r in failed_recipients(msg, text, _ours(addresses))[:RECIPIENT_LIMIT] if r not in given)
     return [f if f.recipient else dataclasses.replace(f, recipient=next(named, None)) for f in failures]
 
 
@@ -153,10 +153,7 @@ def _with_context(failures: list[Failure], text: str) -> list[Failure]:
     """A DSN's failures, each with what the text part says of its recipient."""
     named = [f.recipient for f in failures[:RECIPIENT_LIMIT] if f.recipient]
     preamble, own_lines = sections(text, named, named)
-    return [
-        Failure(f.recipient, f.text, f.status, f.delayed, f"{own_lines.get(f.recipient or '', '')}\n{preamble}")
-        for f in failures
-    ]
+    return [dataclasses.replace(f, context=f"{own_lines.get(f.recipient or '', '')}\n{preamble}") for f in failures]
 
 
 def _event(failure: Failure, original: str | None) -> MailEvent:
