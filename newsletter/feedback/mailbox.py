@@ -275,9 +275,10 @@ class Poller:
         if outcome.repeated_message:
             stats.duplicates += 1
             return True
-        stats.hard += sum(is_hard_bounce(e) for e in reading.events)
-        stats.soft += sum(is_soft_bounce(e) for e in reading.events)
-        stats.ours += sum(e.kind == "bounce" and not (is_hard_bounce(e) or is_soft_bounce(e)) for e in reading.events)
+        bounces = Counter(_bounce_kind(e) for e in reading.events if e.kind == "bounce")
+        stats.hard += bounces["hard"]
+        stats.soft += bounces["soft"]
+        stats.ours += bounces["ours"]
         stats.bounced += outcome.bounced
         stats.complained += outcome.complained
         stats.unsubscribed += outcome.unsubscribed
