@@ -69,10 +69,6 @@ def mailbox_of(address: str) -> str:
     return f"{local}@{domain}"
 
 
-def domain_of(address: str) -> str:
-    return mailbox_of(address).rpartition("@")[2]
-
-
 @dataclass(frozen=True)
 class Keys:
     """What one post is counted under, each a keyed hash."""
@@ -84,10 +80,11 @@ class Keys:
 
     @classmethod
     def of(cls, secret: bytes, client: str, address: str) -> Keys:
+        mailbox = mailbox_of(address)  # its domain is the mailbox's: `googlemail.com` counts as `gmail.com`
         return cls(
             network=limit_key(secret, "network", network_of(client)),
-            domain=limit_key(secret, "domain", domain_of(address)),
-            mailbox=limit_key(secret, "mailbox", mailbox_of(address)),
+            domain=limit_key(secret, "domain", mailbox.rpartition("@")[2]),
+            mailbox=limit_key(secret, "mailbox", mailbox),
             overall=limit_key(secret, "overall", ""),
         )
 
