@@ -84,6 +84,11 @@ class Pages:
 
     # --- the forms -------------------------------------------------------------------------
 
+    def offers_language(self) -> bool:
+        """Whether a reader's choice of language changes their letters: only under the
+        per-recipient layout (under the bilingual one everyone reads every language)."""
+        return self.config.layout == "per-recipient" and len(self.config.codes) > 1
+
     def language_field(self, language: Language, chosen: str) -> dict[str, Any]:
         codes = [*self.config.codes, BOTH] if len(self.config.codes) > 1 else list(self.config.codes)
         return {
@@ -110,7 +115,7 @@ class Pages:
             },
             {"kind": "text", "name": "name", "label": word(language.code, "name"), "value": values.get("name", "")},
         ]
-        if len(self.config.codes) > 1 and self.config.layout != "bilingual":  # else everyone reads every language
+        if self.offers_language():
             fields.append(self.language_field(language, values.get("language") or language.code))
         fields += [
             {

@@ -80,11 +80,6 @@ def reader_languages(config: Config, chosen: str | None) -> list[Language]:
     return [LANGUAGES[code] for code in sorted(config.codes, key=lambda code: code != chosen)]
 
 
-def offers_language(config: Config) -> bool:
-    """Whether a reader's choice of language changes their letters: only under the per-recipient layout."""
-    return config.layout == "per-recipient" and len(config.codes) > 1
-
-
 # --- the page and its forms ----------------------------------------------------------------
 
 
@@ -138,7 +133,7 @@ def choosing(services: Services, subscriber: Subscriber, token: str, *, saved: b
     """The choice of language, posted to /u/<token>/language, where it changes the person's letters
     (after saving, the form alone); none elsewhere."""
     pages, config = services.pages, services.config
-    if subscriber.status != ACTIVE or not offers_language(config):
+    if subscriber.status != ACTIVE or not pages.offers_language():
         return ()
     choice = received(config, subscriber.language)
 
