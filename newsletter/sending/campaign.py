@@ -21,6 +21,7 @@ from pathlib import Path
 from newsletter import domain as d
 from newsletter.archive.publish import publish_first
 from newsletter.audience.selection import variant_chooser
+from newsletter.config import Config
 from newsletter.config.delivery import PROVIDERS
 from newsletter.domain import Campaign
 from newsletter.editor.checks import blocking_problems, real_send_problems
@@ -326,6 +327,12 @@ CHOOSE_PROVIDER = (
 SKIP_CHECKS = "these checks failed (newsletter check shows them all); fix them, or send anyway with --skip-checks"
 
 
+def placeholder_problems(provider: str, config: Config) -> list[Problem]:
+    """What a send through `provider` refuses: a real one the placeholder addresses and names a
+    rehearsal allows (`send` and `send --test` alike)."""
+    return [] if provider in REHEARSAL_PROVIDERS else real_send_problems(config)
+
+
 def prepare(build: Build, request: SendRequest) -> Ready:
     """Check the send `request` asks for, before anything is written; BadInput lists every problem."""
     config = build.config
@@ -336,9 +343,7 @@ def prepare(build: Build, request: SendRequest) -> Ready:
     if request.workers > 1 and not config.store_url.startswith("postgresql"):
         message = 'several workers need PostgreSQL (store.url = "postgresql://…"); SQLite allows one'
         raise BadInput.single("--workers", message)
-    problems: list[Problem] = composable(build)
-    if provider != "outbox":
-        problems += real_send_problems(config)
+    problems: list[Problem] = composable(build) + placeholder_problems(provider, config)
     if not request.skip_checks and not problems:
         # SpamAssassin takes seconds a variant: its score is `newsletter check`'s to give
         failed = blocking_problems(build, spamassassin=False)

@@ -10,14 +10,22 @@ from pathlib import Path
 
 from newsletter import domain as d
 from newsletter.audience.selection import variant_chooser
-from newsletter.editor.checks import real_send_problems
 from newsletter.editor.inbox import before_sending
 from newsletter.errors import BadInput, Problem
 from newsletter.keys import TokenSigner, normalise_email, secret_key
 from newsletter.languages import BILINGUAL
 from newsletter.letter.render import build_issue
 from newsletter.message.composer import NOBODY_TOKEN_KEY, Composer, Recipient, ensure_composable
-from newsletter.sending.campaign import CHOOSE_PROVIDER, CampaignStopped, Plan, Ready, SendRequest, plan, prepare
+from newsletter.sending.campaign import (
+    CHOOSE_PROVIDER,
+    CampaignStopped,
+    Plan,
+    Ready,
+    SendRequest,
+    placeholder_problems,
+    plan,
+    prepare,
+)
 from newsletter.sending.engine import provider_factory
 from newsletter.sending.providers.base import SendError
 from newsletter.store import utcnow
@@ -110,8 +118,8 @@ def send_test(
     name = provider or build.config.send.provider
     if name is None:
         problems.append(Problem("--provider", None, CHOOSE_PROVIDER))
-    elif name != "outbox":  # a rehearsal may keep the placeholders, as a real send's rehearsal does
-        problems += real_send_problems(build.config)
+    else:
+        problems += placeholder_problems(name, build.config)
     if problems or name is None:
         raise BadInput(problems)
     factory = provider_factory(name, build.config, campaign_label="test")
