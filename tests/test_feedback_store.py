@@ -572,6 +572,14 @@ def head(delivery: Delivery) -> str:
     return bounce_samples.original_head(delivery.email, delivery.message_id, envelope=verp(delivery))
 
 
+def bounce_of_10000(form: str, person: str, delivery: Delivery) -> bytes:
+    """A bounce of `delivery` (through its token) naming `person` and 9,999 others, as a DSN or as Exim writes it."""
+    many = [person, *(f"p{n:05d}@example.org" for n in range(9_999))]
+    if form == "dsn":
+        return bounce_samples.dsn_many(verp(delivery), many, "5.1.1", head(delivery))
+    return bounce_samples.exim_many(verp(delivery), many, head(delivery))
+
+
 def test_a_bounce_quoting_a_real_message_id_without_our_token_changes_nobody(world):
     poller, said = mail_poller(world)
     person = world.people[0]
@@ -596,11 +604,7 @@ def test_a_10000_recipient_bounce_stores_at_most_its_limit(world, form):
     poller, said = mail_poller(world)
     person = world.people[1]
     delivery = world.delivery("issue-b", person)
-    many = [person, *(f"p{n:05d}@example.org" for n in range(9_999))]
-    if form == "dsn":
-        raw = bounce_samples.dsn_many(verp(delivery), many, "5.1.1", head(delivery))
-    else:
-        raw = bounce_samples.exim_many(verp(delivery), many, head(delivery))
+    raw = bounce_of_10000(form, person, delivery)
     stats = MailboxStats()
     assert poller.handle("7", raw, stats)
     assert (stats.hard, stats.beyond_limit, stats.bounced) == (RECIPIENT_LIMIT, 10_000 - RECIPIENT_LIMIT, 1)
@@ -635,11 +639,7 @@ def test_a_10000_recipient_bounce_is_handled_in_under_2_seconds(world, form):
     timings = []
     for person in world.people[:5]:
         delivery = world.delivery("issue-d", person)
-        many = [person, *(f"p{n:05d}@example.org" for n in range(9_999))]
-        if form == "dsn":
-            raw = bounce_samples.dsn_many(verp(delivery), many, "5.1.1", head(delivery))
-        else:
-            raw = bounce_samples.exim_many(verp(delivery), many, head(delivery))
+        raw = bounce_of_10000(form, person, delivery)
         stats = MailboxStats()
         started = time.perf_counter()
         assert poller.handle(person, raw, stats)
