@@ -48,12 +48,12 @@ from newsletter.feedback.free_form import free_form_failures
 from newsletter.feedback.parts import header, notification_text, original_id, sent_at
 from newsletter.feedback.policy import UNDETERMINED
 from newsletter.feedback.reading import RECIPIENT_LIMIT, SIZE_LIMIT, Addresses, Failure, MailEvent, Reading
-from newsletter.feedback.recipients import failed_recipients, sections
+from newsletter.feedback.recipients import MAIL_SYSTEM_LOCAL, failed_recipients, sections
 from newsletter.keys import tag_of
 
 __all__ = ["RECIPIENT_LIMIT", "SIZE_LIMIT", "Addresses", "MailEvent", "Reading", "read_message"]
 
-_MAIL_SYSTEM = re.compile(r"^(mailer[-_]?daemon|mail-?daemon|maildaemon|post_?master|mdaemon)$", re.IGNORECASE)
+_MAIL_SYSTEM = re.compile(rf"^(?:{MAIL_SYSTEM_LOCAL})$", re.IGNORECASE)
 _MAIL_SYSTEM_NAME = re.compile(
     r"\b(?:mailer[-_]?daemon|mail delivery (?:sub)?system|mail delivery service|postmaster|mail administrator|"
     r"mail system|delivery status notification|microsoft outlook|mail ?delivery|mail router|internet mail delivery|"

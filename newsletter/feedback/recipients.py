@@ -55,8 +55,10 @@ LINE_FORMS = (
         re.IGNORECASE,
     ),
 )
-# local parts of the mail systems' own addresses
-_SYSTEM = re.compile(r"^(?:mailer-?daemon|mail-?daemon|maildaemon|postmaster|mdaemon|no-?reply|do-?not-?reply)$", re.I)
+# local parts of the mail systems' own addresses (newsletter.feedback.bounces: a sender that is one
+# is a mail system); never a failed recipient, and neither is a no-reply address
+MAIL_SYSTEM_LOCAL = r"mailer[-_]?daemon|mail-?daemon|maildaemon|post_?master|mdaemon"
+_SYSTEM = re.compile(rf"^(?:{MAIL_SYSTEM_LOCAL}|no-?reply|do-?not-?reply)$", re.IGNORECASE)
 _GENERATED = re.compile(
     r"\b(?:generated from|expanded from|alias for|forwarded (?:from|to)|original address)\b", re.IGNORECASE
 )
