@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from html import escape
 
 from newsletter.languages import loose
@@ -131,10 +131,16 @@ def person_values(fields: tuple[Field, ...], person: dict[str, str]) -> dict[str
     value can turn the text around it; the fields they have none for keep their fallback."""
     if not fields:
         return {}
-    by_key = {loose(k): plain(v) for k, v in person.items()}
+    by_key = {_attribute_key(k): v for k, v in person.items()}
     out = {}
     for number, field in enumerate(fields):
-        value = by_key.get(field.key)
+        value = plain(by_key.get(field.key) or "")
         if value:
             out[field_slot(number)] = f"\u2068{value}\u2069"
     return out
+
+
+@lru_cache(maxsize=1024)
+def _attribute_key(name: str) -> str:
+    """An attribute's name matched loosely: the same few columns for every person of a send."""
+    return loose(name)
