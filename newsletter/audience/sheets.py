@@ -222,14 +222,23 @@ def unreadable(line: str) -> bool:
 
 
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2,}")
+_MISREAD_CODECS = ("cp1256", "cp1252")
+# The characters those encodings write as 0x80-0xBF, UTF-8's continuation bytes: every misread
+# run holds one, and most Arabic text none (its letters are 0xC1-0xFF in Windows-1256).
+_CONTINUATION = re.compile(
+    "[" + re.escape("".join(bytes(range(0x80, 0xC0)).decode(codec, "ignore") for codec in _MISREAD_CODECS)) + "]"
+)
 
 
 def misread_as(text: str) -> str | None:
     """The encoding UTF-8 text was once wrongly read through, when the text is such a misreading
     (`ظ†ظˆط±` is `نور`, UTF-8 read as Windows-1256; `Ã©` is `é` read as Windows-1252); else None.
-    Text written in those encodings is almost never also valid UTF-8 once encoded back."""
+    Text written in those encodings is almost never also valid UTF-8 once encoded back. Run on
+    every row with non-ASCII text: a row without a continuation byte's character is not tried."""
+    if _CONTINUATION.search(text) is None:
+        return None
     for run in _NON_ASCII_RUN.findall(text):
-        for codec in ("cp1256", "cp1252"):
+        for codec in _MISREAD_CODECS:
             try:
                 meant = run.encode(codec).decode("utf-8")
             except UnicodeError:
