@@ -11,9 +11,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -25,31 +23,14 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT, SECRET, Project
+from serve_process import caddy as caddy_in_front
+from serve_process import free_port, serving
 from newsletter.cli import cli
 from newsletter.keys import TokenSigner
 
 DEPLOY = ROOT / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 HARDENING = ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=yes", "CapabilityBoundingSet=")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 # --- systemd ------------------------------------------------------------------------------------
@@ -87,56 +68,29 @@ def served(tmp_path: Path, secret_env):
     runner = CliRunner()
     env = {"NEWSLETTER_SECRET_KEY": SECRET}
     assert runner.invoke(cli, ["subscribers", "import", str(project.write_subscribers(3)), "--config", str(project.config_path)], env=env).exit_code == 0
-    port = free_port()
     log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "serve", "--port", str(port), "--config", str(project.config_path)],
-            cwd=project.root, env=project.env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    wait_until(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200, 30, "serve")
-    yield project, port, proc, log
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
+    with serving(project, log) as (_url, port):
+        yield project, port, log
 
 
 @pytest.fixture
 def caddy(served, tmp_path: Path):
-    binary = shutil.which("caddy")
-    assert binary, "caddy missing: scripts/setup installs Debian's caddy"
-    project, port, *_ = served
-    https, http = free_port(), free_port()
-    env = {
-        **os.environ, "NEWSLETTER_DOMAIN": "localhost", "NEWSLETTER_HTTPS_PORT": str(https),
-        "NEWSLETTER_HTTP_PORT": str(http), "NEWSLETTER_PORT": str(port),
-        "XDG_DATA_HOME": str(tmp_path / "caddy-data"), "XDG_CONFIG_HOME": str(tmp_path / "caddy-config"),
-        "HOME": str(tmp_path),
-    }
-    log = (tmp_path / "caddy.log").open("w")
-    proc = subprocess.Popen([binary, "run", "--config", str(DEPLOY / "Caddyfile"), "--adapter", "caddyfile"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    context = ssl.create_default_context()
-    root = tmp_path / "caddy-data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
-    wait_until(root.exists, 30, "Caddy's internal certificate authority")
-    context.load_verify_locations(str(root))  # the internal CA Caddy made: real TLS, verified
+    _project, port, _log = served
+    with caddy_in_front(tmp_path, port) as (https, context):
 
-    def fetch(path: str, *, data: bytes | None = None) -> tuple[int, str]:
-        request = urllib.request.Request(f"https://localhost:{https}{path}", data=data, method="POST" if data else "GET")
-        try:
-            with urllib.request.urlopen(request, timeout=10, context=context) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
+        def fetch(path: str, *, data: bytes | None = None) -> tuple[int, str]:
+            request = urllib.request.Request(f"https://localhost:{https}{path}", data=data, method="POST" if data else "GET")
+            try:
+                with urllib.request.urlopen(request, timeout=10, context=context) as response:
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode()
 
-    wait_until(lambda: fetch("/healthz")[0] == 200, 30, "Caddy to proxy /healthz")
-    yield fetch
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+        yield fetch  # Caddy already proxies /healthz: caddy_in_front waited for it
 
 
 def test_behind_caddy_one_click_unsubscribes_and_only_public_paths_pass(served, caddy):
-    project, _port, _proc, log = served
+    project, _port, log = served
     store = project.store()
     person = next(iter(store.subscribers.all()))
     token = TokenSigner(store.keys.data_key({"NEWSLETTER_SECRET_KEY": SECRET})).make(person.token_key, 0)

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sqlite3
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +25,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
-from uvicorn_server import free_port
 
 from conftest import SECRET, Project
 from newsletter import domain as d
 from newsletter.cli import cli as cli_group
 from newsletter.keys import TokenSigner
+from serve_process import serving, signup_config, signup_fields, wait_until
 from smtp_sink import smtp_config, smtp_sink  # noqa: F401 - fixture
 
 ASCII_PERSON = ("nour.haddad@example.org", "نور حداد")
@@ -145,16 +143,6 @@ def umask(value: int) -> Iterator[None]:
         os.umask(old)
 
 
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError, httpx.TransportError):
-            if result := check():
-                return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_serve_makes_its_store_0600_and_forget_leaves_nothing_in_its_log(tmp_path: Path, secret_env, smtp_sink):
     """`newsletter serve` under umask 022 makes a new store: the file, its WAL and SHM are 0600.
     A sign-up whose confirmation the SMTP server refuses with a reply quoting the address and the
@@ -166,36 +154,17 @@ def test_serve_makes_its_store_0600_and_forget_leaves_nothing_in_its_log(tmp_pat
         return f"550 5.1.1 <{rcpt}> ({name}): no such user {address.split('@')[0]} here"
 
     sink.handle_RCPT = refuse
-    project = Project(tmp_path / "project", extra_config=(
-        f'[smtp]\nhost = "127.0.0.1"\nport = {sink.port}\nsecurity = "none"\ntimeout = 10\n\n'
-        '[signup]\nlist = "partners"\nprovider = "smtp"\n'
-    ))  # fmt: skip
+    project = Project(tmp_path / "project", extra_config=signup_config(sink.port))
     database = project.root / "newsletter.sqlite3"
     assert not database.exists()
-    log, port = tmp_path / "serve.log", free_port()
-    with umask(0o022), log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "serve", "--port", str(port), "--config", str(project.config_path)],
-            cwd=project.root, env=project.env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert server.poll() is None, f"serve stopped: {log.read_text()}"
-        return httpx.get(f"{url}/healthz").status_code == 200
-
-    try:
-        wait_until(healthy, 30, "serve")
+    log = tmp_path / "serve.log"
+    with umask(0o022), serving(project, log) as (url, _port):
         files = [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
         assert {path.name: mode(path) for path in files} == {path.name: 0o600 for path in files}
-        form = {"form_language": "en", "email": address, "name": name, "language": "en", "consent": "yes", "website": ""}
-        assert httpx.post(f"{url}/subscribe", data=form).status_code == 200
+        assert httpx.post(f"{url}/subscribe", data=signup_fields(address, name)).status_code == 200
         wait_until(lambda: "could not be sent" in log.read_text(), 15, "the refusal in serve's log")
         forgotten = cli(project, "subscribers", "forget", address)
         assert forgotten.returncode == 0 and "suppressed" in forgotten.stdout, forgotten.stderr  # a sign-up, not yet a person
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
     logged = log.read_text()
     assert "550" in logged, logged  # the refusal was logged, without the person
     contents = [(path, path.read_bytes()) for path in [log, *files] if path.is_file()]

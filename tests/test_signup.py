@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from conftest import SECRET, Project
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from serve_process import Clock, signup_config
 from smtp_sink import smtp_sink  # noqa: F401 - fixture
 from sqlalchemy import func, select
 from uvicorn_server import running
@@ -44,21 +45,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "dist" / "screenshots"
 CONFIRM = re.compile(r"https://news\.cssrweb\.org(/confirm/[A-Za-z0-9_-]+)")
 
 
-class Clock:
-    """The store's clock: real time plus whatever the test steps over."""
-
-    def __init__(self):
-        self.offset = dt.timedelta()
-
-    def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + self.offset
-
-
-def signup_config(port: int) -> str:
-    return (
-        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 10\n\n'
-        '[signup]\nlist = "partners"\nprovider = "smtp"\nconsent_version = "2023-01"\n'
-    )
+CONSENT_VERSION = 'consent_version = "2023-01"\n'
 
 
 class Site:
@@ -101,7 +88,7 @@ class Site:
 @pytest.fixture
 def site(tmp_path, secret_env, smtp_sink):  # noqa: F811 - the fixture
     sink = smtp_sink()
-    project = Project(tmp_path / "p", extra_config=signup_config(sink.port))
+    project = Project(tmp_path / "p", extra_config=signup_config(sink.port, CONSENT_VERSION))
     # per-recipient: each reader gets the language they chose
     text = project.config_path.read_text(encoding="utf-8").replace('layout = "bilingual"', 'layout = "per-recipient"', 1)
     project.config_path.write_text(text, encoding="utf-8")
@@ -511,7 +498,7 @@ def test_under_the_bilingual_layout_the_form_asks_no_language_and_the_answer_say
     """Everyone gets the one bilingual letter: a language choice would change nothing, and the
     confirmation must not promise one language."""
     sink = smtp_sink()
-    project = Project(tmp_path / "p", extra_config=signup_config(sink.port))
+    project = Project(tmp_path / "p", extra_config=signup_config(sink.port, CONSENT_VERSION))
     assert 'layout = "bilingual"' in project.config_path.read_text(encoding="utf-8")
     store = Store.open(project.config().store_url, now=Clock())
     with running(create_app(project.config(), store, SECRET_BYTES)) as url:

@@ -18,6 +18,7 @@ import pytest
 from conftest import SECRET, Project
 from hypothesis import given
 from hypothesis import strategies as st
+from serve_process import Clock, post, signup_config
 from smtp_sink import smtp_sink  # noqa: F401 - fixture
 from sqlalchemy import select
 from uvicorn_server import running
@@ -33,28 +34,6 @@ from newsletter.web.limits import ADMITTED, NOT_AN_ADDRESS, QUIET, REFUSED, Keys
 from newsletter.web.public import create_app
 
 SECRET_BYTES = SECRET.encode()
-
-
-class Clock:
-    """The store's clock: real time plus whatever the test steps over."""
-
-    def __init__(self):
-        self.offset = dt.timedelta()
-
-    def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + self.offset
-
-
-def signup_config(port: int, limits: str = "") -> str:
-    return (
-        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 10\n\n'
-        f'[signup]\nlist = "partners"\nprovider = "smtp"\n{limits}'
-    )
-
-
-def post(client: httpx.Client, url: str, address: str, client_ip: str | None = None, name: str = "") -> httpx.Response:
-    fields = {"form_language": "en", "email": address, "name": name, "language": "en", "consent": "yes", "website": ""}
-    return client.post(f"{url}/subscribe", data=fields, headers={"X-Forwarded-For": client_ip} if client_ip else {})
 
 
 def wait_for(sink, count: int, timeout: float = 10) -> list:

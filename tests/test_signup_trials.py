@@ -8,23 +8,17 @@ How long the form takes to answer a suppressed, an active and a new address is a
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, Project
+from conftest import Project
+from serve_process import caddy, post, serving, signup_config, signup_fields, wait_until
 from smtp_sink import smtp_sink  # noqa: F401 - fixture
 
 from newsletter.cli import cli
@@ -33,92 +27,14 @@ from newsletter.web.limits import mailbox_of
 pytestmark = pytest.mark.trials
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError, httpx.TransportError):
-            if result := check():
-                return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def project_for(tmp_path: Path, sink_port: int, store_url: str | None = None) -> Project:
     store = f'\n[store]\nurl = "{store_url}"\n' if store_url and not store_url.startswith("sqlite") else ""
-    return Project(tmp_path / "p", extra_config=(
-        f'[smtp]\nhost = "127.0.0.1"\nport = {sink_port}\nsecurity = "none"\ntimeout = 10\n\n'
-        f'[signup]\nlist = "partners"\nprovider = "smtp"\n{store}'
-    ))
-
-
-def fields(address: str, name: str = "") -> dict[str, str]:
-    return {"form_language": "en", "email": address, "name": name, "language": "en", "consent": "yes", "website": ""}
-
-
-def post(client: httpx.Client, url: str, address: str, client_ip: str, name: str = "") -> httpx.Response:
-    return client.post(f"{url}/subscribe", data=fields(address, name), headers={"X-Forwarded-For": client_ip})
+    return Project(tmp_path / "p", extra_config=signup_config(sink_port, store))
 
 
 def received_by(sink, count: int, timeout: float = 15) -> list:
     wait_until(lambda: sink.count() >= count, timeout, f"{count} messages")
     return sink.received()
-
-
-@contextlib.contextmanager
-def serving(project: Project, log: Path) -> Iterator[tuple[str, int]]:
-    """`newsletter serve` in its own process, its log in `log`; (its URL, its port)."""
-    port = free_port()
-    with log.open("a") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "serve", "--port", str(port), "--config", str(project.config_path)],
-            cwd=project.root, env=project.env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert proc.poll() is None, f"serve stopped: {log.read_text()}"
-        return urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200
-
-    try:
-        wait_until(healthy, 30, "serve")
-        yield url, port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-
-
-@contextlib.contextmanager
-def caddy(tmp_path: Path, port: int) -> Iterator[tuple[int, ssl.SSLContext]]:
-    """deploy/Caddyfile for `localhost`, in front of serve's `port`: (its HTTPS port, a TLS context
-    that trusts its internal certificate authority), as tests/test_deploy.py runs it."""
-    binary = shutil.which("caddy")
-    assert binary, "caddy missing: scripts/setup installs Debian's caddy"
-    https, http = free_port(), free_port()
-    env = {
-        **os.environ, "NEWSLETTER_DOMAIN": "localhost", "NEWSLETTER_HTTPS_PORT": str(https),
-        "NEWSLETTER_HTTP_PORT": str(http), "NEWSLETTER_PORT": str(port),
-        "XDG_DATA_HOME": str(tmp_path / "caddy-data"), "XDG_CONFIG_HOME": str(tmp_path / "caddy-config"),
-        "HOME": str(tmp_path),
-    }
-    with (tmp_path / "caddy.log").open("w") as log:
-        proc = subprocess.Popen([binary, "run", "--config", str(ROOT / "deploy" / "Caddyfile"), "--adapter", "caddyfile"],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        root = tmp_path / "caddy-data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
-        wait_until(root.exists, 30, "Caddy's internal certificate authority")
-        context = ssl.create_default_context(cafile=str(root))
-        with httpx.Client(verify=context, timeout=5) as probe:
-            wait_until(lambda: probe.get(f"https://localhost:{https}/healthz").status_code == 200, 30, "Caddy")
-        yield https, context
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -167,7 +83,7 @@ def test_behind_caddy_a_flood_from_one_ipv6_64_reaches_the_victim_at_most_three_
             # to Caddy on ::1 (localhost is 127.0.0.1 only here), as `localhost` in TLS and HTTP
             transport = httpx.HTTPTransport(local_address=source, verify=context)
             with httpx.Client(transport=transport, timeout=30) as client:
-                return client.post(f"https://[::1]:{https}/subscribe", data=fields(address),
+                return client.post(f"https://[::1]:{https}/subscribe", data=signup_fields(address),
                                    headers={"Host": f"localhost:{https}", **(headers or {})},
                                    extensions={"sni_hostname": "localhost"})
 
