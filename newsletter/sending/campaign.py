@@ -27,7 +27,7 @@ from newsletter.domain import Campaign
 from newsletter.editor.checks import blocking_problems, real_send_problems
 from newsletter.editor.inbox import before_sending
 from newsletter.errors import BadInput, NewsletterError, Problem
-from newsletter.languages import BILINGUAL
+from newsletter.languages import BOTH
 from newsletter.letter.render import Build
 from newsletter.message.composer import composable
 from newsletter.store import Store
@@ -256,10 +256,12 @@ def ask(
 
 
 def sent_variants(build: Build) -> list[str]:
-    """The variants a campaign of `build` may send: the bilingual one alone under that layout,
-    otherwise each language's and the bilingual one (for readers who chose both)."""
-    names = list(build.variants)
-    return [BILINGUAL] if build.config.layout == "bilingual" and BILINGUAL in names else names
+    """The variants a campaign of `build` may send, by the rule that chooses each reader's
+    (`variant_chooser`): the bilingual one alone under that layout, otherwise each language's
+    and the bilingual one (for readers who chose both)."""
+    choose = variant_chooser(build.config)
+    possible = {choose(language) for language in (*build.config.codes, BOTH)}
+    return [name for name in build.variants if name in possible]
 
 
 def begin(store: Store, opened: Opened, options: SendOptions, *, written_to: Path | None = None) -> Summary:
