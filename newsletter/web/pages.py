@@ -11,8 +11,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from newsletter.audience.selection import variant_chooser
 from newsletter.config import Config
-from newsletter.languages import BOTH, LANGUAGES, Language, word
+from newsletter.languages import BILINGUAL, BOTH, LANGUAGES, Language, word
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
@@ -20,6 +21,14 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
+
+
+def received(config: Config, chosen: str | None) -> str:
+    """What a reader whose language is `chosen` receives, as a choice of language: a code, or
+    BOTH for the bilingual letter (everyone's under the bilingual layout). The reader's page and
+    the confirmation page both say it."""
+    variant = variant_chooser(config)(chosen or "")
+    return BOTH if variant == BILINGUAL else variant
 
 
 def mask(address: str) -> str:

@@ -28,9 +28,8 @@ from newsletter.sending.confirmations import INVALID, VALID, LinkState
 from newsletter.store.signups import CONFIRMED, EXPIRED
 from newsletter.web.answers import form_fields, html_page, not_found, read_body, too_large
 from newsletter.web.limits import ADMITTED, REFUSED
-from newsletter.web.pages import Block, shown_address
+from newsletter.web.pages import Block, received, shown_address
 from newsletter.web.services import Services, services_of
-from newsletter.web.unsubscribe import received
 
 MAX_SIGNUP_BODY = 8 * 1024
 

@@ -27,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from newsletter.audience.selection import variant_chooser
 from newsletter.audience.signup import choices
 from newsletter.config import Config
 from newsletter.domain import ACTIVE, UNSUBSCRIBED, Subscriber
@@ -39,10 +38,10 @@ from newsletter.keys import (
     resubscribe_path,
     unsubscribe_path,
 )
-from newsletter.languages import BILINGUAL, BOTH, LANGUAGES, Language, word
+from newsletter.languages import BOTH, LANGUAGES, Language, word
 from newsletter.message.composer import PREVIEW_TOKEN
 from newsletter.web.answers import form_fields, html_page, not_found, read_body, too_large
-from newsletter.web.pages import Block, shown_address
+from newsletter.web.pages import Block, received, shown_address
 from newsletter.web.services import Services, services_of
 
 MAX_FORM_BODY = 16 * 1024  # the one-click body is 26 bytes; the page's forms are as small
@@ -63,13 +62,6 @@ def read_token(services: Services, request: Request) -> tuple[str, int]:
 
 
 # --- what is true for the layout (pure) -----------------------------------------------------
-
-
-def received(config: Config, chosen: str | None) -> str:
-    """What a reader whose language is `chosen` receives, as a choice of language: a code, or
-    BOTH for the bilingual letter (everyone's under the bilingual layout)."""
-    variant = variant_chooser(config)(chosen or "")
-    return BOTH if variant == BILINGUAL else variant
 
 
 def reader_languages(config: Config, chosen: str | None) -> list[Language]:
