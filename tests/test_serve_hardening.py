@@ -156,9 +156,9 @@ class RecordingFeedback(Feedback):
         super().__init__(db)
         self.asked = asked
 
-    def unsubscribe(self, token_key, campaign_id):
-        self.asked.append(("unsubscribe", token_key))
-        return super().unsubscribe(token_key, campaign_id)
+    def unsubscribe_many(self, links):  # the one-click POSTs, gathered (newsletter/web/batches.py)
+        self.asked.extend(("unsubscribe", token_key) for token_key, _campaign in links)
+        return super().unsubscribe_many(links)
 
     def resubscribe(self, token_key, campaign_id):
         self.asked.append(("resubscribe", token_key))

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 import newsletter.store.tables as t
@@ -29,9 +29,29 @@ from newsletter.store.subscribers import SUBSCRIBER_COLUMNS
 def insert_event(conn: Connection, now: dt.datetime, *, kind: str, source: str, **columns: Any) -> None:
     """Record one feedback event (`event_key` a fresh random one unless given; `occurred_at` now
     unless given)."""
-    columns.setdefault("event_key", secrets.token_hex(16))
-    columns.setdefault("occurred_at", now)
-    conn.execute(insert(t.feedback_events).values(kind=kind, source=source, received_at=now, **columns))
+    insert_events(conn, now, kind=kind, source=source, rows=[columns])
+
+
+def insert_events(
+    conn: Connection, now: dt.datetime, *, kind: str, source: str, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Record feedback events of one kind, one statement for all (each row's columns as
+    `insert_event` takes them; every row with the same columns)."""
+    values = [
+        {
+            "event_key": secrets.token_hex(16),
+            "occurred_at": now,
+            **columns,
+            "kind": kind,
+            "source": source,
+            "received_at": now,
+        }
+        for columns in rows
+    ]
+    conn.execute(_INSERT_EVENT, values)
+
+
+_INSERT_EVENT = insert(t.feedback_events)
 
 
 class Feedback(Repository):
@@ -180,41 +200,75 @@ class Feedback(Repository):
 
     def unsubscribe(self, token_key: str, campaign_id: int | None) -> tuple[Subscriber | None, bool]:
         """One-click unsubscribe: idempotent; returns the person and whether anything changed."""
-        return self._web_change(token_key, campaign_id, d.UNSUBSCRIBED, (d.ACTIVE,), "unsubscribe")
+        return self.unsubscribe_many([(token_key, campaign_id)])[0]
+
+    def unsubscribe_many(self, links: Sequence[tuple[str, int | None]]) -> list[tuple[Subscriber | None, bool]]:
+        """The one-click unsubscribes of many links (token key, campaign) in one write transaction:
+        for each, as `unsubscribe` answers it. The web server's concurrent ones share a commit."""
+        return self._web_changes(links, d.UNSUBSCRIBED, (d.ACTIVE,), "unsubscribe")
 
     def resubscribe(self, token_key: str, campaign_id: int | None) -> tuple[Subscriber | None, bool]:
         """Undo an unsubscribe made by mistake; a bounce or complaint is not undone here."""
-        return self._web_change(token_key, campaign_id, d.ACTIVE, (d.UNSUBSCRIBED,), "resubscribe")
+        return self._web_changes([(token_key, campaign_id)], d.ACTIVE, (d.UNSUBSCRIBED,), "resubscribe")[0]
 
-    def _web_change(self, token_key, campaign_id, status, from_states, kind):
+    def _web_changes(self, links, status, from_states, kind) -> list[tuple[Subscriber | None, bool]]:
+        """Whatever the batch's size, four statements: the changes (UPDATE … RETURNING the people
+        changed), the people not changed, the deliveries the links came from, the events."""
         now = self.db.now()
-        c = t.subscribers.c
+        keys = sorted({key for key, _campaign in links})
         with self.db.write() as conn:
-            # the common case in one statement: change the status and read the person back
-            row = conn.execute(
-                update(t.subscribers)
-                .where(and_(c.token_key == token_key, c.status.in_(from_states)))
-                .values(status=status, updated_at=now)
-                .returning(*SUBSCRIBER_COLUMNS)
-            ).first()
-            if row is None:  # unknown token, or nothing to change
-                row = conn.execute(select(*SUBSCRIBER_COLUMNS).where(c.token_key == token_key)).first()
-                return (Subscriber(*row) if row else None), False
-            subscriber = Subscriber(*row)
-            # linked to the delivery of the campaign whose link was used (found in the same
-            # statement), so the report still counts it after the person is forgotten
-            dl = t.deliveries.c
-            delivery = and_(dl.campaign_id == (campaign_id or 0), dl.subscriber_id == subscriber.id)
-            insert_event(
-                conn,
-                now,
-                kind=kind,
-                source="web",
-                campaign_id=select(dl.campaign_id).where(delivery).scalar_subquery(),
-                delivery_id=select(dl.id).where(delivery).scalar_subquery(),
-                subscriber_id=subscriber.id,
-            )
-        return subscriber, True
+            changed = {
+                row.token_key: Subscriber(*row)
+                for row in conn.execute(
+                    _CHANGE_STATUS, {"keys": keys, "from_states": from_states, "new_status": status, "changed_at": now}
+                )
+            }
+            found = dict(changed)
+            if rest := [key for key in keys if key not in changed]:  # unknown, forgotten, or nothing to change
+                found.update((row.token_key, Subscriber(*row)) for row in conn.execute(_PEOPLE, {"keys": rest}))
+            answers, events = [], []
+            for key, campaign_id in links:
+                subscriber = found.get(key)
+                first = changed.pop(key, None) is not None  # the same link twice in a batch changes once
+                answers.append((subscriber, first))
+                if first and subscriber is not None:
+                    events.append((subscriber.id, campaign_id or 0))
+            if events:
+                _insert_web_events(conn, now, kind, events)
+        return answers
+
+
+# The web changes' statements, built once: only their values change from one batch to the next.
+_SC = t.subscribers.c
+_CHANGE_STATUS = (
+    update(t.subscribers)
+    .where(
+        _SC.token_key.in_(bindparam("keys", expanding=True)), _SC.status.in_(bindparam("from_states", expanding=True))
+    )
+    .values(status=bindparam("new_status"), updated_at=bindparam("changed_at"))
+    .returning(*SUBSCRIBER_COLUMNS)
+)
+_PEOPLE = select(*SUBSCRIBER_COLUMNS).where(_SC.token_key.in_(bindparam("keys", expanding=True)))
+_DELIVERIES = select(t.deliveries.c.campaign_id, t.deliveries.c.subscriber_id, t.deliveries.c.id).where(
+    t.deliveries.c.subscriber_id.in_(bindparam("people", expanding=True)),
+    t.deliveries.c.campaign_id.in_(bindparam("campaigns", expanding=True)),
+)
+
+
+def _insert_web_events(conn: Connection, now: dt.datetime, kind: str, events: list[tuple[int, int]]) -> None:
+    """An event per (person, campaign), linked to the delivery of the campaign whose link was used
+    (when there is one), so the report still counts it after the person is forgotten."""
+    people, campaigns = sorted({p for p, _c in events}), sorted({c for _p, c in events})
+    delivery = {
+        (c, p): row_id for c, p, row_id in conn.execute(_DELIVERIES, {"people": people, "campaigns": campaigns})
+    }
+    rows = []
+    for person, campaign_id in events:
+        delivery_id = delivery.get((campaign_id, person))
+        rows.append(
+            {"subscriber_id": person, "campaign_id": campaign_id if delivery_id else None, "delivery_id": delivery_id}
+        )
+    insert_events(conn, now, kind=kind, source="web", rows=rows)
 
 
 def _seen(conn: Connection, message_key: str, now: dt.datetime) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -18,6 +18,7 @@ from newsletter.keys import TokenSigner
 from newsletter.message.composer import Outgoing
 from newsletter.sending.confirmations import Signups
 from newsletter.store import Store
+from newsletter.web.batches import Batches
 from newsletter.web.limits import RateLimit
 from newsletter.web.pages import Pages
 from newsletter.web.serving import ServeError
@@ -68,6 +69,7 @@ class Services:
     now: Callable[[], dt.datetime] | None = None  # the clock SNS messages are checked against
     signups: Signups | None = None  # with [signup] only
     limit: RateLimit | None = None  # the sign-up form's, with [signup] only (counted in the store)
+    batches: Batches = field(default_factory=Batches)  # concurrent one-click unsubscribes, one commit
 
 
 def services_of(request: Request) -> Services:

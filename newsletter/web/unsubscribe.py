@@ -174,8 +174,10 @@ async def unsubscribe(request: Request) -> Response:
     if request.path_params["token"] == PREVIEW_TOKEN:
         return page_of_a_test_copy(services)
     # Any POST to a genuine token unsubscribes: the RFC 8058 body (urlencoded or multipart)
-    # and the page's form alike. Link scanners send GET, never POST.
-    subscriber, _changed = await run_in_threadpool(services.store.feedback.unsubscribe, *read_token(services, request))
+    # and the page's form alike. Link scanners send GET, never POST. Concurrent ones are
+    # recorded together (one transaction, one commit), each answered once it is committed.
+    link = read_token(services, request)
+    subscriber, _changed = await services.batches.run(services.store.feedback.unsubscribe_many, link)
     if subscriber is None:
         return not_found()
     if subscriber.status != UNSUBSCRIBED:
