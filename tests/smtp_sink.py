@@ -7,7 +7,8 @@ It can refuse a seeded-random fraction of messages with a 4xx at the end of DATA
 logins, refuse named recipients with a 550 at RCPT TO, drop the connection after DATA and
 before its 354 (nothing of the message has left the client), and go down: new connections
 are closed at once and sessions get a 421 at their next command (an outage, or a server
-shutting down between transactions). Each can be changed while the server runs.
+shutting down between transactions). Each can be changed while the server runs. It offers
+PIPELINING (RFC 2920) unless told not to (`pipelining=False`), as real servers do.
 
 Use the `smtp_sink` fixture: `sink = smtp_sink(refuse_fraction=0.3, seed=1)` starts a
 server and returns its handler, which knows its `port`; every server started through
@@ -48,7 +49,8 @@ class Received:
 class SinkHandler:
     def __init__(self, *, refuse_fraction: float = 0.0, seed: int = 0, refuse_reply: str = THROTTLED,
                  mail_from_reply: str | None = None, credentials: tuple[str, str] | None = None,
-                 keep_raw: bool = True, refuse_recipients: tuple[str, ...] = (), drop_before_354: float = 0.0):
+                 keep_raw: bool = True, refuse_recipients: tuple[str, ...] = (), drop_before_354: float = 0.0,
+                 pipelining: bool = True):
         self.lock = threading.Lock()
         self.refuse_fraction = refuse_fraction
         self.refuse_reply = refuse_reply
@@ -59,6 +61,7 @@ class SinkHandler:
         self.refuse_recipients = {a.lower() for a in refuse_recipients}  # answered 550 at RCPT TO
         self.drop_before_354 = drop_before_354  # fraction of DATA commands met by a dropped connection
         self.down = False  # an outage: connections closed, sessions answered 421
+        self.pipelining = pipelining  # offered in EHLO (RFC 2920), as Postfix, Exim and SES do
         self.dropped = 0
         self.messages: list[Received] = []
         self.refused = 0  # messages refused at the end of DATA
@@ -67,6 +70,12 @@ class SinkHandler:
         self.port = 0
 
     # --- aiosmtpd hooks (run in the server's thread) ----------------------------------------
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads one command line at a time: pipelined ones wait their turn
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.down:

@@ -42,9 +42,16 @@ from newsletter.sending.campaign import (
 from newsletter.sending.pacing import Backoff, Progress, TokenBucket
 from newsletter.sending.providers.base import ProviderFactory, SendError
 from newsletter.store import Store, utcnow
+from newsletter.store.claims import Results
 
 UNAVAILABLE_ATTEMPTS = 3  # tries, about 2 s in all, before an unreachable provider pauses the campaign
 TRANSIENT_RUN = 10  # transient errors in a row, across recipients, that pause the campaign
+# A person who leaves is seen by the next turn of the ledger; when messages come back too
+# slowly for turns to be that frequent, the deliveries waiting for a thread are looked at
+# again at least this often (seconds), so nobody is sent to later than this after leaving.
+RECHECK = 0.1
+FLUSH = 0.05  # results are recorded at most this long after they came back (seconds)
+WAKE = 0.01  # the coordinator's longest sleep between looks at the clock (seconds)
 
 
 def send_issue(
@@ -186,6 +193,9 @@ class _Loop:
         self.others_in_flight = False
         self._lock = threading.Lock()
         self._transient_run = 0  # transient errors in a row, across every thread
+        self.in_flight: set[int] = set()  # claimed, not yet recorded (the coordinator's own)
+        self.handed: set[int] = set()  # in flight and handed to the provider (the threads add)
+        self.unwanted: dict[int, str] = {}  # in flight, whose person left since (the coordinator adds)
 
     def run(self) -> int:
         threads = [
@@ -193,37 +203,46 @@ class _Loop:
         ]
         for thread in threads:
             thread.start()
-        in_flight = 0
-        sent_total = 0
         # Few claimed at a time: a claimed delivery turns uncertain if the process is killed.
+        # Claimed again when half of them are back, so that a turn of the ledger (three
+        # statements, one commit) serves several messages.
         window = self.options.threads * 2
+        refill = max(1, window // 2)
+        held: list[_Result] = []  # results not yet recorded
+        held_since = last_look = self.clock()
         exhausted = False
+        sent_total = 0
         next_beat = self.clock() + HEARTBEAT
         try:
             while True:
-                batch = self._drain(timeout=0.0 if in_flight < window and not exhausted else 0.05)
-                in_flight -= len(batch)
-                want = 0 if (self.stop.is_set() or exhausted) else window - in_flight
-                if batch or want > 0:
-                    claimed = self._record(batch, claim=want)
-                    sent_total += sum(1 for r in batch if r.outcome == "sent")
-                    if want > 0 and not claimed:
+                now = self.clock()
+                claiming = not (exhausted or self.stop.is_set())
+                room = window - len(self.in_flight) + len(held)
+                if (
+                    (claiming and room >= refill)
+                    or (held and self._flush_due(held, held_since, refill, claiming, now))
+                    or (now - last_look >= RECHECK and self._not_handed(held))
+                ):
+                    claimed = self._turn(held, claim=room if claiming else 0)
+                    sent_total += sum(1 for r in held if r.outcome == "sent")
+                    held, last_look = [], now
+                    if claiming and room > 0 and not claimed:
                         exhausted = True
                     for item in claimed:
+                        self.in_flight.add(item.id)
                         self.jobs.put(item)
-                    in_flight += len(claimed)
-                if in_flight == 0 and (exhausted or self.stop.is_set()):
+                if not self.in_flight and (exhausted or self.stop.is_set()):
                     break
+                got = self._drain(timeout=0.0 if (claiming and room >= refill) else WAKE)
+                if got and not held:
+                    held_since = self.clock()
+                held += got
                 if self.clock() >= next_beat:
                     next_beat = self.clock() + HEARTBEAT
                     self._beat()
         except KeyboardInterrupt:
             self._halt("interrupted (Ctrl-C)")
-            while in_flight > 0:
-                batch = self._drain(timeout=0.5)
-                in_flight -= len(batch)
-                self._record(batch, claim=0)
-                sent_total += sum(1 for r in batch if r.outcome == "sent")
+            sent_total += self._finish_in_flight(held)
         finally:
             for _ in threads:
                 self.jobs.put(None)
@@ -235,6 +254,27 @@ class _Loop:
             # others may still hold deliveries: the campaign is done when the last one finishes
             self.others_in_flight = self.store.ledger.delivery_counts(self.campaign.id)[d.SENDING] > 0
         return sent_total
+
+    def _flush_due(self, held: list[_Result], since: float, refill: int, claiming: bool, now: float) -> bool:
+        """Whether to record what came back: after FLUSH at the latest (a result not recorded
+        turns uncertain if the process is killed) and, with nothing more to claim, as soon
+        as half the window or the whole of it is back."""
+        if now - since >= FLUSH:
+            return True
+        return not claiming and (len(held) >= refill or len(held) == len(self.in_flight))
+
+    def _not_handed(self, held: list[_Result]) -> bool:
+        back = {r.delivery_id for r in held}
+        return any(i not in self.handed and i not in back for i in self.in_flight)
+
+    def _finish_in_flight(self, held: list[_Result]) -> int:
+        sent = 0
+        while True:
+            sent += sum(1 for r in held if r.outcome == "sent")
+            self._turn(held, claim=0)
+            if not self.in_flight:
+                return sent
+            held = self._drain(timeout=0.5)
 
     def _beat(self) -> None:
         live = self.store.ledger.heartbeat(self.options.worker_name, self.campaign.id, LEASE)
@@ -251,14 +291,16 @@ class _Loop:
     def _drain(self, timeout: float) -> list[_Result]:
         batch: list[_Result] = []
         try:
-            batch.append(self.results.get(timeout=timeout))
+            batch.append(self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait())
             while True:
                 batch.append(self.results.get_nowait())
         except queue.Empty:
             pass
         return batch
 
-    def _record(self, batch: list[_Result], *, claim: int) -> list[Claimed]:
+    def _turn(self, batch: list[_Result], *, claim: int) -> list[Claimed]:
+        """Record `batch`, claim up to `claim` more and look again at the people of the
+        deliveries waiting for a thread: one turn of the ledger."""
         for r in batch:
             if r.outcome == "pause":
                 self._halt(r.detail)
@@ -268,21 +310,18 @@ class _Loop:
         def outcome(name: str) -> list[tuple[int, str]]:
             return [(r.delivery_id, r.detail) for r in batch if r.outcome == name]
 
-        sent, failed, uncertain, skipped = outcome("sent"), outcome("failed"), outcome("uncertain"), outcome("skipped")
         released = [r.delivery_id for r in batch if r.outcome in ("released", "pause")]
-        claimed = self.store.ledger.record_and_claim(
-            self.campaign.id,
-            self.options.worker_name,
-            claim,
-            sent=sent,
-            failed=failed,
-            uncertain=uncertain,
-            released=released,
-            skipped=skipped,
-        )
+        results = Results(outcome("sent"), outcome("failed"), outcome("uncertain"), released, outcome("skipped"))
+        for r in batch:
+            self.in_flight.discard(r.delivery_id)
+            self.handed.discard(r.delivery_id)
+            self.unwanted.pop(r.delivery_id, None)
+        recheck = sorted(i for i in self.in_flight if i not in self.handed)
+        turn = self.store.ledger.turn(self.campaign.id, self.options.worker_name, claim, results, recheck)
+        self.unwanted.update(turn.unwanted)
         if batch:
-            self.progress.advance(len(sent) + len(failed) + len(uncertain))
-        return claimed
+            self.progress.advance(len(results.sent) + len(results.failed) + len(results.uncertain))
+        return turn.claimed
 
     def _worker(self) -> None:
         provider = None
@@ -317,9 +356,10 @@ class _Loop:
             attempt += 1
             if not self.bucket.acquire(self.stop):
                 return _Result(job.id, "released", "stopped before sending")
-            # the person may have left since the claim: the last look before the handover
-            if reason := self.store.ledger.still_wanted(job.id):
+            # the person may have left since the claim: the ledger's last turn looked again
+            if (reason := self.unwanted.get(job.id)) is not None:
                 return _Result(job.id, "skipped", reason)
+            self.handed.add(job.id)
             try:
                 message_id = provider.send(message)
             except SendError as exc:

@@ -68,10 +68,8 @@ def _who(ready: Ready, found: Plan) -> Iterator[tuple[str, str, str, str, str | 
         states = [d.PENDING]
         states += [d.UNCERTAIN] if options.resend_uncertain else []
         states += [d.FAILED] if options.retry_failed else []
-        for _id, variant, _language, email, name, token_key, reason, _attrs in store.ledger.waiting(
-            found.campaign.id, states
-        ):
-            yield variant, email, name, token_key, reason
+        for w in store.ledger.waiting(found.campaign.id, states):
+            yield w.variant, w.email or "", w.name or "", w.token_key or "", w.reason
         return
     choose = variant_chooser(ready.build.config)
     for person in store.campaigns.newcomers(

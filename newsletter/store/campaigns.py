@@ -19,6 +19,9 @@ from newsletter.keys import email_hash
 from newsletter.store.database import Repository, suppressed_hashes
 
 PAGE = 5000  # members read at a time: memory stays flat however long the lists are
+# deliveries written by one INSERT of many rows (one statement, where an executemany is one
+# per row); 7 values a row stay under SQLite's 32,766 parameters
+ROWS_PER_INSERT = 1000
 
 
 @dataclass
@@ -233,13 +236,11 @@ class Campaigns(Repository):
                     "updated_at": now,
                 }
             )
-            if len(batch) >= PAGE:
-                conn.execute(insert(t.deliveries), batch)
-                result.added += len(batch)
+            if len(batch) >= ROWS_PER_INSERT:
+                result.added += _insert_deliveries(conn, batch)
                 batch = []
         if batch:
-            conn.execute(insert(t.deliveries), batch)
-            result.added += len(batch)
+            result.added += _insert_deliveries(conn, batch)
         return result
 
     def _candidates(
@@ -315,3 +316,8 @@ class Campaigns(Repository):
                 .where(and_(t.deliveries.c.campaign_id == campaign_id, t.deliveries.c.state == d.PENDING))
                 .values(state=d.SKIPPED, last_error="the campaign was cancelled", updated_at=self.db.now())
             ).rowcount
+
+
+def _insert_deliveries(conn: Connection, rows: list[dict]) -> int:
+    conn.execute(insert(t.deliveries).values(rows))
+    return len(rows)

@@ -12,17 +12,16 @@ import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import and_, func, insert, select, text, update
 
 import newsletter.store.tables as t
 from newsletter import domain as d
-from newsletter.audience.selection import Standing, decide
 from newsletter.domain import Claimed
 from newsletter.errors import NewsletterError
-from newsletter.store.database import Repository, load_attributes, redact
+from newsletter.store import claims
+from newsletter.store.claims import Results, Turn, Waiting
+from newsletter.store.database import Repository
 
 
 class SenderBusy(NewsletterError):
@@ -145,152 +144,47 @@ class Ledger(Repository):
         released: Sequence[int] = (),
         skipped: Sequence[tuple[int, str]] = (),
     ) -> list[Claimed]:
-        """Record results and claim the next deliveries, in one transaction (one commit).
+        """Record results and claim the next deliveries, in one transaction: `turn` without a
+        second look at deliveries claimed before."""
+        results = Results(sent, failed, uncertain, released, skipped)
+        return self.turn(campaign_id, worker, limit, results).claimed
 
-        `sent`: (delivery id, provider message id); `failed`/`uncertain`: (id, error);
-        `released`: claimed but never handed to the provider, back to pending; `skipped`:
-        (id, reason) claimed but no longer wanted. Then up to `limit` pending deliveries become
-        `sending`, claimed by `worker`. On PostgreSQL the claim skips rows other senders hold
-        (FOR UPDATE SKIP LOCKED). Deliveries whose person is gone, no longer active or off the
-        campaign's lists are marked skipped instead of claimed, and the claim goes on past them.
-        """
+    def turn(
+        self, campaign_id: int | None, worker: str, limit: int, results: Results, recheck: Sequence[int] = ()
+    ) -> Turn:
+        """One turn of a sender, in one transaction (one commit) of at most three statements
+        whatever the batch's size: record `results`, claim up to `limit` pending deliveries
+        (`sending`, claimed by `worker`; on PostgreSQL skipping rows other senders hold), and
+        look again at the people of `recheck` (claimed earlier, not yet handed to the
+        provider). Deliveries whose person is gone, no longer active or off the campaign's
+        lists are marked skipped instead of claimed, and the claim goes on past them; among
+        `recheck`, they are returned as `unwanted` (id → reason), for the sender to skip."""
         now = self.db.now()
-        with self.db.write() as conn:
-            self._record(conn, now, sent, failed, uncertain, released, skipped)
-            if campaign_id is None or limit <= 0:
-                return []
-            return self._claim(conn, now, campaign_id, limit, worker)
-
-    def _record(self, conn: Connection, now, sent, failed, uncertain, released, skipped=()) -> None:
-        if sent:
-            conn.execute(
-                update(t.deliveries)
-                .where(t.deliveries.c.id == bindparam("delivery_id"))
-                .values(
-                    state=d.SENT,
-                    provider_message_id=bindparam("message_id"),
-                    sent_at=now,
-                    updated_at=now,
-                    last_error=None,
-                ),
-                [{"delivery_id": d, "message_id": m} for d, m in sent],
-            )
-        for state, items in ((d.FAILED, failed), (d.UNCERTAIN, uncertain), (d.SKIPPED, skipped)):
-            if items:
-                query = update(t.deliveries).where(t.deliveries.c.id == bindparam("delivery_id"))
-                if state == d.SKIPPED:  # never handed over: the attempt does not count
-                    query = query.values(attempts=t.deliveries.c.attempts - 1)
-                conn.execute(
-                    query.values(state=state, last_error=bindparam("error"), updated_at=now),
-                    [{"delivery_id": i, "error": redact(e, 2000)} for i, e in items],
-                )
-        if released:
-            conn.execute(
-                update(t.deliveries)
-                .where(and_(t.deliveries.c.id.in_(list(released)), t.deliveries.c.state == d.SENDING))
-                .values(state=d.PENDING, attempts=t.deliveries.c.attempts - 1, updated_at=now)
-            )
-
-    def _claim(self, conn: Connection, now, campaign_id: int, limit: int, worker: str) -> list[Claimed]:
-        state = conn.execute(select(t.campaigns.c.state).where(t.campaigns.c.id == campaign_id)).scalar()
-        if state == d.CAMPAIGN_CANCELLED:
-            return []
         claimed: list[Claimed] = []
-        while len(claimed) < limit:
-            pending = (
-                select(t.deliveries.c.id)
-                .where(and_(t.deliveries.c.campaign_id == campaign_id, t.deliveries.c.state == d.PENDING))
-                .order_by(t.deliveries.c.id)
-                .limit(limit - len(claimed))
-            )
-            if conn.dialect.name == "postgresql":
-                pending = pending.with_for_update(skip_locked=True)
-            candidates = [row[0] for row in conn.execute(pending)]
-            if not candidates:
-                break
-            # The state guard makes the claim safe on SQLite too, where the SELECT above takes no
-            # lock: a concurrent claimer that got there first leaves those rows out of RETURNING.
-            ids = [
-                row[0]
-                for row in conn.execute(
-                    update(t.deliveries)
-                    .where(and_(t.deliveries.c.id.in_(candidates), t.deliveries.c.state == d.PENDING))
-                    .values(
-                        state=d.SENDING,
-                        claimed_by=worker,
-                        claimed_at=now,
-                        attempts=t.deliveries.c.attempts + 1,
-                        updated_at=now,
-                    )
-                    .returning(t.deliveries.c.id)
-                )
-            ]
-            if not ids:
-                break
-            gone: list[tuple[int, str]] = []
-            for delivery_id, variant, language, address, name, token_key, reason, attrs in self._recipients(conn, ids):
-                if reason is not None:
-                    gone.append((delivery_id, reason))
-                else:
-                    claimed.append(Claimed(delivery_id, variant, language, address, name or "", token_key, attrs))
-            self._record(conn, now, (), (), (), (), gone)
-        return claimed
+        unwanted: dict[int, str] = {}
+        writes = bool(results) or (campaign_id is not None and limit > 0)
+        with self.db.write() if writes else self.db.read() as conn:
+            claims.record(conn, now, results)
+            if campaign_id is None:
+                return Turn(claimed, unwanted)
+            ids = claims.claim(conn, now, campaign_id, limit, worker) if limit > 0 else []
+            looked = claims.recipients(conn, [*ids, *recheck])
+            fresh = set(ids)
+            while True:
+                gone = [(w.id, w.reason) for w in looked if w.id in fresh and w.reason is not None]
+                claimed += [w.claimed() for w in looked if w.id in fresh and w.reason is None]
+                unwanted.update((w.id, w.reason) for w in looked if w.id not in fresh and w.reason is not None)
+                if not gone:
+                    break
+                claims.record(conn, now, Results(skipped=gone))
+                ids = claims.claim(conn, now, campaign_id, limit - len(claimed), worker)
+                looked, fresh = claims.recipients(conn, ids), set(ids)
+        claimed.sort(key=lambda c: c.id)
+        return Turn(claimed, unwanted)
 
-    def _recipients(self, conn: Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-        """(delivery id, variant, language, address, name, token key, reason not to send or None,
-        the person's attributes)."""
-        dl, s = t.deliveries.c, t.subscribers.c
-        on_its_lists = exists().where(
-            and_(
-                t.campaign_lists.c.campaign_id == dl.campaign_id,
-                t.list_members.c.list_id == t.campaign_lists.c.list_id,
-                t.list_members.c.subscriber_id == dl.subscriber_id,
-            )
-        )
-        rows = conn.execute(
-            select(
-                dl.id,
-                dl.variant,
-                dl.language,
-                s.email,
-                s.name,
-                s.token_key,
-                s.status,
-                on_its_lists,
-                s.attributes,
-                t.campaigns.c.state,
-            )
-            .select_from(t.deliveries.join(t.campaigns).outerjoin(t.subscribers, dl.subscriber_id == s.id))
-            .where(dl.id.in_(list(ids)))
-            .order_by(dl.id)
-        ).all()
-        out = []
-        for (
-            delivery_id,
-            variant,
-            language,
-            address,
-            name,
-            token_key,
-            status,
-            member,
-            attributes,
-            campaign_state,
-        ) in rows:
-            standing = Standing(
-                None if address is None else status,
-                language,
-                on_lists=bool(member),
-                cancelled=campaign_state == d.CAMPAIGN_CANCELLED,
-                variant=variant,
-            )
-            reason = decide(standing).reason
-            out.append((delivery_id, variant, language, address, name, token_key, reason, load_attributes(attributes)))
-        return out
-
-    def waiting(self, campaign_id: int, states: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-        """The deliveries in `states` as a claim would see them: (delivery id, variant, language,
-        address, name, token key, reason not to send or None, attributes). Writes nothing."""
+    def waiting(self, campaign_id: int, states: Sequence[str]) -> Iterator[Waiting]:
+        """The deliveries in `states` as a claim would see them, each with the reason not to send
+        it or None. Writes nothing."""
         dl = t.deliveries.c
         with self.db.read() as conn:
             last_id = 0
@@ -303,13 +197,7 @@ class Ledger(Repository):
                 ).scalars()
             ):
                 last_id = ids[-1]
-                yield from self._recipients(conn, ids)
-
-    def still_wanted(self, delivery_id: int) -> str | None:
-        """Why a claimed delivery should not go out after all (its person left meanwhile), or None."""
-        with self.db.read() as conn:
-            rows = self._recipients(conn, [delivery_id])
-        return rows[0][6] if rows else "the delivery is gone"
+                yield from claims.recipients(conn, ids)
 
     def delivery_counts(self, campaign_id: int) -> dict[str, int]:
         with self.db.read() as conn:

@@ -58,18 +58,11 @@ class SMTPProvider:
         stage = "before the message"
         try:
             # with [bounces], the VERP address naming this delivery: bounces come back to it
-            code, reply = conn.mail(message.return_path or message.sender)
-            if code != 250:
-                raise self._reset(_refused(code, reply, "MAIL FROM"))
-            code, reply = conn.rcpt(message.recipient)
-            if code not in (250, 251):
-                raise self._reset(_refused(code, reply, "RCPT TO"))
-            # DATA by hand: until the server's 354 nothing of the message has left, so a
-            # connection lost before it is a plain retry, never an uncertain delivery
-            conn.putcmd("data")
-            code, reply = conn.getreply()
-            if code != 354:
-                raise self._reset(_refused(code, reply, "DATA"))
+            envelope = (_plain(message.return_path or message.sender), _plain(message.recipient))
+            if conn.has_extn("pipelining"):
+                self._envelope_pipelined(conn, *envelope)
+            else:
+                self._envelope(conn, *envelope)
             stage = "after the message was handed over"
             conn.send(_dot_stuffed(message.data))
             code, reply = conn.getreply()
@@ -86,6 +79,40 @@ class SMTPProvider:
             if stage == "before the message":
                 raise SendError(f"SMTP connection lost {stage}: {exc}", retryable=True) from exc
             raise SendError(f"SMTP connection lost {stage}; it may have been delivered: {exc}", uncertain=True) from exc
+
+    def _envelope(self, conn: smtplib.SMTP, sender: str, recipient: str) -> None:
+        """MAIL FROM, RCPT TO and DATA one at a time, each waiting for its reply."""
+        code, reply = conn.mail(sender)
+        if code != 250:
+            raise self._reset(_refused(code, reply, "MAIL FROM"))
+        code, reply = conn.rcpt(recipient)
+        if code not in (250, 251):
+            raise self._reset(_refused(code, reply, "RCPT TO"))
+        # DATA by hand: until the server's 354 nothing of the message has left, so a
+        # connection lost before it is a plain retry, never an uncertain delivery
+        conn.putcmd("data")
+        code, reply = conn.getreply()
+        if code != 354:
+            raise self._reset(_refused(code, reply, "DATA"))
+
+    def _envelope_pipelined(self, conn: smtplib.SMTP, sender: str, recipient: str) -> None:
+        """The three commands in one write and their three replies read after (RFC 2920, when
+        the server offers PIPELINING): one round trip instead of three. The message itself
+        still waits for the 354, so a connection lost before it remains a plain retry."""
+        conn.send(f"mail FROM:<{sender}>\r\nrcpt TO:<{recipient}>\r\ndata\r\n")
+        mail, rcpt, data = conn.getreply(), conn.getreply(), conn.getreply()
+        if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+            # a server that should have refused DATA (no valid recipient) and did not: end
+            # the empty message without content; it has no recipient to deliver it to
+            conn.send(".\r\n")
+            conn.getreply()
+        for (code, reply), step, accepted in (
+            (mail, "MAIL FROM", (250,)),
+            (rcpt, "RCPT TO", (250, 251)),
+            (data, "DATA", (354,)),
+        ):
+            if code not in accepted:
+                raise self._reset(_refused(code, reply, step))
 
     def _reset(self, error: SendError) -> SendError:
         """After a refusal: RSET for the next message, or a fresh connection if that fails."""
@@ -109,9 +136,27 @@ class SMTPProvider:
         self._drop()
 
 
+_NOT_IN_AN_ADDRESS = re.compile(r"[\x00-\x1f\x7f<>]")
+
+
+def _plain(address: str) -> str:
+    """An envelope address as it is: smtplib would quietly cut one with a line break (or any
+    control character) to its first part and send to that. Checked, it goes on the wire in
+    angle brackets as it is (smtplib's quoteaddr parses it again: a quarter of the cost of
+    the whole envelope)."""
+    if _NOT_IN_AN_ADDRESS.search(address):
+        raise SendError("SMTP: the address holds a control character or an angle bracket; not sent")
+    return address
+
+
 def _dot_stuffed(data: bytes) -> bytes:
-    """The message as smtplib's data() carries it: leading dots doubled, then the final dot."""
-    data = re.sub(rb"(?m)^\.", b"..", data)
+    """The message as smtplib's data() carries it: leading dots doubled, then the final dot.
+    The composer ends every line with CRLF, so a bytes replace does it (a regex over the
+    60 KB took half a millisecond); a bare LF before a dot falls back to the regex."""
+    if data.count(b"\n.") == data.count(b"\r\n."):
+        data = (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
+    else:
+        data = re.sub(rb"(?m)^\.", b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
