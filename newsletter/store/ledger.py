@@ -15,11 +15,11 @@ from pathlib import Path
 
 from sqlalchemy import and_, func, insert, select, text, update
 
+import newsletter.store.claims as claims
 import newsletter.store.tables as t
 from newsletter import domain as d
 from newsletter.domain import Claimed
 from newsletter.errors import NewsletterError
-from newsletter.store import claims
 from newsletter.store.claims import Results, Turn, Waiting
 from newsletter.store.database import Repository
 
