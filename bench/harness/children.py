@@ -13,10 +13,14 @@ import subprocess
 import sys
 
 from bench.harness import ROOT
+from bench.harness.trees import active
 
 
 def module_command(module: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", module, *args]
+    # measuring another code tree (bench/harness/trees.py): -P keeps this root, and its own
+    # `newsletter`, off the front of sys.path; PYTHONPATH gives the tree's and this bench
+    safe_path = ["-P"] if active() is not None else []
+    return [sys.executable, *safe_path, "-m", module, *args]
 
 
 def run_json(module: str, *args: str, env: dict[str, str], timeout: float = 1800) -> dict:
@@ -63,10 +67,12 @@ class LineChild:
 
 
 class SMTPSink(LineChild):
-    """bench/harness/sink.py as a child process."""
+    """bench/harness/sink.py as a child process; `stock`: aiosmtpd unmodified (DATA line by
+    line, no PIPELINING), for comparison."""
 
-    def __init__(self):
-        super().__init__("bench.harness.sink")
+    def __init__(self, stock: bool = False):
+        super().__init__("bench.harness.sink", *(["--stock"] if stock else []))
+        self.stock = stock
 
 
 class SESStub(LineChild):

@@ -1,7 +1,10 @@
 """Throwaway projects with their own SQLite store, filled with subscribers.
 
-`write_project` writes a newsletter.toml (templates pointing to this repository, like the
-tests' Project helper) and links the year-end issue into issues/. `make_project` also
+`write_project` writes a newsletter.toml as a user must for a real send: the repository's
+own, its placeholder domain (news.example.org, which a real send refuses in `base_url` and
+`[email] from`) replaced by the organisation's, templates pointing to the code tree's
+(like the tests' Project helper), and links the year-end issue into issues/. The code tree
+is this repository's, or the revision a side-by-side run measures (bench/harness/trees.py). `make_project` also
 imports COUNT fictional subscribers (every other one Arabic) onto the list "main" with
 `newsletter subscribers import`, in a child process as a user would.
 """
@@ -14,10 +17,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.harness import ROOT
 from bench.harness.launcher import newsletter
+from bench.harness.trees import code_root
 
-YEAR_END = ROOT / "issues" / "2022-12-year-end"
 ISSUE = "issues/2022-12-year-end"
 LIST = "main"
 # Used only when NEWSLETTER_SECRET_KEY is not already set; the bench's throwaway stores only.
@@ -43,14 +45,15 @@ def bench_env() -> dict[str, str]:
 def write_project(root: Path, extra_toml: str = "") -> Path:
     """newsletter.toml + the issue link, as tests/conftest.py's Project does. Returns the config path."""
     root.mkdir(parents=True, exist_ok=True)
-    base = (ROOT / "newsletter.toml").read_text(encoding="utf-8").replace("news.example.org", DOMAIN)
-    base = base.replace('layout = "bilingual"', f'layout = "bilingual"\ntemplates = "{ROOT / "templates"}"', 1)
+    code = code_root()
+    base = (code / "newsletter.toml").read_text(encoding="utf-8").replace("news.example.org", DOMAIN)
+    base = base.replace('layout = "bilingual"', f'layout = "bilingual"\ntemplates = "{code / "templates"}"', 1)
     config_path = root / "newsletter.toml"
     config_path.write_text(base + "\n" + extra_toml, encoding="utf-8")
     (root / "issues").mkdir(exist_ok=True)
     issue = root / "issues" / "2022-12-year-end"
     if not issue.exists():
-        issue.symlink_to(YEAR_END, target_is_directory=True)
+        issue.symlink_to(code / ISSUE, target_is_directory=True)
     return config_path
 
 
