@@ -13,6 +13,12 @@ active and new addresses (bench.signup); and the peak memory of importing a 200 
 (bench.imports), and reading every message of the bounce corpus (bench.bounces).
 `python -m bench.ses --profile 4` and
 `python -m bench.unsubscribe --profile cpu` show where the CPU goes.
+
+`python -m bench --against REV [--only smtp,ses,…] [--runs N]` runs measures side by side
+against git revision REV's code instead (bench/against.py), writing dist/bench-against-REV.*;
+a full run's docs/benchmarks.md ends with the newest of those sections. The SMTP measure
+counts the SQL statements of the whole send (bench/harness/sqlcount.py); `--stock-sink`
+runs it against aiosmtpd unmodified rather than the bench's sink (bench/harness/sink.py).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from bench.harness.postgres import Postgres, pg_bin
 from bench.imports import bench_import
 from bench.memory import bench_memory
 from bench.send import bench_dry_run, bench_smtp
+from bench.side_by_side import latest_section
 from bench.ses import bench_ses, profile_ses
 from bench.signup import bench_signup_timing
 from bench.startup import bench_startup
@@ -99,7 +106,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes in all (CI): writes dist/ only")
     parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
                         help="profiled runs (cProfile) of the SES and unsubscribe benchmarks; auto: when a full run misses a target")
+    parser.add_argument("--against", metavar="REV", help="side by side: the same measures against git revision REV's code "
+                        "and the working tree (bench/against.py); writes dist/bench-against-REV.json and .md")
+    parser.add_argument("--only", metavar="NAMES", help="with --against: the measures, comma-separated, among smtp, ses, "
+                        "unsubscribe, startup, build, compose (default: smtp,ses,unsubscribe,startup)")
+    parser.add_argument("--runs", type=int, default=None, help="with --against: runs per side (default 3, --quick 1)")
+    parser.add_argument("--stock-sink", action="store_true", help="send to aiosmtpd unmodified (DATA line by line, "
+                        "no PIPELINING) instead of the bench's sink, for comparison")
     args = parser.parse_args()
+    if (args.only or args.runs) and not args.against:
+        parser.error("--only and --runs go with --against")
+    if args.against:
+        from bench import against
+
+        against.main(args.against, args.only, args.quick, args.runs, args.stock_sink, (machine(), load))
+        return
     sizes = QUICK if args.quick else FULL
     repeat = args.repeat or sizes["build_repeat"]
     started = time.perf_counter()
@@ -120,7 +141,7 @@ def main() -> None:
     report["dry_run"] = bench_dry_run(sizes["dry_run_recipients"], sizes["dry_run_runs"], log=log)
     report["load_average"]["before_smtp"] = load()
     log(f"sending {sizes['smtp_messages']} messages to an SMTP sink at 500/s …")
-    report["smtp"] = bench_smtp(sizes["smtp_messages"], sizes["smtp_runs"], rate=500, workers=4, log=log)
+    report["smtp"] = bench_smtp(sizes["smtp_messages"], sizes["smtp_runs"], rate=500, workers=4, log=log, stock_sink=args.stock_sink)
     pg = Postgres()
     try:
         report["load_average"]["before_ses"] = load()
@@ -160,7 +181,8 @@ def main() -> None:
     report["load_average"]["end"] = load()
     report["total_s"] = time.perf_counter() - started
 
-    lines, written = bench_report.write(report)
+    # a full run's page ends with the newest side-by-side section (bench/against.py)
+    lines, written = bench_report.write(report, [] if args.quick else latest_section())
     print("\n".join(lines))
     print(f"wrote {' and '.join(str(path.relative_to(ROOT)) for path in written)} in {report['total_s']:.0f} s")
 

@@ -14,6 +14,7 @@ import json
 import statistics
 import subprocess
 import time
+from pathlib import Path
 
 from bench.harness import ROOT
 from bench.startup import NODE_DIR, mjml_sources, reference_compiler, reference_version
@@ -37,19 +38,18 @@ def median_ms(fn, repeat: int) -> tuple[float, list[float]]:
     return statistics.median(samples), samples
 
 
-def bench_build(repeat: int) -> dict:
-    config = load_config(find_config(ISSUE))
+def bench_build(repeat: int, issue: Path = ISSUE) -> dict:
+    config = load_config(find_config(issue))
     results: dict[str, float] = {}
 
     def one(name: str):
         problems = Problems()
-        issue = load_issue(ISSUE, config, problems)
-        letters = assemble(issue, config)
+        letters = assemble(load_issue(issue, config, problems), config)
         render.render_variants(letters, config, problems, only=[name])
 
     for name in render.variant_names(config):
         results[name], _ = median_ms(lambda: one(name), repeat)
-    results["all three (one build_issue call)"], _ = median_ms(lambda: build_issue(ISSUE), repeat)
+    results["all three (one build_issue call)"], _ = median_ms(lambda: build_issue(issue), repeat)
     return results
 
 
@@ -105,4 +105,14 @@ def bench_mjml(repeat: int = 50, log=print) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps({"build_ms": bench_build(10), "mjml": bench_mjml(10)}, indent=2))
+    import argparse
+
+    parser = argparse.ArgumentParser(description="building the year-end letter alone (python -m bench runs it with the rest)")
+    parser.add_argument("--issue", type=Path, default=ISSUE, help="the issue folder (a side-by-side run: the other tree's)")
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--build-only", action="store_true", help="one JSON line, the build alone (no mjml comparison)")
+    args = parser.parse_args()
+    if args.build_only:
+        print(json.dumps({"build_ms": bench_build(args.repeat, args.issue)}))
+    else:
+        print(json.dumps({"build_ms": bench_build(args.repeat), "mjml": bench_mjml(args.repeat)}, indent=2))

@@ -62,3 +62,17 @@ def bench_compose(issue: Path, messages: int, runs: int) -> dict:
             "ratio_to_target": median / TARGET,
         }
     return {"messages_per_run": messages, "runs": runs, "target_per_s": TARGET, "variants": results}
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    from bench.harness import ROOT
+
+    parser = argparse.ArgumentParser(description="composing messages alone (python -m bench runs it with the rest)")
+    parser.add_argument("--issue", type=Path, default=ROOT / "issues" / "2022-12-year-end")
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    print(json.dumps(bench_compose(args.issue, args.messages, args.runs)))

@@ -13,7 +13,7 @@ from bench.signup import markdown_signup_timing
 from bench.startup import markdown_startup
 
 
-def write(report: dict) -> tuple[list[str], list[Path]]:
+def write(report: dict, extra: list[str] = ()) -> tuple[list[str], list[Path]]:
     """Writes dist/bench.json and docs/benchmarks.md; a quick run (CI's) writes dist/bench-quick.json
     and dist/benchmarks-quick.md instead, so that docs/ keeps the full-size figures. Returns the
     markdown's lines and the files written."""
@@ -23,7 +23,7 @@ def write(report: dict) -> tuple[list[str], list[Path]]:
     for path in (data, page):
         path.parent.mkdir(exist_ok=True)
     data.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    lines = markdown(report)
+    lines = markdown(report) + list(extra)
     page.write_text("\n".join(lines), encoding="utf-8")
     return lines, [data, page]
 
@@ -153,8 +153,7 @@ def markdown_smtp(m: dict) -> list[str]:
         "the recipients into the ledger + sending). Median of"
         f" {m['runs']} run{'s' if m['runs'] != 1 else ''}, a fresh project each.",
         "",
-        "| | median |",
-        "|---|---:|",
+        "| | median |", "|---|---:|",
         f"| delivered | {m['delivered']:,.0f} of {m['messages']:,} |",
         f"| delivered per second | {m['rate']:.0f}/s |",
         f"| fraction of the 500/s rate | {m['fraction_of_rate']:.1%} |",
@@ -164,7 +163,8 @@ def markdown_smtp(m: dict) -> list[str]:
         f"| whole command (interpreter, build, freeze, send) | {m['wall_s']:.1f} s |",
         f"| sender CPU (user + sys) | {m['cpu_s']:.1f} s ({m['cpu_ms_per_message']:.2f} ms/message; "
         f"user {m['user_s']:.1f} s, sys {m['sys_s']:.1f} s) |",
-        f"| sink CPU (its own process) | {m['sink_cpu_s']:.1f} s ({m['sink_cpu_ms_per_message']:.2f} ms/message) |",
+        f"| sink CPU (its own process) | {m['sink_cpu_s']:.1f} s ({m['sink_cpu_ms_per_message']:.2f} ms/message; {m.get('sink', 'aiosmtpd')}) |",
+        f"| SQL statements (whole command; bench/harness/sqlcount.py) | {m.get('sql_per_message', float('nan')):.2f}/message |",
         "",
         f"Target: at least 90 % of the configured rate: {_meets(m['fraction_of_rate'] >= 0.9)}.",
         "",

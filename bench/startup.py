@@ -117,6 +117,16 @@ def _timed(command: list[str], cwd: Path, env: dict[str, str], limit: float = 12
     return elapsed
 
 
+def startup_once(tree: Path, out: Path) -> dict:
+    """`python -m newsletter --help` and `… build` of the year-end issue, once each, run from
+    the code tree `tree` (its issues/ and newsletter.toml) with os.environ as it is (the side
+    a side-by-side run measures sets PYTHONPATH): wall seconds. `python -m`, not the console
+    script, whose entry point is this tree's."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    command = [sys.executable, "-m", "newsletter"]
+    return {"help_s": _timed([*command, "--help"], tree, env), "build_s": _timed([*command, "build", ISSUE, "--out", str(out)], tree, env)}
+
+
 def bench_startup(runs: int = RUNS, log=print) -> dict:
     reference = reference_compiler(log)
     with tempfile.TemporaryDirectory(prefix="newsletter-bench-startup-") as tmp:
