@@ -16,12 +16,12 @@ import threading
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from smtp_sink import smtp_sink  # noqa: F401 - fixture
 
 from newsletter.config.delivery import SMTPSettings
 from newsletter.message.composer import Outgoing
 from newsletter.sending.providers.base import SendError
 from newsletter.sending.providers.smtp import SMTPProvider, _dot_stuffed
-from smtp_sink import smtp_sink  # noqa: F401 - fixture
 
 MESSAGE = b"From: news@example.org\r\nTo: {to}\r\nSubject: hello\r\n\r\n.a line starting with a dot\r\nbye\r\n"
 

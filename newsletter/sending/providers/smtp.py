@@ -150,13 +150,10 @@ def _plain(address: str) -> str:
 
 
 def _dot_stuffed(data: bytes) -> bytes:
-    """The message as smtplib's data() carries it: leading dots doubled, then the final dot.
-    The composer ends every line with CRLF, so a bytes replace does it (a regex over the
-    60 KB took half a millisecond); a bare LF before a dot falls back to the regex."""
-    if data.count(b"\n.") == data.count(b"\r\n."):
-        data = (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
-    else:
-        data = re.sub(rb"(?m)^\.", b"..", data)
+    """The message as smtplib's data() carries it: leading dots doubled (a dot at the start or
+    after any LF, what its regex's `^` matches), then the final dot; bytes.replace does it
+    in a fraction of the regex's half millisecond over 60 KB."""
+    data = (b"." if data.startswith(b".") else b"") + data.replace(b"\n.", b"\n..")
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
