@@ -44,7 +44,11 @@ def form_fields(body: bytes) -> dict[str, str]:
 def html_page(
     pages: Pages, blocks: list[Block], *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return HTMLResponse(pages.html(blocks), status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+    return html_answer(pages.html(blocks), status=status, headers=headers)
+
+
+def html_answer(html: str, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
 
 
 def not_found() -> Response:

@@ -18,6 +18,7 @@ in real letters and changes nothing.
 from __future__ import annotations
 
 import secrets
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -40,13 +41,14 @@ from newsletter.keys import (
 )
 from newsletter.languages import BOTH, LANGUAGES, Language, word
 from newsletter.message.composer import PREVIEW_TOKEN
-from newsletter.web.answers import form_fields, html_page, not_found, read_body, too_large
-from newsletter.web.pages import Block, received, shown_address
+from newsletter.web.answers import form_fields, html_answer, html_page, not_found, read_body, too_large
+from newsletter.web.pages import Block, Pages, received, shown_address
 from newsletter.web.services import Services, services_of
 
 MAX_FORM_BODY = 16 * 1024  # the one-click body is 26 bytes; the page's forms are as small
 
 Form = Callable[[Language], dict[str, Any]]  # a form of the page, made in each of its languages
+FormsOf = Callable[[Services, Subscriber, str], tuple[Form, ...]]  # a page's forms for a reader and token
 
 
 def no_key() -> str:
@@ -76,19 +78,44 @@ def reader_languages(config: Config, chosen: str | None) -> list[Language]:
 
 
 def page(
-    services: Services, subscriber: Subscriber, key: str, forms: tuple[Form, ...] = (), *, extra: str | None = None
+    services: Services,
+    subscriber: Subscriber,
+    token: str,
+    key: str,
+    forms: tuple[FormsOf, ...] = (),
+    *,
+    extra: str | None = None,
 ) -> Response:
     """A block per language of the reader's letter: the sentence `key` about `subscriber` (their
-    address masked), the sentence `extra`, and the forms, each in that language."""
+    address masked), the sentence `extra`, and the forms (posted to `token`'s paths), each in that
+    language. Rendered once per kind of page; the reader's address and token put in its copy."""
+    kinds = _rendered.setdefault(services.pages, {})
+    kind = (subscriber.language, subscriber.status, key, forms, extra)
+    if (html := kinds.get(kind)) is None:
+        html = kinds[kind] = _render(services, subscriber, key, forms, extra)
+    # the address last: nothing is looked for in what it puts in
+    html = html.replace(TOKEN, escape(token)).replace(ADDRESS, shown_address(subscriber.email))
+    return html_answer(html)
+
+
+# Where the reader's own parts go in a page's rendering: the template escapes neither mark, and
+# what replaces them is escaped as the template would have (the token is a path segment of a form).
+ADDRESS, TOKEN = "\x00address\x00", "\x00token\x00"
+_rendered: weakref.WeakKeyDictionary[Pages, dict[tuple, str]] = weakref.WeakKeyDictionary()
+
+
+def _render(services: Services, subscriber: Subscriber, key: str, forms: tuple[FormsOf, ...], extra: str | None) -> str:
+    """The page of one kind, ADDRESS and TOKEN in place of the reader's own."""
     pages, blocks = services.pages, []
+    made = [form for forms_of in forms for form in forms_of(services, subscriber, TOKEN)]
     for language in reader_languages(services.config, subscriber.language):
         # the sentence is escaped; the organisation is escaped by format; the address stays markup
         sentence = Markup(escape(language.words[key])).format(
-            address=shown_address(subscriber.email), organisation=pages.organisation(language)
+            address=Markup(ADDRESS), organisation=pages.organisation(language)
         )
         paragraphs = [sentence, *([language.word(extra)] if extra else [])]
-        blocks.append(Block(language, language.word("page_title"), paragraphs, [form(language) for form in forms]))
-    return html_page(pages, blocks)
+        blocks.append(Block(language, language.word("page_title"), paragraphs, [form(language) for form in made]))
+    return pages.html(blocks)
 
 
 def page_of_a_test_copy(services: Services) -> Response:
@@ -100,25 +127,29 @@ def page_of_a_test_copy(services: Services) -> Response:
     return html_page(services.pages, blocks)
 
 
-def leaving(token: str) -> Form:
-    return lambda language: {
-        "action": unsubscribe_path(token),
-        "fields": [],
-        "name": "List-Unsubscribe",
-        "value": "One-Click",
-        "label": language.word("page_button"),
-    }
+def leaving(_services: Services, _subscriber: Subscriber, token: str) -> tuple[Form, ...]:
+    return (
+        lambda language: {
+            "action": unsubscribe_path(token),
+            "fields": [],
+            "name": "List-Unsubscribe",
+            "value": "One-Click",
+            "label": language.word("page_button"),
+        },
+    )
 
 
-def rejoining(token: str) -> Form:
-    return lambda language: {
-        "action": resubscribe_path(token),
-        "fields": [],
-        "name": "resubscribe",
-        "value": "1",
-        "label": language.word("page_resubscribe"),
-        "secondary": True,
-    }
+def rejoining(_services: Services, _subscriber: Subscriber, token: str) -> tuple[Form, ...]:
+    return (
+        lambda language: {
+            "action": resubscribe_path(token),
+            "fields": [],
+            "name": "resubscribe",
+            "value": "1",
+            "label": language.word("page_resubscribe"),
+            "secondary": True,
+        },
+    )
 
 
 def choosing(services: Services, subscriber: Subscriber, token: str, *, saved: bool = False) -> tuple[Form, ...]:
@@ -161,10 +192,10 @@ async def unsubscribe_page(request: Request) -> Response:
 def reader_page(services: Services, subscriber: Subscriber, token: str) -> Response:
     """What the link shows: leaving (and the language where it matters), or how to come back."""
     if subscriber.status == UNSUBSCRIBED:
-        return page(services, subscriber, "page_already", (rejoining(token),))
+        return page(services, subscriber, token, "page_already", (rejoining,))
     if subscriber.status != ACTIVE:
-        return page(services, subscriber, "page_already")
-    return page(services, subscriber, "page_question", (leaving(token), *choosing(services, subscriber, token)))
+        return page(services, subscriber, token, "page_already")
+    return page(services, subscriber, token, "page_question", (leaving, choosing))
 
 
 async def unsubscribe(request: Request) -> Response:
@@ -180,10 +211,10 @@ async def unsubscribe(request: Request) -> Response:
     subscriber, _changed = await services.batches.run(services.store.feedback.unsubscribe_many, link)
     if subscriber is None:
         return not_found()
+    token = request.path_params["token"]
     if subscriber.status != UNSUBSCRIBED:
-        return page(services, subscriber, "page_already")
-    rejoin = rejoining(request.path_params["token"])
-    return page(services, subscriber, "page_done", (rejoin,), extra="page_resubscribe_offer")
+        return page(services, subscriber, token, "page_already")
+    return page(services, subscriber, token, "page_done", (rejoining,), extra="page_resubscribe_offer")
 
 
 async def resubscribe(request: Request) -> Response:
@@ -193,7 +224,8 @@ async def resubscribe(request: Request) -> Response:
     subscriber, _changed = await run_in_threadpool(services.store.feedback.resubscribe, *read_token(services, request))
     if subscriber is None:
         return not_found()
-    return page(services, subscriber, "page_resubscribed" if subscriber.status == ACTIVE else "page_already")
+    key = "page_resubscribed" if subscriber.status == ACTIVE else "page_already"
+    return page(services, subscriber, request.path_params["token"], key)
 
 
 async def choose_language(request: Request) -> Response:
