@@ -182,13 +182,15 @@ def bench_ses(counts: dict[int, int], runs: int, log=print, pg: Postgres | None 
 
 
 PROFILE_ITEMS = [
-    ("SendEmail through boto3 (whole call)", "newsletter/sending/providers/ses.py", "(send)"),
-    ("… botocore: serialising the request (JSON, base64 of the message)", "botocore/client.py", "(_convert_to_request_dict)"),
-    ("… botocore: preparing, signing and sending it, reading the answer", "botocore/endpoint.py", "(_send_request)"),
-    ("… … of which SigV4 signing", "botocore/signers.py", "(sign)"),
-    ("… … of which the HTTP exchange (urllib3, http.client)", "urllib3/connectionpool.py", "(urlopen)"),
+    ("SendEmail (whole call)", "newsletter/sending/providers/ses.py", "(send)"),
+    ("… the JSON body (base64 of the message)", "newsletter/sending/providers/ses_wire.py", "(send_email_body)"),
+    ("… SigV4 signing (botocore's signer)", "newsletter/sending/providers/ses_wire.py", "(sign)"),
+    ("… the HTTP exchange (http.client, kept alive)", "newsletter/sending/providers/ses.py", "(exchange)"),
+    ("… reading the answer", "newsletter/sending/providers/ses_wire.py", "(message_id)"),
+    ("the provider set up (boto3 client, endpoint, credentials)", "newsletter/sending/providers/ses.py", "(lane)"),
+    ("GetAccount (boto3)", "newsletter/sending/providers/ses.py", "(max_rate)"),
     ("composing messages", "newsletter/message/composer.py", "(compose)"),
-    ("recording results and claiming (the ledger)", "newsletter/store/ledger.py", "(record_and_claim)"),
+    ("the ledger's turns (results recorded, deliveries claimed)", "newsletter/store/ledger.py", "(turn)"),
     ("heartbeats", "newsletter/sending/engine.py", "(_beat)"),
     ("building the issue (start-up)", "newsletter/letter/render.py", "(build_issue)"),
     ("imports (start-up)", "<frozen importlib._bootstrap>", "(_find_and_load)"),
@@ -233,5 +235,8 @@ if __name__ == "__main__":
     if args.profile:
         result = profile_ses(args.profile, counts.get(args.profile, 2400))
         print(as_text(result["profile"], top=30))
+        print("  where the CPU went (cumulative, under cProfile):")
+        for row in result["highlights"]["rows"]:
+            print(f"    {row['share']:6.1%} {row['ms_per_message']:6.3f} ms/message  {row['calls']:>6} calls  {row['label']}")
         raise SystemExit(0)
     print(json.dumps(bench_ses(counts, args.runs), indent=2))
