@@ -5,6 +5,7 @@ the proxy, and a graceful stop on SIGTERM (uvicorn's: requests in progress finis
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import re
@@ -24,6 +25,7 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitab
 # follows /c/, which nothing answers today).
 _SECRET_PATHS = re.compile(rf"^/({'|'.join((*TOKEN_SEGMENTS, 'c'))})/[^/]+")
 LOG_FORMATS = ("text", "json")
+SWITCH_INTERVAL = 0.0005  # s
 
 
 class ServeError(NewsletterError):
@@ -97,6 +99,9 @@ def run(
     from `forwarded_allow_ips` (comma-separated, or "*")."""
     import uvicorn
 
+    # The store's thread gives the GIL up at every SQLite call and fsync; it would then wait up to
+    # the switch interval (5 ms) for the event loop to give it back, a few times per commit.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     sock = listen(host, port)
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
     config = uvicorn.Config(
@@ -108,6 +113,10 @@ def run(
         log_level="info",
     )
     server = uvicorn.Server(config)
+    # What is made at start-up (modules, the app, its templates) lives as long as the process:
+    # kept out of the collector's full passes, which otherwise stall every request for tens of ms.
+    gc.collect()
+    gc.freeze()
     try:
         server.run(sockets=[sock])
     finally:
