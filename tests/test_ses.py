@@ -34,6 +34,7 @@ from newsletter import domain as d
 from newsletter.store import tables as s
 from newsletter.cli import cli
 from newsletter.config.delivery import SESSettings
+from newsletter.message.composer import Outgoing
 from newsletter.sending.providers import ses as ses_module
 from newsletter.sending.providers.ses import SESFactory, convert
 from store_helpers import set_status
@@ -161,6 +162,22 @@ def test_send_through_ses_one_message_per_active_subscriber(moto, project):
     assert {address: message_id for address, (_, message_id) in ledger.items()} == moto_ids
     assert {state for state, _ in ledger.values()} == {d.SENT}
     assert len(set(moto_ids.values())) == len(moto_ids)
+
+
+def test_the_provider_alone_returns_moto_s_message_ids(moto):
+    """The lean path (one connection, SigV4, the JSON body) as moto reads it: each MessageId
+    returned is the one moto gave, and the raw message arrives byte for byte."""
+    sesv2(moto).create_email_identity(EmailIdentity=SENDER)
+    provider = SESFactory(SESSettings(region=REGION, endpoint_url=moto)).open()
+    data = "From: updates@news.cssrweb.org\r\nTo: reader@example.org\r\nSubject: =?utf-8?b?2LPZhNin2YU=?=\r\n\r\nسلام\r\n".encode()
+    try:
+        ids = [provider.send(Outgoing(SENDER, f"reader{n}@example.org", f"<{n}@x>", data)) for n in range(3)]
+    finally:
+        provider.close()
+    sent = raw_messages(moto)
+    assert [item["id"] for item in sent] == ids and len(set(ids)) == 3
+    assert [item["destinations"][0] for item in sent] == [f"reader{n}@example.org" for n in range(3)]
+    assert all(item["raw_data"].encode("utf-8") == data for item in sent)
 
 
 # --- 2. configuration set and tags --------------------------------------------------------------
