@@ -496,3 +496,19 @@ def test_tls_through_a_connect_proxy_with_the_aws_ca_bundle(aws_env, tmp_path, m
     assert [r.split()[:2] for r in proxy.requests] == [[b"CONNECT", f"localhost:{port}".encode()]] * 2
     assert b"Proxy-Authorization: Basic c2VuZGVyOnNlY3JldA==" in proxy.requests[1]  # sender:secret
     assert server.requests[0][1]["Host"] == f"localhost:{port}"
+
+
+def test_what_stops_every_send_is_said_when_the_provider_opens(local_ses, tmp_path, monkeypatch):
+    """No credentials, or a CA bundle that cannot be read: fatal at open (the campaign pauses
+    before any message, with the reason), never a traceback in a sending thread."""
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    with pytest.raises(SendError) as caught:
+        factory_for(local_ses.url.replace("http:", "https:")).open()
+    assert caught.value.fatal and "missing.pem" in str(caught.value)
+    monkeypatch.delenv("AWS_CA_BUNDLE")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(SendError) as caught:
+        factory_for(local_ses.url).open()
+    assert caught.value.fatal and "Unable to locate credentials" in str(caught.value)
+    assert local_ses.requests == []

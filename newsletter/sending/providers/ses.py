@@ -133,13 +133,22 @@ class Lane:
         if not meta.region_name:
             raise SendError("SES: no region: set [ses] region, AWS_REGION or a profile's region", fatal=True)
         self.route = route_for(meta.endpoint_url, meta.config, ca_bundle)
-        self.tls = ssl.create_default_context(cafile=self.route.cafile) if self.route.cafile else None
+        self.tls = _tls_context(self.route.cafile) if self.route.cafile else None
         self.signer = Signer(credentials, meta.service_model.signing_name, meta.region_name, self.route.url)
         operation = meta.service_model.operation_model(OPERATION)
         self.reader = AnswerReader(operation)
         self.events = meta.events
         self.event = f"before-send.{meta.service_model.service_id.hyphenize()}.{OPERATION}"
         self.extra = fixed_fields(settings.configuration_set, settings.tags)
+
+
+def _tls_context(cafile: str) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SendError(f"SES: the CA bundle {cafile} (AWS_CA_BUNDLE or ca_bundle) cannot be read: {reason}",
+                        fatal=True) from exc  # fmt: skip
 
 
 class SESProvider:
@@ -199,8 +208,6 @@ class SESFactory:
                     self._lane = Lane(client, credentials, session.get_config_variable("ca_bundle"), self.settings)
                 return self._lane
         except BotoCoreError as exc:
-            raise SendError(f"SES: {exc}", fatal=True) from exc
-        except (OSError, ssl.SSLError) as exc:  # the CA bundle named cannot be read
             raise SendError(f"SES: {exc}", fatal=True) from exc
 
     def open(self) -> SESProvider:
