@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 
 from conftest import SECRET, Project
+from store_helpers import set_status
+
 from newsletter import domain as d
 from newsletter.message.composer import Outgoing
 from newsletter.sending.campaign import SendOptions
 from newsletter.sending.engine import RECHECK, send_campaign
-from store_helpers import set_status
 
 
 class Recording:
