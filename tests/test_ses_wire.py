@@ -21,6 +21,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import botocore.auth
+import botocore.awsrequest
 import botocore.credentials
 import botocore.session
 import pytest
@@ -512,3 +513,42 @@ def test_what_stops_every_send_is_said_when_the_provider_opens(local_ses, tmp_pa
         factory_for(local_ses.url).open()
     assert caught.value.fatal and "Unable to locate credentials" in str(caught.value)
     assert local_ses.requests == []
+
+
+class Raw:
+    """An answer's body as botocore's AWSResponse reads it."""
+
+    def stream(self, **_):
+        yield b'{"MessageId": "from-the-hook"}'
+
+
+@pytest.mark.parametrize(
+    ("region", "environment"),
+    [
+        ("eu-west-1", {}),
+        ("cn-north-1", {"AWS_USE_FIPS_ENDPOINT": "true"}),
+        ("il-central-1", {"AWS_USE_DUALSTACK_ENDPOINT": "true"}),
+        ("us-gov-west-1", {"AWS_ENDPOINT_URL_SESV2": "https://ses.internal:8443/prefix"}),
+    ],
+)
+def test_endpoint_and_scope_are_those_botocore_resolves_per_call(aws_env, monkeypatch, region, environment):
+    """Real AWS by region (partitions, FIPS, dual-stack) or an endpoint from the environment:
+    the URL and the credential scope the lean path signs are those of botocore's own call,
+    seen at its before-send event, which answers both (so nothing leaves the machine)."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    factory = SESFactory(SESSettings(region=region))
+    seen = []
+
+    def answer(request, **_):
+        authorization = request.headers["Authorization"]  # bytes from botocore, str from the lean path
+        authorization = authorization.decode() if isinstance(authorization, bytes) else authorization
+        seen.append((request.url, authorization.split("Credential=")[1].split(",")[0].split("/", 2)[2]))
+        return botocore.awsrequest.AWSResponse(request.url, 200, {}, Raw())
+
+    factory.client().meta.events.register("before-send.sesv2.SendEmail", answer)
+    factory.client().send_email(
+        FromEmailAddress=SENDER, Destination={"ToAddresses": ["a@example.org"]}, Content={"Raw": {"Data": b"x"}}
+    )
+    assert factory.open().send(message()) == "from-the-hook"  # the same handler answers the lean path
+    assert len(seen) == 2 and seen[0] == seen[1], seen
