@@ -184,7 +184,7 @@ def bench_ses(counts: dict[int, int], runs: int, log=print, pg: Postgres | None 
 PROFILE_ITEMS = [
     ("SendEmail (whole call)", "newsletter/sending/providers/ses.py", "(send)"),
     ("… the JSON body (base64 of the message)", "newsletter/sending/providers/ses_wire.py", "(send_email_body)"),
-    ("… SigV4 signing (botocore's signer)", "newsletter/sending/providers/ses_wire.py", "(sign)"),
+    ("… SigV4 signing", "newsletter/sending/providers/ses_wire.py", "(sign)"),
     ("… the HTTP exchange (http.client, kept alive)", "newsletter/sending/providers/ses.py", "(exchange)"),
     ("… reading the answer", "newsletter/sending/providers/ses_wire.py", "(message_id)"),
     ("the provider set up (boto3 client, endpoint, credentials)", "newsletter/sending/providers/ses.py", "(lane)"),
