@@ -1,13 +1,14 @@
 """What goes over the wire to SES v2 SendEmail and what comes back, without a connection.
 
 botocore's client pays, on every call, for event hooks, parameter validation, the endpoint
-ruleset and a new request object (3 ms of CPU a message on a 50 KB letter). Here what a
-client resolves once (endpoint, region, credentials, CA bundle, proxy) is resolved once per
-factory into a `Route`, and each message is only: its JSON body (`send_email_body`), one
-SigV4 signature with botocore's own signer over the credentials' current values
-(`Signer`: refreshable credentials, an assumed role's included, still refresh), and its
-answer read as botocore reads it (`read_answer`: the error code from `__type`/`code` or the
-x-amzn-ErrorType header, botocore's rest-json parser for the rare error).
+ruleset, a new request object and its signer (1.7 ms of CPU a call on a 45 KB message
+against a local stub). Here what a client resolves once (endpoint, region, credentials, CA
+bundle, proxy) is resolved once per factory into a `Route`, and each message is only: its
+JSON body (`send_email_body`), one SigV4 signature written as botocore's SigV4Auth writes
+it, over the credentials' current values (`Signer`: refreshable credentials, an assumed
+role's included, still refresh), and its answer read as botocore reads it (`AnswerReader`:
+the MessageId, or botocore's rest-json parser for the rare error: its code from the
+x-amzn-ErrorType header or the JSON `__type`/`code`). About 0.3 ms a message in all.
 """
 
 from __future__ import annotations
