@@ -9,10 +9,12 @@ SQLAlchemy event hook; an executemany counts its parameter sets): "SQL statement
 message" is statements / messages sent, start-up, freeze, send and summary included.
 
 The sink (bench/harness/sink.py) shares the machine's two cores with the sender. As
-aiosmtpd comes it read DATA a line at a time: 2.78–2.81 ms of sink CPU a message (3,000
-bilingual messages, two runs, `--stock-sink`), more than the sender's own. Reading DATA in
-one piece (and offering PIPELINING) brought it to 0.72 ms a message in the same runs, so
-that "≥ 90 % of --rate 500 with the sink on the same two cores" measures the sender.
+aiosmtpd comes it read DATA a line at a time: 1.93–2.03 ms of sink CPU a message on a quiet
+machine (3,000 bilingual messages, two runs, `--stock-sink`; 2.78–2.81 ms on a busy one),
+more than the sender's own 1.4. Reading DATA in one piece (and offering PIPELINING) brought
+it to 0.64–0.66 ms (0.72 busy) in runs alternating with those, and the delivered rate from
+441–455/s to 492–500/s of 500, so that "≥ 90 % of --rate 500 with the sink on the same two
+cores" measures the sender.
 `python -m bench.send [--messages N] [--stock-sink]` runs the SMTP measure alone.
 """
 
