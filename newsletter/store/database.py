@@ -27,10 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, insert, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -268,18 +264,36 @@ class Status:
         return self.current == self.head
 
 
-def _config() -> AlembicConfig:
+# The newest migration's revision, what a current database records. Written here rather than
+# asked of alembic, which every command would otherwise import (0.19 s) and whose script
+# directory would load every migration: only `db upgrade` and a database that is not current
+# need them. tests/test_schema_head.py holds it equal to the migrations' own head.
+HEAD = "0009"
+
+
+def _config():
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
+def _scripts():
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config())
+
+
 def head() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head() or ""
+    return HEAD
 
 
 def _current(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+    """The revision the database records (alembic's version table), or None before any."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _empty(conn: Connection) -> bool:
@@ -330,6 +344,8 @@ def _locked(conn: Connection) -> Iterator[None]:
 def _upgrade(conn: Connection) -> None:
     if conn.in_transaction():  # the revision was just read
         conn.commit()
+    from alembic import command
+
     cfg = _config()
     with conn.begin():
         cfg.attributes["connection"] = conn
@@ -362,7 +378,7 @@ def ensure_current(engine: Engine) -> None:
 
 def _unknown(revision: str) -> bool:
     try:
-        ScriptDirectory.from_config(_config()).get_revision(revision)
+        _scripts().get_revision(revision)
     except Exception:  # noqa: BLE001 - alembic raises several kinds for an unknown revision
         return True
     return False
@@ -371,8 +387,7 @@ def _unknown(revision: str) -> bool:
 def status(engine: Engine) -> Status:
     with _connected(engine) as conn:
         current = _current(conn)
-    script = ScriptDirectory.from_config(_config())
-    pending = [rev.revision for rev in script.iterate_revisions(head(), current)] if current != head() else []
+    pending = [rev.revision for rev in _scripts().iterate_revisions(head(), current)] if current != head() else []
     return Status(current, head(), tuple(reversed(pending)))
 
 
