@@ -60,8 +60,8 @@ def markdown_header(report: dict) -> list[str]:
         f"{report['load_average']['before_smtp']:g}, before the SES runs {report['load_average']['before_ses']:g},",
         f"before the memory runs {report['load_average']['before_memory']:g}, before the unsubscribe runs "
         f"{report['load_average']['before_unsubscribe']:g}, at the end {report['load_average']['end']:g}",
-        f"({os.cpu_count()} cores); the SMTP figure needs about one and a half free cores, the 4-worker SES one",
-        "about 1.7 (see \"cores busy while sending\").",
+        f"({os.cpu_count()} cores); other work on the machine moves the SMTP and SES figures most (see the",
+        "sender's and the sink's CPU a message, and \"cores busy while sending\").",
         "",
     ]
 
